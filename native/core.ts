@@ -1,0 +1,297 @@
+// The thin TypeScript face of the native core: loads the addon, checks every argument
+// so the C++ side can trust its input, and hands out typed results. Key material goes
+// in (raw import for tests, key files, wrapped deliveries) but never comes back out.
+import { createRequire } from 'node:module';
+
+import { VeilNativeError } from './errors.js';
+import type {
+  BenchmarkResult,
+  CipherName,
+  DeliveryResult,
+  FormatConstants,
+  KeyInfo,
+  KeyState,
+  NativeAddon,
+  NativeContainer,
+} from './index.js';
+
+export type {
+  BenchmarkResult,
+  CipherName,
+  DeliveryEntry,
+  DeliveryResult,
+  FormatConstants,
+  KeyAlgorithm,
+  KeyInfo,
+  KeyState,
+} from './index.js';
+export { VeilNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from './errors.js';
+
+/** A key version in the native key table. */
+export interface KeyRef {
+  keyId: string;
+  version: number;
+}
+
+export const CIPHERS: readonly CipherName[] = ['aes-256-gcm', 'aes-256-xts'];
+export const KEY_STATES: readonly KeyState[] = [
+  'pre-activation',
+  'active',
+  'suspended',
+  'deactivated',
+  'compromised',
+  'destroyed',
+];
+
+const addon = createRequire(import.meta.url)('../build/Release/veil_native.node') as NativeAddon;
+addon.setErrorClass(VeilNativeError as new (code: string, message: string) => Error);
+
+export const format: FormatConstants = Object.freeze({ ...addon.format });
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function invalid(message: string): VeilNativeError {
+  return new VeilNativeError('VEIL_INVALID_ARGUMENT', message);
+}
+
+function checkUuid(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !UUID.test(value)) {
+    throw invalid(`${name} must be a lower-case UUID such as 0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b`);
+  }
+  return value;
+}
+
+function checkKeyRef(ref: KeyRef): void {
+  checkUuid('key id', ref.keyId);
+  if (!Number.isInteger(ref.version) || ref.version < 1 || ref.version > 0xffffffff) {
+    throw invalid(`key version must be an integer from 1 to 4294967295, got ${String(ref.version)}`);
+  }
+}
+
+function checkState(state: KeyState): void {
+  if (!KEY_STATES.includes(state)) {
+    throw invalid(`key state must be one of ${KEY_STATES.join(', ')}`);
+  }
+}
+
+function checkCipher(cipher: CipherName): void {
+  if (!CIPHERS.includes(cipher)) {
+    throw invalid(`cipher must be one of ${CIPHERS.join(', ')}`);
+  }
+}
+
+function checkBuffer(name: string, value: unknown, multipleOf = 1): Buffer {
+  if (!Buffer.isBuffer(value)) throw invalid(`${name} must be a Buffer`);
+  if (value.length % multipleOf !== 0) {
+    throw invalid(`${name} length ${value.length} is not a multiple of ${multipleOf}`);
+  }
+  return value;
+}
+
+function checkBlockIndex(first: number): void {
+  if (!Number.isSafeInteger(first) || first < 0) {
+    throw invalid(`block index must be a non-negative integer, got ${String(first)}`);
+  }
+}
+
+export const keys = {
+  /** Copies the material into locked native memory and wipes the caller's buffer. */
+  importRaw(ref: KeyRef, state: KeyState, material: Buffer): void {
+    checkKeyRef(ref);
+    checkState(state);
+    checkBuffer('key material', material);
+    if (material.length !== 32 && material.length !== 16) {
+      material.fill(0);
+      throw new VeilNativeError('VEIL_KEY_INVALID', 'key material must be 16 or 32 bytes');
+    }
+    addon.keyImportRaw(ref.keyId, ref.version, state, material);
+  },
+  /** Reads a 32-byte raw key file in native code; the bytes never reach JavaScript. */
+  importFile(ref: KeyRef, state: KeyState, path: string): void {
+    checkKeyRef(ref);
+    checkState(state);
+    if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+      throw invalid('key file path must be a non-empty string');
+    }
+    addon.keyImportFile(ref.keyId, ref.version, state, path);
+  },
+  setState(ref: KeyRef, state: KeyState): void {
+    checkKeyRef(ref);
+    checkState(state);
+    addon.keySetState(ref.keyId, ref.version, state);
+  },
+  /** Removes and wipes a key version; false if it was not there. */
+  remove(ref: KeyRef): boolean {
+    checkKeyRef(ref);
+    return addon.keyRemove(ref.keyId, ref.version);
+  },
+  list(): KeyInfo[] {
+    return addon.keyList();
+  },
+};
+
+/** The host's transport public key (RSA-3072, SPKI PEM), generated on first use. */
+export function transportPublicKey(): string {
+  return addon.transportPublicKey();
+}
+
+/** Opens a wrapped key delivery (docs/protocol.md) inside the native core. */
+export function installDelivery(
+  blob: Buffer,
+  expected: { hostId: string; afterSequence: bigint },
+): DeliveryResult {
+  checkBuffer('delivery blob', blob);
+  checkUuid('host id', expected.hostId);
+  if (typeof expected.afterSequence !== 'bigint' || expected.afterSequence < 0n) {
+    throw invalid('afterSequence must be a non-negative bigint');
+  }
+  return addon.deliveryInstall(blob, expected.hostId, expected.afterSequence);
+}
+
+/** An open container: header fields and the block codec of one file. */
+export class Container {
+  readonly #native: NativeContainer;
+
+  constructor(native: NativeContainer) {
+    this.#native = native;
+  }
+
+  get fileId(): string {
+    return this.#native.fileId;
+  }
+  get cipher(): CipherName {
+    return this.#native.cipher;
+  }
+  get size(): number {
+    return this.#native.size;
+  }
+  get state(): 'stable' | 're-encrypting' {
+    return this.#native.state;
+  }
+  get progress(): number {
+    return this.#native.progress;
+  }
+  get key(): KeyRef {
+    return { keyId: this.#native.keyId, version: this.#native.keyVersion };
+  }
+  /** Bytes one stored block takes in the container. */
+  get storedBlockSize(): number {
+    return this.cipher === 'aes-256-gcm' ? format.gcmBlockSize : format.xtsBlockSize;
+  }
+
+  header(): Buffer {
+    return this.#native.header();
+  }
+
+  setSize(size: number): Buffer {
+    if (!Number.isSafeInteger(size) || size < 0 || size > format.maxLogicalSize) {
+      throw invalid(`size must be an integer from 0 to ${format.maxLogicalSize}`);
+    }
+    return this.#native.setSize(size);
+  }
+
+  rewrap(ref: KeyRef): Buffer {
+    checkKeyRef(ref);
+    return this.#native.rewrap(ref.keyId, ref.version);
+  }
+
+  encryptBlocks(first: number, plain: Buffer): Buffer {
+    checkBlockIndex(first);
+    return this.#native.encryptBlocks(first, checkBuffer('plaintext', plain, format.plainBlockSize));
+  }
+
+  decryptBlocks(first: number, cipher: Buffer): Buffer {
+    checkBlockIndex(first);
+    return this.#native.decryptBlocks(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
+  }
+
+  encryptBlocksAsync(first: number, plain: Buffer): Promise<Buffer> {
+    checkBlockIndex(first);
+    return this.#native.encryptBlocksAsync(first, checkBuffer('plaintext', plain, format.plainBlockSize));
+  }
+
+  decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer> {
+    checkBlockIndex(first);
+    return this.#native.decryptBlocksAsync(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
+  }
+
+  close(): void {
+    this.#native.close();
+  }
+}
+
+/** Starts a new container with a fresh file id and file key wrapped under `ref`. */
+export function createContainer(ref: KeyRef, cipher: CipherName): Container {
+  checkKeyRef(ref);
+  checkCipher(cipher);
+  return new Container(addon.containerCreate(ref.keyId, ref.version, cipher));
+}
+
+/** Verifies a container header (at least its first 512 bytes) and unwraps its file keys. */
+export function openContainer(header: Buffer): Container {
+  checkBuffer('header', header);
+  return new Container(addon.containerOpen(header));
+}
+
+/** Blocks handed to the native core per asynchronous call when coding a whole file. */
+const BLOCKS_PER_CALL = 256;
+
+/** Encodes a whole file into a container (for tests, tools and initial encryption). */
+export async function encodeFile(ref: KeyRef, cipher: CipherName, plain: Buffer): Promise<Buffer> {
+  checkBuffer('plaintext', plain);
+  const container = createContainer(ref, cipher);
+  try {
+    const blocks = Math.ceil(plain.length / format.plainBlockSize);
+    const parts: Buffer[] = [container.setSize(plain.length)];
+    for (let first = 0; first < blocks; first += BLOCKS_PER_CALL) {
+      const count = Math.min(BLOCKS_PER_CALL, blocks - first);
+      const chunk = Buffer.alloc(count * format.plainBlockSize);
+      plain.copy(chunk, 0, first * format.plainBlockSize);
+      parts.push(await container.encryptBlocksAsync(first, chunk));
+    }
+    return Buffer.concat(parts);
+  } finally {
+    container.close();
+  }
+}
+
+/** Decodes a whole container; fails on any tampering, truncation or unknown key. */
+export async function decodeFile(data: Buffer): Promise<Buffer> {
+  checkBuffer('container', data);
+  const container = openContainer(data);
+  try {
+    const stored = container.storedBlockSize;
+    const blocks = Math.ceil(container.size / format.plainBlockSize);
+    if (data.length < format.headerSize + blocks * stored) {
+      throw new VeilNativeError(
+        'VEIL_FORMAT_TRUNCATED',
+        'the container is shorter than its logical size needs: it was truncated',
+      );
+    }
+    const parts: Buffer[] = [];
+    for (let first = 0; first < blocks; first += BLOCKS_PER_CALL) {
+      const count = Math.min(BLOCKS_PER_CALL, blocks - first);
+      const start = format.headerSize + first * stored;
+      parts.push(await container.decryptBlocksAsync(first, data.subarray(start, start + count * stored)));
+    }
+    return Buffer.concat(parts).subarray(0, container.size);
+  } finally {
+    container.close();
+  }
+}
+
+export const selfTest = addon.selfTest;
+
+export function benchmarkBlocks(
+  cipher: CipherName,
+  requestBytes: number,
+  seconds: number,
+  decrypt: boolean,
+): BenchmarkResult {
+  checkCipher(cipher);
+  if (!Number.isInteger(requestBytes) || requestBytes <= 0 || requestBytes % format.plainBlockSize !== 0) {
+    throw invalid('request size must be a positive multiple of 4096');
+  }
+  if (!(seconds > 0 && seconds <= 60)) throw invalid('seconds must be in (0, 60]');
+  return addon.benchmarkBlocks(cipher, requestBytes, seconds, decrypt);
+}

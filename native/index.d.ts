@@ -1,0 +1,98 @@
+// The raw surface of the native core (build/Release/veil_native.node).
+// Only native/index.ts loads it: it validates every argument before a call, so the C++
+// side trusts its input, and it turns native errors into VeilNativeError.
+
+export type CipherName = 'aes-256-gcm' | 'aes-256-xts';
+export type KeyState =
+  | 'pre-activation'
+  | 'active'
+  | 'suspended'
+  | 'deactivated'
+  | 'compromised'
+  | 'destroyed';
+export type KeyAlgorithm = 'aes-256' | 'aes-128';
+
+/** What the key table tells about a key version: never its material. */
+export interface KeyInfo {
+  keyId: string; // canonical lower-case UUID
+  version: number;
+  state: KeyState;
+  algorithm: KeyAlgorithm;
+}
+
+export interface DeliveryEntry extends KeyInfo {
+  action: 'installed' | 'withdrawn';
+}
+
+export interface DeliveryResult {
+  deliveryId: string;
+  sequence: bigint;
+  entries: DeliveryEntry[];
+}
+
+export interface BenchmarkResult {
+  bytes: number;
+  seconds: number;
+}
+
+/** Constants of docs/format.md, read from the native core so both sides agree. */
+export interface FormatConstants {
+  headerSize: number;
+  plainBlockSize: number;
+  gcmBlockSize: number;
+  xtsBlockSize: number;
+  maxLogicalSize: number;
+}
+
+/** One open container: its header fields and the file keys it unwrapped. */
+export interface NativeContainer {
+  readonly fileId: string; // 32 hex digits
+  readonly cipher: CipherName;
+  readonly size: number;
+  readonly state: 'stable' | 're-encrypting';
+  readonly progress: number;
+  readonly keyId: string;
+  readonly keyVersion: number;
+  /** The current 512-byte header. */
+  header(): Buffer;
+  /** Sets the logical size and returns the re-MACed header. */
+  setSize(size: number): Buffer;
+  /** Wraps the same file key under another key version (slot A); returns the header. */
+  rewrap(keyId: string, version: number): Buffer;
+  /** Encrypts whole plaintext blocks (length a multiple of 4096) starting at block `first`. */
+  encryptBlocks(first: number, plain: Buffer): Buffer;
+  /** Decrypts whole stored blocks (length a multiple of the stored block size). */
+  decryptBlocks(first: number, cipher: Buffer): Buffer;
+  encryptBlocksAsync(first: number, plain: Buffer): Promise<Buffer>;
+  decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer>;
+  /** Wipes the file keys; any later use fails with VEIL_KEY_HANDLE_CLOSED. */
+  close(): void;
+}
+
+export interface NativeAddon {
+  readonly format: FormatConstants;
+  setErrorClass(ctor: new (code: string, message: string) => Error): void;
+
+  keyImportRaw(keyId: string, version: number, state: KeyState, material: Buffer): void;
+  keyImportFile(keyId: string, version: number, state: KeyState, path: string): void;
+  keySetState(keyId: string, version: number, state: KeyState): void;
+  keyRemove(keyId: string, version: number): boolean;
+  keyList(): KeyInfo[];
+
+  transportPublicKey(): string;
+  deliveryInstall(blob: Buffer, hostId: string, afterSequence: bigint): DeliveryResult;
+
+  containerCreate(keyId: string, version: number, cipher: CipherName): NativeContainer;
+  containerOpen(header: Buffer): NativeContainer;
+
+  selfTest: {
+    aesGcmEncrypt(key: Buffer, iv: Buffer, aad: Buffer, plain: Buffer): { ciphertext: Buffer; tag: Buffer };
+    aesGcmDecrypt(key: Buffer, iv: Buffer, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer;
+    aesXts(key: Buffer, tweak: Buffer, data: Buffer, encrypt: boolean): Buffer;
+    hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer;
+    randomBytes(length: number): Buffer;
+  };
+
+  /** Runs the block path the FUSE threads use, on one thread, for `seconds`. */
+  benchmarkBlocks(cipher: CipherName, requestBytes: number, seconds: number, decrypt: boolean): BenchmarkResult;
+}
