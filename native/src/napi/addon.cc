@@ -1,7 +1,47 @@
+// Entry point of the native core: registers the surface of native/index.d.ts.
 #include <napi.h>
-#include <openssl/evp.h>
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("ok", Napi::Boolean::New(env, EVP_get_cipherbyname("aes-256-gcm") != nullptr));
+
+#include "crypto/secure_memory.h"
+#include "format/header.h"
+#include "keys/key_table.h"
+#include "napi/js_errors.h"
+#include "napi/register.h"
+
+namespace veil {
+
+namespace {
+
+Napi::Value setErrorClass(const Napi::CallbackInfo& info) {
+  info.Env().GetInstanceData<AddonData>()->errorClass = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Object formatConstants(Napi::Env env) {
+  Napi::Object format = Napi::Object::New(env);
+  format.Set("headerSize", Napi::Number::New(env, kHeaderSize));
+  format.Set("plainBlockSize", Napi::Number::New(env, kPlainBlockSize));
+  format.Set("gcmBlockSize", Napi::Number::New(env, kGcmStoredBlockSize));
+  format.Set("xtsBlockSize", Napi::Number::New(env, kXtsStoredBlockSize));
+  format.Set("maxLogicalSize", Napi::Number::New(env, static_cast<double>(kMaxLogicalSize)));
+  return format;
+}
+
+}  // namespace
+
+}  // namespace veil
+
+static Napi::Object init(Napi::Env env, Napi::Object exports) {
+  using namespace veil;
+  hardenProcessAgainstDumps();
+  env.SetInstanceData(new AddonData());
+  // Keys are wiped when the environment goes away, not left for the allocator.
+  env.AddCleanupHook([] { KeyTable::instance().clear(); });
+  exports.Set("format", formatConstants(env));
+  exports.Set("setErrorClass", Napi::Function::New(env, setErrorClass, "setErrorClass"));
+  registerKeys(env, exports);
+  registerContainer(env, exports);
+  registerSelfTest(env, exports);
   return exports;
 }
-NODE_API_MODULE(veil_native, Init)
+
+NODE_API_MODULE(veil_native, init)

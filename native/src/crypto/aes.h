@@ -1,0 +1,54 @@
+// AES-256-GCM and AES-256-XTS over OpenSSL EVP. The cipher implementations are fetched
+// once per process and each context is keyed once, so a 4 KiB block pays only for its IV
+// and its data, never for a key schedule.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace veil {
+
+inline constexpr size_t kGcmKeySize = 32;
+inline constexpr size_t kGcmNonceSize = 12;
+inline constexpr size_t kGcmTagSize = 16;
+inline constexpr size_t kXtsKeySize = 64;
+inline constexpr size_t kXtsTweakSize = 16;
+
+// One AES-256-GCM key, ready to seal and open many messages (one thread at a time).
+class AesGcm {
+ public:
+  explicit AesGcm(const uint8_t* key);
+  ~AesGcm();
+  AesGcm(const AesGcm&) = delete;
+  AesGcm& operator=(const AesGcm&) = delete;
+
+  void seal(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, const uint8_t* plain, size_t length,
+            uint8_t* out, uint8_t* tag);
+  // False when the tag does not match; `out` is then wiped.
+  bool open(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, const uint8_t* cipher, size_t length,
+            const uint8_t* tag, uint8_t* out);
+
+ private:
+  EVP_CIPHER_CTX* encrypt_;
+  EVP_CIPHER_CTX* decrypt_;
+};
+
+// One AES-256-XTS key (two 256-bit halves), for whole data units of at least 16 bytes.
+class AesXts {
+ public:
+  explicit AesXts(const uint8_t* key);
+  ~AesXts();
+  AesXts(const AesXts&) = delete;
+  AesXts& operator=(const AesXts&) = delete;
+
+  void encrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out);
+  void decrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out);
+
+ private:
+  EVP_CIPHER_CTX* encrypt_;
+  EVP_CIPHER_CTX* decrypt_;
+};
+
+}  // namespace veil

@@ -1,0 +1,66 @@
+// One open container: its authenticated header and its unwrapped file keys, and the
+// batch block codec the FUSE threads and the asynchronous JavaScript API both call.
+// Thread-safe: block batches run concurrently (shared lock); header changes and close
+// take the lock exclusively.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "crypto/secure_memory.h"
+#include "format/block_codec.h"
+#include "format/header.h"
+#include "format/wrapping_key.h"
+
+namespace veil {
+
+using HeaderBytes = std::array<uint8_t, kHeaderSize>;
+
+class Container {
+ public:
+  // A new, empty file with a fresh file id and file key wrapped under an active key.
+  static std::shared_ptr<Container> create(const KeyLookup& keys, const Uuid& keyId, uint32_t version,
+                                           Cipher cipher);
+  // Verifies a header (docs/format.md, "Reading a header") and unwraps its file keys.
+  static std::shared_ptr<Container> open(const KeyLookup& keys, const uint8_t* bytes, size_t length);
+
+  Header header() const;
+  HeaderBytes headerBytes() const;
+  HeaderBytes setSize(uint64_t size);
+  // Wraps slot A's file key under another active key version; the blocks stay as they are.
+  HeaderBytes rewrap(const KeyLookup& keys, const Uuid& keyId, uint32_t version);
+
+  // `count` whole blocks starting at block `first`; one random draw for all GCM nonces.
+  void encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* stored);
+  // Throws VEIL_CRYPTO_AUTH_FAILED if any block fails; `plain` is then wiped.
+  void decryptBlocks(uint64_t first, const uint8_t* stored, size_t count, uint8_t* plain);
+
+  // Wipes the file keys; every later call fails with VEIL_KEY_HANDLE_CLOSED.
+  void close();
+
+  Container(Cipher cipher, std::array<uint8_t, kFileIdSize> fileId);  // use create/open
+  ~Container();
+  Container(const Container&) = delete;
+  Container& operator=(const Container&) = delete;
+
+ private:
+  class FileKey;
+  class CodecLease;
+
+  void reseal();  // header_ -> bytes_, with a fresh MAC
+  void checkUsable() const;
+  FileKey& keyForBlock(uint64_t index) const;
+
+  mutable std::shared_mutex mutex_;
+  Header header_;
+  HeaderBytes bytes_{};
+  std::unique_ptr<FileKey> a_;
+  std::unique_ptr<FileKey> b_;
+  SecureBytes macKey_;
+  bool closed_ = false;
+};
+
+}  // namespace veil

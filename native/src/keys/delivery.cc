@@ -1,0 +1,127 @@
+#include "keys/delivery.h"
+
+#include <openssl/crypto.h>
+
+#include <cstring>
+#include <mutex>
+#include <set>
+
+#include "common/bytes.h"
+#include "common/error.h"
+#include "crypto/aes.h"
+#include "keys/transport_key.h"
+
+namespace veil {
+
+namespace {
+
+constexpr uint8_t kDeliveryMagic[8] = {0x89, 'V', 'E', 'I', 'L', 'K', 'D', '1'};
+constexpr size_t kFixedPart = 62;  // bytes before the wrapped one-time key
+constexpr size_t kMaxEntries = 1024;
+
+std::mutex deliveryMutex;
+uint64_t highestSequence = 0;  // guarded by deliveryMutex
+
+[[noreturn]] void rejected(const char* why) {
+  throw VeilException("VEIL_DELIVERY_REJECTED", std::string("key delivery rejected: ") + why);
+}
+
+struct ParsedEntry {
+  KeyInfo info;
+  const uint8_t* material;
+  size_t length;
+};
+
+// Validates the whole decrypted payload before anything is applied.
+std::vector<ParsedEntry> parsePayload(const uint8_t* p, size_t length) {
+  if (length < 2) rejected("the payload is malformed");
+  size_t count = getU16(p);
+  if (count > kMaxEntries) rejected("the payload has too many keys");
+  std::vector<ParsedEntry> entries;
+  std::set<std::pair<Uuid, uint32_t>> seen;
+  size_t at = 2;
+  for (size_t i = 0; i < count; ++i) {
+    if (length - at < 24) rejected("the payload is malformed");
+    ParsedEntry e{};
+    std::memcpy(e.info.id.data(), p + at, 16);
+    e.info.version = getU32(p + at + 16);
+    uint8_t state = p[at + 20], algorithm = p[at + 21];
+    e.length = getU16(p + at + 22);
+    at += 24;
+    if (e.info.version == 0) rejected("a key version is 0");
+    if (state < 1 || state > 6) rejected("a key has an unknown state");
+    if (algorithm != 1 && algorithm != 2) rejected("a key has an unknown algorithm");
+    e.info.state = static_cast<KeyState>(state);
+    e.info.algorithm = static_cast<KeyAlgorithm>(algorithm);
+    const size_t expected = algorithm == 1 ? 32 : 16;
+    if (e.length != 0 && e.length != expected) rejected("a key has material of the wrong length");
+    if (e.info.state == KeyState::Destroyed && e.length != 0) rejected("a destroyed key carries material");
+    if (!seen.insert({e.info.id, e.info.version}).second) rejected("a key version appears twice");
+    if (length - at < e.length) rejected("the payload is malformed");
+    e.material = p + at;
+    at += e.length;
+    entries.push_back(e);
+  }
+  if (at != length) rejected("the payload has trailing bytes");
+  return entries;
+}
+
+}  // namespace
+
+DeliveryResult installDelivery(const uint8_t* blob, size_t length, const Uuid& hostId, uint64_t afterSequence) {
+  if (length > kMaxDeliverySize) rejected("the blob is larger than 1 MiB");
+  if (length < kFixedPart + kGcmNonceSize + kGcmTagSize || std::memcmp(blob, kDeliveryMagic, 8) != 0 ||
+      getU16(blob + 8) != 1 || getU16(blob + 10) != 0) {
+    rejected("not a version 1 delivery blob");
+  }
+  if (std::memcmp(blob + 12, hostId.data(), 16) != 0) {
+    throw VeilException("VEIL_DELIVERY_WRONG_HOST", "key delivery refused: it was made for another host");
+  }
+  std::lock_guard<std::mutex> lock(deliveryMutex);
+  const uint64_t sequence = getU64(blob + 44);
+  if (sequence <= afterSequence || sequence <= highestSequence) {
+    throw VeilException("VEIL_DELIVERY_REPLAYED", "key delivery refused: sequence number " +
+                                                      std::to_string(sequence) + " was already used (replay)");
+  }
+  const size_t wrappedLength = getU16(blob + 60);
+  const RsaOaepKeyPair& transport = transportKey();
+  if (wrappedLength != transport.modulusBytes() ||
+      length < kFixedPart + wrappedLength + kGcmNonceSize + kGcmTagSize) {
+    rejected("the blob is malformed");
+  }
+  SecureBytes oneTimeKey;
+  if (!transport.decrypt(blob + kFixedPart, wrappedLength, oneTimeKey) || oneTimeKey.size() != kGcmKeySize) {
+    rejected("it cannot be opened with this host's transport key");
+  }
+  const size_t adLength = kFixedPart + wrappedLength;
+  const uint8_t* nonce = blob + adLength;
+  const uint8_t* payload = nonce + kGcmNonceSize;
+  const size_t payloadLength = length - adLength - kGcmNonceSize - kGcmTagSize;
+  SecureBytes plain(payloadLength + 1);  // never zero-sized
+  if (!AesGcm(oneTimeKey.data())
+           .open(nonce, blob, adLength, payload, payloadLength, payload + payloadLength, plain.data())) {
+    rejected("it cannot be opened with this host's transport key");
+  }
+  oneTimeKey.wipe();
+
+  std::vector<ParsedEntry> entries = parsePayload(plain.data(), payloadLength);
+  std::vector<std::shared_ptr<WrappingKey>> install;
+  std::vector<std::pair<Uuid, uint32_t>> withdraw;
+  DeliveryResult result{};
+  std::memcpy(result.deliveryId.data(), blob + 28, 16);
+  result.sequence = sequence;
+  for (const auto& e : entries) {
+    if (e.length == 0) {
+      withdraw.emplace_back(e.info.id, e.info.version);
+    } else {
+      install.push_back(std::make_shared<WrappingKey>(e.info.id, e.info.version, e.info.algorithm, e.info.state,
+                                                      e.material, e.length));
+    }
+    result.entries.push_back({e.info, e.length != 0});
+  }
+  KeyTable::instance().apply(install, withdraw);
+  highestSequence = sequence;
+  return result;
+}
+
+}  // namespace veil

@@ -1,0 +1,165 @@
+// The primitives with caller-supplied keys, for known-answer tests against published
+// vectors, and the block benchmark. They run the same C++ the data path runs.
+#include <chrono>
+#include <vector>
+
+#include "crypto/aes.h"
+#include "crypto/kdf.h"
+#include "format/container.h"
+#include "napi/convert.h"
+#include "napi/js_errors.h"
+#include "napi/register.h"
+
+namespace veil {
+
+namespace {
+
+void requireLength(const Napi::Buffer<uint8_t>& b, size_t length, const char* what) {
+  if (b.Length() != length) {
+    throw VeilException("VEIL_INVALID_ARGUMENT", std::string(what) + " must be " + std::to_string(length) + " bytes");
+  }
+}
+
+Napi::Value aesGcmEncrypt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto key = bufferArg(info[0]), iv = bufferArg(info[1]), aad = bufferArg(info[2]), plain = bufferArg(info[3]);
+    requireLength(key, kGcmKeySize, "key");
+    requireLength(iv, kGcmNonceSize, "iv");
+    auto ciphertext = Napi::Buffer<uint8_t>::New(env, plain.Length());
+    auto tag = Napi::Buffer<uint8_t>::New(env, kGcmTagSize);
+    AesGcm(key.Data()).seal(iv.Data(), aad.Data(), aad.Length(), plain.Data(), plain.Length(), ciphertext.Data(),
+                            tag.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("ciphertext", ciphertext);
+    out.Set("tag", tag);
+    return Napi::Value(out);
+  });
+}
+
+Napi::Value aesGcmDecrypt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto key = bufferArg(info[0]), iv = bufferArg(info[1]), aad = bufferArg(info[2]);
+    auto ciphertext = bufferArg(info[3]), tag = bufferArg(info[4]);
+    requireLength(key, kGcmKeySize, "key");
+    requireLength(iv, kGcmNonceSize, "iv");
+    requireLength(tag, kGcmTagSize, "tag");
+    auto plain = Napi::Buffer<uint8_t>::New(env, ciphertext.Length());
+    if (!AesGcm(key.Data()).open(iv.Data(), aad.Data(), aad.Length(), ciphertext.Data(), ciphertext.Length(),
+                                 tag.Data(), plain.Data())) {
+      throwAuthFailed();
+    }
+    return Napi::Value(plain);
+  });
+}
+
+Napi::Value aesXts(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto key = bufferArg(info[0]), tweak = bufferArg(info[1]), data = bufferArg(info[2]);
+    bool encrypt = info[3].ToBoolean().Value();
+    requireLength(key, kXtsKeySize, "key");
+    requireLength(tweak, kXtsTweakSize, "tweak");
+    auto out = Napi::Buffer<uint8_t>::New(env, data.Length());
+    AesXts xts(key.Data());
+    if (encrypt) {
+      xts.encrypt(tweak.Data(), data.Data(), data.Length(), out.Data());
+    } else {
+      xts.decrypt(tweak.Data(), data.Data(), data.Length(), out.Data());
+    }
+    return Napi::Value(out);
+  });
+}
+
+Napi::Value hkdf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto ikm = bufferArg(info[0]), salt = bufferArg(info[1]), infoBytes = bufferArg(info[2]);
+    double length = info[3].As<Napi::Number>().DoubleValue();
+    if (!(length >= 1 && length <= 255 * 32)) throw VeilException("VEIL_INVALID_ARGUMENT", "HKDF length out of range");
+    auto out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+    hkdfSha256(ikm.Data(), ikm.Length(), salt.Data(), salt.Length(), infoBytes.Data(), infoBytes.Length(), out.Data(),
+               out.Length());
+    return Napi::Value(out);
+  });
+}
+
+Napi::Value random(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    double length = info[0].As<Napi::Number>().DoubleValue();
+    if (!(length >= 0 && length <= 1 << 20)) throw VeilException("VEIL_INVALID_ARGUMENT", "length out of range");
+    auto out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+    randomBytes(out.Data(), out.Length());
+    return Napi::Value(out);
+  });
+}
+
+// A throwaway key that lives only for one benchmark run.
+class SingleKey final : public KeyLookup {
+ public:
+  SingleKey() {
+    id_.fill(0xbe);
+    uint8_t material[32];
+    randomBytes(material, sizeof material);
+    key_ = std::make_shared<WrappingKey>(id_, 1, KeyAlgorithm::Aes256, KeyState::Active, material, sizeof material);
+    OPENSSL_cleanse(material, sizeof material);
+  }
+  std::shared_ptr<const WrappingKey> find(const Uuid& id, uint32_t version) const override {
+    return id == id_ && version == 1 ? key_ : nullptr;
+  }
+  const Uuid& id() const { return id_; }
+
+ private:
+  Uuid id_;
+  std::shared_ptr<WrappingKey> key_;
+};
+
+Napi::Value benchmarkBlocks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    Cipher cipher = cipherArg(info[0]);
+    size_t count = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()) / kPlainBlockSize;
+    double seconds = info[2].As<Napi::Number>().DoubleValue();
+    bool decrypt = info[3].ToBoolean().Value();
+    SingleKey keys;
+    auto container = Container::create(keys, keys.id(), 1, cipher);
+    std::vector<uint8_t> plain(count * kPlainBlockSize, 0x5a), stored(count * storedBlockSize(cipher));
+    container->encryptBlocks(0, plain.data(), count, stored.data());
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    const auto until = start + std::chrono::duration<double>(seconds);
+    double bytes = 0;
+    auto now = start;
+    do {
+      if (decrypt) {
+        container->decryptBlocks(0, stored.data(), count, plain.data());
+      } else {
+        container->encryptBlocks(0, plain.data(), count, stored.data());
+      }
+      bytes += static_cast<double>(count * kPlainBlockSize);
+      now = Clock::now();
+    } while (now < until);
+    container->close();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("bytes", Napi::Number::New(env, bytes));
+    out.Set("seconds", Napi::Number::New(env, std::chrono::duration<double>(now - start).count()));
+    return Napi::Value(out);
+  });
+}
+
+}  // namespace
+
+void registerSelfTest(Napi::Env env, Napi::Object exports) {
+  Napi::Object selfTest = Napi::Object::New(env);
+  selfTest.Set("aesGcmEncrypt", Napi::Function::New(env, aesGcmEncrypt, "aesGcmEncrypt"));
+  selfTest.Set("aesGcmDecrypt", Napi::Function::New(env, aesGcmDecrypt, "aesGcmDecrypt"));
+  selfTest.Set("aesXts", Napi::Function::New(env, aesXts, "aesXts"));
+  selfTest.Set("hkdfSha256", Napi::Function::New(env, hkdf, "hkdfSha256"));
+  selfTest.Set("randomBytes", Napi::Function::New(env, random, "randomBytes"));
+  exports.Set("selfTest", selfTest);
+  exports.Set("benchmarkBlocks", Napi::Function::New(env, benchmarkBlocks, "benchmarkBlocks"));
+}
+
+}  // namespace veil
