@@ -205,12 +205,13 @@ export class Container {
     return this.#native.decryptBlocks(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
   }
 
-  encryptBlocksAsync(first: number, plain: Buffer): Promise<Buffer> {
+  // Async methods report every failure, argument checks included, as a rejection.
+  async encryptBlocksAsync(first: number, plain: Buffer): Promise<Buffer> {
     checkBlockIndex(first);
     return this.#native.encryptBlocksAsync(first, checkBuffer('plaintext', plain, format.plainBlockSize));
   }
 
-  decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer> {
+  async decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer> {
     checkBlockIndex(first);
     return this.#native.decryptBlocksAsync(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
   }
