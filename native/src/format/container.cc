@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/error.h"
@@ -233,16 +234,16 @@ void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count
   std::shared_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
   const size_t cipherBS = storedBlockSize(header_.cipher);
-  std::vector<uint8_t> nonces;
-  if (header_.cipher == Cipher::Gcm) {
-    nonces.resize(count * kGcmNonceSize);
-    randomNonceBytes(nonces.data(), nonces.size());
-  }
+  // Nonces are drawn per run of up to kNonceRun blocks: no allocation on the data path.
+  constexpr size_t kNonceRun = 64;
+  uint8_t nonces[kNonceRun * kGcmNonceSize];
+  const bool gcm = header_.cipher == Cipher::Gcm;
   CodecLease lease;
   for (size_t i = 0; i < count; ++i) {
+    const size_t slot = i % kNonceRun;
+    if (gcm && slot == 0) randomNonceBytes(nonces, std::min(count - i, kNonceRun) * kGcmNonceSize);
     lease.use(keyForBlock(first + i))
-        .encrypt(first + i, plain + i * kPlainBlockSize, nonces.empty() ? nullptr : &nonces[i * kGcmNonceSize],
-                 stored + i * cipherBS);
+        .encrypt(first + i, plain + i * kPlainBlockSize, nonces + slot * kGcmNonceSize, stored + i * cipherBS);
   }
 }
 

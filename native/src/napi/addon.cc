@@ -1,6 +1,9 @@
 // Entry point of the native core: registers the surface of native/index.d.ts.
 #include <napi.h>
 
+#include <cstdlib>
+#include <mutex>
+
 #include "crypto/secure_memory.h"
 #include "format/header.h"
 #include "keys/key_table.h"
@@ -36,6 +39,8 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());
   // Keys are wiped when the environment goes away, not left for the allocator.
   env.AddCleanupHook([] { KeyTable::instance().clear(); });
+  static std::once_flag atExit;
+  std::call_once(atExit, [] { std::atexit([] { KeyTable::instance().clear(); }); });
   exports.Set("format", formatConstants(env));
   exports.Set("setErrorClass", Napi::Function::New(env, setErrorClass, "setErrorClass"));
   registerKeys(env, exports);
