@@ -1,15 +1,10 @@
 // The raw surface of the native core (build/Release/veil_native.node).
-// Only native/index.ts loads it: it validates every argument before a call, so the C++
+// Only native/core.ts loads it: it validates every argument before a call, so the C++
 // side trusts its input, and it turns native errors into VeilNativeError.
 
 export type CipherName = 'aes-256-gcm' | 'aes-256-xts';
 export type KeyState =
-  | 'pre-activation'
-  | 'active'
-  | 'suspended'
-  | 'deactivated'
-  | 'compromised'
-  | 'destroyed';
+  'pre-activation' | 'active' | 'suspended' | 'deactivated' | 'compromised' | 'destroyed';
 export type KeyAlgorithm = 'aes-256' | 'aes-128';
 
 /** What the key table tells about a key version: never its material. */
@@ -94,5 +89,10 @@ export interface NativeAddon {
   };
 
   /** Runs the block path the FUSE threads use, on one thread, for `seconds`. */
-  benchmarkBlocks(cipher: CipherName, requestBytes: number, seconds: number, decrypt: boolean): BenchmarkResult;
+  benchmarkBlocks(
+    cipher: CipherName,
+    requestBytes: number,
+    seconds: number,
+    decrypt: boolean,
+  ): BenchmarkResult;
 }

@@ -69,7 +69,10 @@ test('a closed container refuses every use', async () => {
   c.close();
   assert.throws(() => c.header(), expectCode('VEIL_KEY_HANDLE_CLOSED'));
   assert.throws(() => c.encryptBlocks(0, Buffer.alloc(4096)), expectCode('VEIL_KEY_HANDLE_CLOSED'));
-  await assert.rejects(c.decryptBlocksAsync(0, Buffer.alloc(format.gcmBlockSize)), expectCode('VEIL_KEY_HANDLE_CLOSED'));
+  await assert.rejects(
+    c.decryptBlocksAsync(0, Buffer.alloc(format.gcmBlockSize)),
+    expectCode('VEIL_KEY_HANDLE_CLOSED'),
+  );
   assert.throws(() => c.size, expectCode('VEIL_KEY_HANDLE_CLOSED'));
 });
 
