@@ -88,7 +88,8 @@ SecureBytes readKeyFile(const std::string& path) {
   auto unreadable = [&](const std::string& why) {
     return VeilException("VEIL_KEY_FILE_UNREADABLE", "cannot use key file " + path + ": " + why);
   };
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) throw unreadable(std::strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0) {
