@@ -97,14 +97,18 @@ function checkBlockIndex(first: number): void {
 export const keys = {
   /** Copies the material into locked native memory and wipes the caller's buffer. */
   importRaw(ref: KeyRef, state: KeyState, material: Buffer): void {
-    checkKeyRef(ref);
-    checkState(state);
     checkBuffer('key material', material);
-    if (material.length !== 32 && material.length !== 16) {
+    try {
+      checkKeyRef(ref);
+      checkState(state);
+      if (material.length !== 32 && material.length !== 16) {
+        throw new VeilNativeError('VEIL_KEY_INVALID', 'key material must be 16 or 32 bytes');
+      }
+      addon.keyImportRaw(ref.keyId, ref.version, state, material);
+    } finally {
+      // Whatever happened, the caller's copy is gone: the key lives only in native memory.
       material.fill(0);
-      throw new VeilNativeError('VEIL_KEY_INVALID', 'key material must be 16 or 32 bytes');
     }
-    addon.keyImportRaw(ref.keyId, ref.version, state, material);
   },
   /** Reads a 32-byte raw key file in native code; the bytes never reach JavaScript. */
   importFile(ref: KeyRef, state: KeyState, path: string): void {

@@ -101,6 +101,11 @@ SecureBytes readKeyFile(const std::string& path) {
     ::close(fd);
     throw unreadable("not a regular file");
   }
+  if (st.st_uid != geteuid()) {
+    ::close(fd);
+    throw unreadable("it belongs to uid " + std::to_string(st.st_uid) + ", not to the user running Veil (uid " +
+                     std::to_string(geteuid()) + ")");
+  }
   if ((st.st_mode & 077) != 0) {
     ::close(fd);
     char mode[8];

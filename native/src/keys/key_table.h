@@ -47,7 +47,8 @@ class KeyTable final : public KeyLookup {
 };
 
 // Reads a raw 32-byte key file straight into locked memory. Refuses anything but a
-// regular file of exactly 32 bytes that only its owner can read.
+// regular file (symbolic links are followed) of exactly 32 bytes, owned by the user
+// running Veil, with no permission bits for group or others.
 SecureBytes readKeyFile(const std::string& path);
 
 }  // namespace veil
