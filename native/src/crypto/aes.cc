@@ -50,34 +50,36 @@ int intLength(size_t length) {
 
 }  // namespace
 
-AesGcm::AesGcm(const uint8_t* key)
-    : encrypt_(keyedContext(gcmCipher(), key, true)), decrypt_(nullptr) {
+KeyedContexts::KeyedContexts(const EVP_CIPHER* cipher, const uint8_t* key)
+    : encrypt_(keyedContext(cipher, key, true)), decrypt_(nullptr) {
   try {
-    decrypt_ = keyedContext(gcmCipher(), key, false);
+    decrypt_ = keyedContext(cipher, key, false);
   } catch (...) {
     EVP_CIPHER_CTX_free(encrypt_);
     throw;
   }
 }
 
-AesGcm::~AesGcm() {
+KeyedContexts::~KeyedContexts() {
   // EVP_CIPHER_CTX_free cleanses the key schedule before freeing it.
   EVP_CIPHER_CTX_free(encrypt_);
   EVP_CIPHER_CTX_free(decrypt_);
 }
 
+AesGcm::AesGcm(const uint8_t* key) : contexts_(gcmCipher(), key) {}
+
 void AesGcm::seal(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, const uint8_t* plain,
                   size_t length, uint8_t* out, uint8_t* tag) {
   int n = 0;
-  if (EVP_EncryptInit_ex(encrypt_, nullptr, nullptr, nullptr, nonce) != 1) cryptoFailed("set a GCM nonce");
-  if (aadLength > 0 && EVP_EncryptUpdate(encrypt_, nullptr, &n, aad, intLength(aadLength)) != 1) {
+  if (EVP_EncryptInit_ex(contexts_.encrypt(), nullptr, nullptr, nullptr, nonce) != 1) cryptoFailed("set a GCM nonce");
+  if (aadLength > 0 && EVP_EncryptUpdate(contexts_.encrypt(), nullptr, &n, aad, intLength(aadLength)) != 1) {
     cryptoFailed("add GCM associated data");
   }
-  if (length > 0 && EVP_EncryptUpdate(encrypt_, out, &n, plain, intLength(length)) != 1) {
+  if (length > 0 && EVP_EncryptUpdate(contexts_.encrypt(), out, &n, plain, intLength(length)) != 1) {
     cryptoFailed("encrypt with GCM");
   }
-  if (EVP_EncryptFinal_ex(encrypt_, out + length, &n) != 1 ||
-      EVP_CIPHER_CTX_ctrl(encrypt_, EVP_CTRL_AEAD_GET_TAG, kGcmTagSize, tag) != 1) {
+  if (EVP_EncryptFinal_ex(contexts_.encrypt(), out + length, &n) != 1 ||
+      EVP_CIPHER_CTX_ctrl(contexts_.encrypt(), EVP_CTRL_AEAD_GET_TAG, kGcmTagSize, tag) != 1) {
     cryptoFailed("finish GCM encryption");
   }
 }
@@ -85,17 +87,17 @@ void AesGcm::seal(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, co
 bool AesGcm::open(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, const uint8_t* cipher,
                   size_t length, const uint8_t* tag, uint8_t* out) {
   int n = 0;
-  if (EVP_DecryptInit_ex(decrypt_, nullptr, nullptr, nullptr, nonce) != 1) cryptoFailed("set a GCM nonce");
-  if (aadLength > 0 && EVP_DecryptUpdate(decrypt_, nullptr, &n, aad, intLength(aadLength)) != 1) {
+  if (EVP_DecryptInit_ex(contexts_.decrypt(), nullptr, nullptr, nullptr, nonce) != 1) cryptoFailed("set a GCM nonce");
+  if (aadLength > 0 && EVP_DecryptUpdate(contexts_.decrypt(), nullptr, &n, aad, intLength(aadLength)) != 1) {
     cryptoFailed("add GCM associated data");
   }
-  if (length > 0 && EVP_DecryptUpdate(decrypt_, out, &n, cipher, intLength(length)) != 1) {
+  if (length > 0 && EVP_DecryptUpdate(contexts_.decrypt(), out, &n, cipher, intLength(length)) != 1) {
     cryptoFailed("decrypt with GCM");
   }
-  if (EVP_CIPHER_CTX_ctrl(decrypt_, EVP_CTRL_AEAD_SET_TAG, kGcmTagSize, const_cast<uint8_t*>(tag)) != 1) {
+  if (EVP_CIPHER_CTX_ctrl(contexts_.decrypt(), EVP_CTRL_AEAD_SET_TAG, kGcmTagSize, const_cast<uint8_t*>(tag)) != 1) {
     cryptoFailed("set a GCM tag");
   }
-  if (EVP_DecryptFinal_ex(decrypt_, out + length, &n) != 1) {
+  if (EVP_DecryptFinal_ex(contexts_.decrypt(), out + length, &n) != 1) {
     // Never hand out plaintext that failed authentication.
     ERR_clear_error();
     if (length > 0) OPENSSL_cleanse(out, length);
@@ -104,25 +106,13 @@ bool AesGcm::open(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, co
   return true;
 }
 
-AesXts::AesXts(const uint8_t* key) : encrypt_(keyedContext(xtsCipher(), key, true)), decrypt_(nullptr) {
-  try {
-    decrypt_ = keyedContext(xtsCipher(), key, false);
-  } catch (...) {
-    EVP_CIPHER_CTX_free(encrypt_);
-    throw;
-  }
-}
-
-AesXts::~AesXts() {
-  EVP_CIPHER_CTX_free(encrypt_);
-  EVP_CIPHER_CTX_free(decrypt_);
-}
+AesXts::AesXts(const uint8_t* key) : contexts_(xtsCipher(), key) {}
 
 void AesXts::encrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out) {
   if (length < 16) throw VeilException("VEIL_INVALID_ARGUMENT", "XTS needs at least 16 bytes of data");
   int n = 0;
-  if (EVP_EncryptInit_ex(encrypt_, nullptr, nullptr, nullptr, tweak) != 1 ||
-      EVP_EncryptUpdate(encrypt_, out, &n, in, intLength(length)) != 1) {
+  if (EVP_EncryptInit_ex(contexts_.encrypt(), nullptr, nullptr, nullptr, tweak) != 1 ||
+      EVP_EncryptUpdate(contexts_.encrypt(), out, &n, in, intLength(length)) != 1) {
     cryptoFailed("encrypt with XTS");
   }
 }
@@ -130,8 +120,8 @@ void AesXts::encrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uin
 void AesXts::decrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out) {
   if (length < 16) throw VeilException("VEIL_INVALID_ARGUMENT", "XTS needs at least 16 bytes of data");
   int n = 0;
-  if (EVP_DecryptInit_ex(decrypt_, nullptr, nullptr, nullptr, tweak) != 1 ||
-      EVP_DecryptUpdate(decrypt_, out, &n, in, intLength(length)) != 1) {
+  if (EVP_DecryptInit_ex(contexts_.decrypt(), nullptr, nullptr, nullptr, tweak) != 1 ||
+      EVP_DecryptUpdate(contexts_.decrypt(), out, &n, in, intLength(length)) != 1) {
     cryptoFailed("decrypt with XTS");
   }
 }

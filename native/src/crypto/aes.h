@@ -16,13 +16,27 @@ inline constexpr size_t kGcmTagSize = 16;
 inline constexpr size_t kXtsKeySize = 64;
 inline constexpr size_t kXtsTweakSize = 16;
 
+// An encrypt and a decrypt context keyed once with the same key (AES decryption, as XTS
+// uses, needs its own key schedule).
+class KeyedContexts {
+ public:
+  KeyedContexts(const EVP_CIPHER* cipher, const uint8_t* key);
+  ~KeyedContexts();
+  KeyedContexts(const KeyedContexts&) = delete;
+  KeyedContexts& operator=(const KeyedContexts&) = delete;
+
+  EVP_CIPHER_CTX* encrypt() const { return encrypt_; }
+  EVP_CIPHER_CTX* decrypt() const { return decrypt_; }
+
+ private:
+  EVP_CIPHER_CTX* encrypt_;
+  EVP_CIPHER_CTX* decrypt_;
+};
+
 // One AES-256-GCM key, ready to seal and open many messages (one thread at a time).
 class AesGcm {
  public:
   explicit AesGcm(const uint8_t* key);
-  ~AesGcm();
-  AesGcm(const AesGcm&) = delete;
-  AesGcm& operator=(const AesGcm&) = delete;
 
   void seal(const uint8_t* nonce, const uint8_t* aad, size_t aadLength, const uint8_t* plain, size_t length,
             uint8_t* out, uint8_t* tag);
@@ -31,24 +45,19 @@ class AesGcm {
             const uint8_t* tag, uint8_t* out);
 
  private:
-  EVP_CIPHER_CTX* encrypt_;
-  EVP_CIPHER_CTX* decrypt_;
+  KeyedContexts contexts_;
 };
 
 // One AES-256-XTS key (two 256-bit halves), for whole data units of at least 16 bytes.
 class AesXts {
  public:
   explicit AesXts(const uint8_t* key);
-  ~AesXts();
-  AesXts(const AesXts&) = delete;
-  AesXts& operator=(const AesXts&) = delete;
 
   void encrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out);
   void decrypt(const uint8_t* tweak, const uint8_t* in, size_t length, uint8_t* out);
 
  private:
-  EVP_CIPHER_CTX* encrypt_;
-  EVP_CIPHER_CTX* decrypt_;
+  KeyedContexts contexts_;
 };
 
 }  // namespace veil
