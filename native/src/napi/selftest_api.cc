@@ -1,5 +1,7 @@
 // The primitives with caller-supplied keys, for known-answer tests against published
 // vectors, and the block benchmark. They run the same C++ the data path runs.
+#include <openssl/crypto.h>
+
 #include <chrono>
 #include <vector>
 
