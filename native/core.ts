@@ -285,7 +285,36 @@ export async function decodeFile(data: Buffer): Promise<Buffer> {
   }
 }
 
-export const selfTest = addon.selfTest;
+function checkLength(name: string, value: number, max: number, min = 0): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw invalid(`${name} must be an integer from ${min} to ${max}`);
+  }
+}
+
+/** The primitives with caller-supplied keys, for known-answer tests only. */
+export const selfTest = {
+  aesGcmEncrypt(key: Buffer, iv: Buffer, aad: Buffer, plain: Buffer): { ciphertext: Buffer; tag: Buffer } {
+    for (const [name, b] of Object.entries({ key, iv, aad, plain })) checkBuffer(name, b);
+    return addon.selfTest.aesGcmEncrypt(key, iv, aad, plain);
+  },
+  aesGcmDecrypt(key: Buffer, iv: Buffer, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer {
+    for (const [name, b] of Object.entries({ key, iv, aad, ciphertext, tag })) checkBuffer(name, b);
+    return addon.selfTest.aesGcmDecrypt(key, iv, aad, ciphertext, tag);
+  },
+  aesXts(key: Buffer, tweak: Buffer, data: Buffer, encrypt: boolean): Buffer {
+    for (const [name, b] of Object.entries({ key, tweak, data })) checkBuffer(name, b);
+    return addon.selfTest.aesXts(key, tweak, data, encrypt === true);
+  },
+  hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer {
+    for (const [name, b] of Object.entries({ ikm, salt, info })) checkBuffer(name, b);
+    checkLength('HKDF output length', length, 255 * 32, 1);
+    return addon.selfTest.hkdfSha256(ikm, salt, info, length);
+  },
+  randomBytes(length: number): Buffer {
+    checkLength('length', length, 1 << 20);
+    return addon.selfTest.randomBytes(length);
+  },
+};
 
 export function benchmarkBlocks(
   cipher: CipherName,

@@ -97,4 +97,12 @@ describe('HKDF-SHA256 native against node:crypto', () => {
       'length 8161',
     );
   });
+
+  test('a fractional output length is refused, not rounded', () => {
+    assertNativeError(
+      () => selfTest.hkdfSha256(randomBytes(32), Buffer.alloc(0), Buffer.alloc(0), 1.5),
+      ['VEIL_INVALID_ARGUMENT'],
+      'length 1.5',
+    );
+  });
 });

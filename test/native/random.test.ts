@@ -30,5 +30,6 @@ describe('randomBytes', () => {
 
   test('a negative length is refused', () => {
     assertNativeError(() => selfTest.randomBytes(-1), ['VEIL_INVALID_ARGUMENT'], 'randomBytes(-1)');
+    assertNativeError(() => selfTest.randomBytes(2.7), ['VEIL_INVALID_ARGUMENT'], 'randomBytes(2.7)');
   });
 });
