@@ -37,8 +37,8 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   using namespace veil;
   hardenProcessAgainstDumps();
   env.SetInstanceData(new AddonData());
-  // Keys are wiped when the environment goes away, not left for the allocator.
-  env.AddCleanupHook([] { KeyTable::instance().clear(); });
+  // The key table is one per process, shared by every environment (worker threads
+  // included), so it is wiped when the process exits rather than when one of them ends.
   static std::once_flag atExit;
   std::call_once(atExit, [] { std::atexit([] { KeyTable::instance().clear(); }); });
   exports.Set("format", formatConstants(env));
