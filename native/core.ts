@@ -9,10 +9,12 @@ import type {
   CipherName,
   DeliveryResult,
   FormatConstants,
+  GuardPointEvent,
   KeyInfo,
   KeyState,
   NativeAddon,
   NativeContainer,
+  NativeGuardPoint,
 } from './index.js';
 
 export type {
@@ -21,6 +23,7 @@ export type {
   DeliveryEntry,
   DeliveryResult,
   FormatConstants,
+  GuardPointEvent,
   KeyAlgorithm,
   KeyInfo,
   KeyState,
@@ -292,6 +295,47 @@ function checkLength(name: string, value: number, max: number, min = 0): void {
 }
 
 /** The primitives with caller-supplied keys, for known-answer tests only. */
+/** Options of a guard point: the directory guarded in place and the key of new files. */
+export interface GuardPointSpec {
+  directory: string;
+  key: KeyRef;
+  cipher: CipherName;
+  threads?: number;
+}
+
+/**
+ * Guards `directory` in place: a FUSE mount over it, served by native threads. The caller
+ * must never do file I/O under the mount from this process (it would deadlock): use child
+ * processes.
+ */
+export function mountGuardPoint(
+  spec: GuardPointSpec,
+  onEvent: (event: GuardPointEvent) => void = () => {},
+): NativeGuardPoint {
+  if (typeof spec.directory !== 'string' || spec.directory.length === 0 || spec.directory.includes('\0')) {
+    throw invalid('directory must be a non-empty path');
+  }
+  checkKeyRef(spec.key);
+  checkCipher(spec.cipher);
+  const threads = spec.threads ?? 8;
+  checkLength('threads', threads, 64, 1);
+  return new addon.GuardPoint(
+    {
+      directory: spec.directory,
+      keyId: spec.key.keyId,
+      keyVersion: spec.key.version,
+      cipher: spec.cipher,
+      threads,
+    },
+    onEvent,
+  );
+}
+
+/** Clears a mount left by a crashed process ("transport endpoint is not connected"). */
+export function clearStaleMount(directory: string): boolean {
+  return addon.clearStaleMount(directory);
+}
+
 export const selfTest = {
   aesGcmEncrypt(key: Buffer, iv: Buffer, aad: Buffer, plain: Buffer): { ciphertext: Buffer; tag: Buffer } {
     for (const [name, b] of Object.entries({ key, iv, aad, plain })) checkBuffer(name, b);

@@ -64,6 +64,31 @@ export interface NativeContainer {
   close(): void;
 }
 
+/** Something a guard point reports: tampering, an unusable key, its end. */
+export interface GuardPointEvent {
+  type: 'tamper' | 'key-unavailable' | 'unmounted';
+  path: string; // relative to the guard point
+  code?: string;
+  message: string;
+  uid: number;
+  pid: number;
+}
+
+export interface GuardPointOptions {
+  directory: string;
+  keyId: string;
+  keyVersion: number;
+  cipher: CipherName;
+  threads: number;
+}
+
+/** A mounted guard point, served by native threads. */
+export interface NativeGuardPoint {
+  readonly directory: string;
+  /** Detaches the mount and resolves when the FUSE threads have ended. */
+  unmount(): Promise<void>;
+}
+
 export interface NativeAddon {
   readonly format: FormatConstants;
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
@@ -87,6 +112,9 @@ export interface NativeAddon {
     hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer;
     randomBytes(length: number): Buffer;
   };
+
+  GuardPoint: new (options: GuardPointOptions, onEvent: (event: GuardPointEvent) => void) => NativeGuardPoint;
+  clearStaleMount(directory: string): boolean;
 
   /** Runs the block path the FUSE threads use, on one thread, for `seconds`. */
   benchmarkBlocks(

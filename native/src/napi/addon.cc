@@ -46,6 +46,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerKeys(env, exports);
   registerContainer(env, exports);
   registerSelfTest(env, exports);
+  registerMount(env, exports);
   return exports;
 }
 

@@ -8,5 +8,6 @@ namespace veil {
 void registerKeys(Napi::Env env, Napi::Object exports);
 void registerContainer(Napi::Env env, Napi::Object exports);
 void registerSelfTest(Napi::Env env, Napi::Object exports);
+void registerMount(Napi::Env env, Napi::Object exports);
 
 }  // namespace veil

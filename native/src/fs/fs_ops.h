@@ -1,0 +1,59 @@
+// The libfuse low-level callbacks: thin adapters that find the GuardFs, call its member,
+// and send exactly one reply. Defined in fs_ops_entry.cc, fs_ops_file.cc, fs_ops_dir.cc.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include "fs/guard_fs.h"
+
+namespace veil {
+
+struct FsOps {
+  static GuardFs& fs(fuse_req_t req) { return *static_cast<GuardFs*>(fuse_req_userdata(req)); }
+  static fuse_lowlevel_ops table();
+
+  // fs_ops_entry.cc
+  static void init(void* userdata, fuse_conn_info* conn);
+  static void lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+  static void forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+  static void forgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets);
+  static void getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int toSet, fuse_file_info* fi);
+  static void readlink(fuse_req_t req, fuse_ino_t ino);
+  static void mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev);
+  static void mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode);
+  static void symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name);
+  static void unlink(fuse_req_t req, fuse_ino_t parent, const char* name);
+  static void rmdir(fuse_req_t req, fuse_ino_t parent, const char* name);
+  static void rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newParent,
+                     const char* newName, unsigned int flags);
+  static void link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName);
+
+  // fs_ops_file.cc
+  static void open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
+  static void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  static void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi);
+  static void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+
+  // fs_ops_dir.cc
+  static void opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+  static void releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  static void fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
+  static void statfs(fuse_req_t req, fuse_ino_t ino);
+  static void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                       int flags);
+  static void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+  static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+  static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+};
+
+// The open file behind a fuse_file_info (fh holds a heap shared_ptr<OpenFile>).
+inline std::shared_ptr<OpenFile>& openFileOf(fuse_file_info* fi) {
+  return *reinterpret_cast<std::shared_ptr<OpenFile>*>(fi->fh);
+}
+
+}  // namespace veil

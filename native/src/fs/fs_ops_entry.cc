@@ -1,0 +1,220 @@
+// Names and attributes: lookup, forget, getattr, setattr, readlink, and the operations
+// that create, remove, rename and link names.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "fs/fs_ops.h"
+
+namespace veil {
+
+namespace {
+constexpr double kAttrTimeout = 1.0;
+constexpr uint32_t kMaxWrite = 1 << 20;
+}  // namespace
+
+void FsOps::init(void*, fuse_conn_info* conn) {
+  // Large requests: one native crypto batch per request instead of many small ones.
+  conn->max_write = kMaxWrite;
+  conn->max_readahead = kMaxWrite;
+}
+
+void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  GuardFs& g = fs(req);
+  auto dir = g.inode(parent);
+  if (!dir) return (void)fuse_reply_err(req, ENOENT);
+  if (!g.allowed(req, Operation::Lookup, g.inodes_.childPath(*dir, name))) return (void)fuse_reply_err(req, EACCES);
+  fuse_entry_param e;
+  if (int err = g.entryFor(dir, name, e)) return (void)fuse_reply_err(req, err);
+  fuse_reply_entry(req, &e);
+}
+
+void FsOps::forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  fs(req).inodes_.forget(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+void FsOps::forgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  for (size_t i = 0; i < count; ++i) fs(req).inodes_.forget(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+int GuardFs::doGetattr(fuse_ino_t ino, struct stat& st) {
+  auto node = inode(ino);
+  if (!node) return ENOENT;
+  return attrFor(*node, st);
+}
+
+void FsOps::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  struct stat st;
+  if (int err = fs(req).doGetattr(ino, st)) return (void)fuse_reply_err(req, err);
+  fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int toSet, fuse_file_info* fi,
+                       struct stat& out) {
+  auto node = inode(ino);
+  if (!node) return ENOENT;
+  std::string path = node->id == FUSE_ROOT_ID ? "." : inodes_.path(*node);
+  if (path.empty()) return ENOENT;
+  if (!allowed(req, Operation::SetAttr, path)) return EACCES;
+  if ((toSet & FUSE_SET_ATTR_MODE) && ::fchmodat(rootFd_, path.c_str(), attr.st_mode & 07777, 0) != 0) return errno;
+  if (toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+    uid_t uid = (toSet & FUSE_SET_ATTR_UID) ? attr.st_uid : static_cast<uid_t>(-1);
+    gid_t gid = (toSet & FUSE_SET_ATTR_GID) ? attr.st_gid : static_cast<gid_t>(-1);
+    if (::fchownat(rootFd_, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
+  if (toSet & FUSE_SET_ATTR_SIZE) {
+    if (node->type != S_IFREG) return EINVAL;
+    try {
+      int err = 0;
+      std::shared_ptr<OpenFile> open = fi != nullptr ? openFileOf(fi) : openFile(node, path, err);
+      if (!open) return err;
+      if (int e = open->truncate(static_cast<uint64_t>(attr.st_size))) return e;
+    } catch (const std::exception& error) {
+      return failure(error, path, req);
+    }
+  }
+  if (toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
+    struct timespec times[2];
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_nsec = UTIME_OMIT;
+    if (toSet & FUSE_SET_ATTR_ATIME_NOW) {
+      times[0].tv_nsec = UTIME_NOW;
+    } else if (toSet & FUSE_SET_ATTR_ATIME) {
+      times[0] = attr.st_atim;
+    }
+    if (toSet & FUSE_SET_ATTR_MTIME_NOW) {
+      times[1].tv_nsec = UTIME_NOW;
+    } else if (toSet & FUSE_SET_ATTR_MTIME) {
+      times[1] = attr.st_mtim;
+    }
+    if (::utimensat(rootFd_, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  }
+  return attrFor(*node, out);
+}
+
+void FsOps::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int toSet, fuse_file_info* fi) {
+  struct stat st;
+  if (int err = fs(req).doSetattr(req, ino, *attr, toSet, fi, st)) return (void)fuse_reply_err(req, err);
+  fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+void FsOps::readlink(fuse_req_t req, fuse_ino_t ino) {
+  GuardFs& g = fs(req);
+  auto node = g.inode(ino);
+  std::string path = node ? g.inodes_.path(*node) : "";
+  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
+  if (!g.allowed(req, Operation::ReadLink, path)) return (void)fuse_reply_err(req, EACCES);
+  char target[PATH_MAX + 1];
+  ssize_t n = ::readlinkat(g.rootFd_, path.c_str(), target, sizeof target - 1);
+  if (n < 0) return (void)fuse_reply_err(req, errno);
+  target[n] = '\0';
+  fuse_reply_readlink(req, target);
+}
+
+// mknod, mkdir and symlink: make the name, give it to the caller, reply with its entry.
+int GuardFs::doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+                     const char* symlinkTarget, fuse_entry_param& e) {
+  auto dir = inode(parent);
+  if (!dir) return ENOENT;
+  std::string path = inodes_.childPath(*dir, name);
+  if (inodes_.path(*dir).empty()) return ENOENT;
+  Operation op = symlinkTarget != nullptr ? Operation::Symlink : S_ISDIR(mode) ? Operation::MakeDir : Operation::Create;
+  if (!allowed(req, op, path)) return EACCES;
+  int rc;
+  if (symlinkTarget != nullptr) {
+    rc = ::symlinkat(symlinkTarget, rootFd_, path.c_str());
+  } else if (S_ISDIR(mode)) {
+    rc = ::mkdirat(rootFd_, path.c_str(), mode & 07777);
+  } else if (S_ISFIFO(mode) || S_ISSOCK(mode)) {
+    rc = ::mknodat(rootFd_, path.c_str(), mode, rdev);
+  } else {
+    return EPERM;  // regular files come through create; device nodes are not allowed here
+  }
+  if (rc != 0) return errno;
+  if (int err = ownByCaller(req, path)) {
+    ::unlinkat(rootFd_, path.c_str(), S_ISDIR(mode) ? AT_REMOVEDIR : 0);
+    return err;
+  }
+  return entryFor(dir, name, e);
+}
+
+void FsOps::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  fuse_entry_param e;
+  if (int err = fs(req).doMknod(req, parent, name, mode, rdev, nullptr, e)) return (void)fuse_reply_err(req, err);
+  fuse_reply_entry(req, &e);
+}
+
+void FsOps::mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  fuse_entry_param e;
+  if (int err = fs(req).doMknod(req, parent, name, mode | S_IFDIR, 0, nullptr, e)) {
+    return (void)fuse_reply_err(req, err);
+  }
+  fuse_reply_entry(req, &e);
+}
+
+void FsOps::symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  fuse_entry_param e;
+  if (int err = fs(req).doMknod(req, parent, name, S_IFLNK, 0, link, e)) return (void)fuse_reply_err(req, err);
+  fuse_reply_entry(req, &e);
+}
+
+int GuardFs::doUnlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
+  auto dir = inode(parent);
+  if (!dir) return ENOENT;
+  std::string path = inodes_.childPath(*dir, name);
+  if (inodes_.path(*dir).empty()) return ENOENT;
+  if (!allowed(req, directory ? Operation::RemoveDir : Operation::Remove, path)) return EACCES;
+  if (::unlinkat(rootFd_, path.c_str(), directory ? AT_REMOVEDIR : 0) != 0) return errno;
+  inodes_.detach(*dir, name);
+  return 0;
+}
+
+void FsOps::unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, fs(req).doUnlink(req, parent, name, false));
+}
+
+void FsOps::rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  fuse_reply_err(req, fs(req).doUnlink(req, parent, name, true));
+}
+
+int GuardFs::doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newParent,
+                      const char* newName, unsigned flags) {
+  auto from = inode(parent), to = inode(newParent);
+  if (!from || !to) return ENOENT;
+  std::string oldPath = inodes_.childPath(*from, name), newPath = inodes_.childPath(*to, newName);
+  if (inodes_.path(*from).empty() || inodes_.path(*to).empty()) return ENOENT;
+  if (!allowed(req, Operation::Rename, oldPath) || !allowed(req, Operation::Rename, newPath)) return EACCES;
+  if (::renameat2(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), flags) != 0) return errno;
+  inodes_.rename(from, name, to, newName);
+  return 0;
+}
+
+void FsOps::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newParent, const char* newName,
+                   unsigned int flags) {
+  fuse_reply_err(req, fs(req).doRename(req, parent, name, newParent, newName, flags));
+}
+
+int GuardFs::doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName, fuse_entry_param& e) {
+  auto node = inode(ino), dir = inode(newParent);
+  if (!node || !dir) return ENOENT;
+  std::string oldPath = inodes_.path(*node), newPath = inodes_.childPath(*dir, newName);
+  if (oldPath.empty() || inodes_.path(*dir).empty()) return ENOENT;
+  if (!allowed(req, Operation::Link, newPath)) return EACCES;
+  if (::linkat(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), 0) != 0) return errno;
+  return entryFor(dir, newName, e);
+}
+
+void FsOps::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName) {
+  fuse_entry_param e;
+  if (int err = fs(req).doLink(req, ino, newParent, newName, e)) return (void)fuse_reply_err(req, err);
+  fuse_reply_entry(req, &e);
+}
+
+}  // namespace veil

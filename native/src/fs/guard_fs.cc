@@ -1,0 +1,274 @@
+#include "fs/guard_fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "fs/fs_ops.h"
+
+namespace veil {
+
+namespace {
+
+constexpr double kAttrTimeout = 1.0;
+
+[[noreturn]] void fsError(const char* code, const std::string& message) { throw VeilException(code, message); }
+
+}  // namespace
+
+GuardFs::GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events, std::shared_ptr<DecisionHook> hook)
+    : config_(std::move(config)),
+      keys_(keys),
+      events_(std::move(events)),
+      hook_(hook ? std::move(hook) : std::make_shared<PermitAll>()),
+      permitAll_(dynamic_cast<PermitAll*>(hook_.get()) != nullptr) {}
+
+GuardFs::~GuardFs() { unmount(); }
+
+bool GuardFs::clearStaleMount(const std::string& directory) {
+  struct stat st;
+  if (::stat(directory.c_str(), &st) == 0 || errno != ENOTCONN) return false;
+  return ::umount2(directory.c_str(), MNT_DETACH) == 0;
+}
+
+void GuardFs::mount() {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (mounted_) return;
+  char resolved[PATH_MAX];
+  clearStaleMount(config_.directory);
+  if (::realpath(config_.directory.c_str(), resolved) == nullptr) {
+    fsError("VEIL_FS_BAD_DIRECTORY", "cannot guard " + config_.directory + ": " + std::strerror(errno));
+  }
+  config_.directory = resolved;
+  rootFd_ = ::open(resolved, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (rootFd_ < 0) {
+    fsError("VEIL_FS_BAD_DIRECTORY", "cannot guard " + config_.directory + ": " + std::strerror(errno));
+  }
+  try {
+    struct stat st;
+    if (::fstat(rootFd_, &st) != 0 || !S_ISDIR(st.st_mode)) {
+      fsError("VEIL_FS_BAD_DIRECTORY", "cannot guard " + config_.directory + ": not a directory");
+    }
+    refusePlaintext();
+    std::string fsname = "fsname=veil:" + config_.directory;
+    std::vector<std::string> options = {"veil", "-o", "allow_other,default_permissions,subtype=veil", "-o", fsname};
+    std::vector<char*> argv;
+    for (auto& o : options) argv.push_back(o.data());
+    fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+    fuse_lowlevel_ops ops = FsOps::table();
+    session_ = fuse_session_new(&args, &ops, sizeof ops, this);
+    if (session_ == nullptr) fsError("VEIL_FS_MOUNT_FAILED", "libfuse could not create a session");
+    if (fuse_session_mount(session_, config_.directory.c_str()) != 0) {
+      fuse_session_destroy(session_);
+      session_ = nullptr;
+      fsError("VEIL_FS_MOUNT_FAILED", "cannot mount over " + config_.directory +
+                                          ": is /dev/fuse present and is this process root?");
+    }
+  } catch (...) {
+    ::close(rootFd_);
+    rootFd_ = -1;
+    throw;
+  }
+  mounted_ = true;
+  // No signal handlers: Node owns the process's signals and unmounts through unmount().
+  loop_ = std::thread([this] {
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(loop, config_.threads);
+    fuse_loop_cfg_set_clone_fd(loop, 0);
+    fuse_session_loop_mt(session_, loop);
+    fuse_loop_cfg_destroy(loop);
+  });
+}
+
+void GuardFs::unmount() {
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (!mounted_) return;
+  mounted_ = false;
+  fuse_session_exit(session_);
+  // Detaches the mount; the kernel then ends the connection and the loop threads return.
+  fuse_session_unmount(session_);
+  if (loop_.joinable()) loop_.join();
+  fuse_session_destroy(session_);
+  session_ = nullptr;
+  ::close(rootFd_);
+  rootFd_ = -1;
+  events_(FsEvent{"unmounted", ".", "", "the guard point was unmounted", 0, 0});
+}
+
+// Existing plaintext is never silently mixed with containers (initial encryption comes
+// with the rekey issue): the mount is refused and the files are named.
+void GuardFs::refusePlaintext() const {
+  std::vector<std::string> found;
+  std::vector<std::string> pending = {"."};
+  while (!pending.empty() && found.size() < 5) {
+    std::string dir = pending.back();
+    pending.pop_back();
+    int fd = ::openat(rootFd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      ::close(fd);
+      continue;
+    }
+    while (dirent* entry = ::readdir(d)) {
+      std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      std::string path = dir == "." ? name : dir + "/" + name;
+      if (entry->d_type == DT_DIR) {
+        pending.push_back(path);
+      } else if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN) {
+        int file = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (file < 0) continue;
+        struct stat st;
+        if (::fstat(file, &st) == 0 && S_ISREG(st.st_mode) && peekLogicalSize(file) < 0) found.push_back(path);
+        if (::fstat(file, &st) == 0 && S_ISDIR(st.st_mode)) pending.push_back(path);
+        ::close(file);
+      }
+    }
+    ::closedir(d);
+  }
+  if (!found.empty()) {
+    std::string list;
+    for (const auto& f : found) list += (list.empty() ? "" : ", ") + f;
+    fsError("VEIL_FS_PLAINTEXT_PRESENT", config_.directory + " holds files that are not encrypted (" + list +
+                                             "): move them out, or wait for initial encryption; Veil will not "
+                                             "mix plaintext and encrypted files");
+  }
+}
+
+bool GuardFs::allowed(fuse_req_t req, Operation op, const std::string& path) {
+  if (permitAll_) return true;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return hook_->decide(Caller{ctx->uid, ctx->gid, ctx->pid}, op, path) == Decision::Permit;
+}
+
+int GuardFs::statPath(const std::string& path, struct stat& st) const {
+  if (path.empty()) return ENOENT;
+  if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  if (S_ISREG(st.st_mode)) {
+    int fd = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd >= 0) {
+      int64_t size = peekLogicalSize(fd);
+      if (size >= 0) st.st_size = size;
+      ::close(fd);
+    }
+  }
+  return 0;
+}
+
+int GuardFs::attrFor(const Inode& node, struct stat& st) {
+  std::shared_ptr<OpenFile> open;
+  {
+    std::lock_guard<std::mutex> lock(const_cast<Inode&>(node).openMutex);
+    open = node.open.lock();
+  }
+  if (open) {
+    if (::fstat(open->fd(), &st) != 0) return errno;
+    st.st_size = static_cast<off_t>(open->size());
+    return 0;
+  }
+  return statPath(node.id == FUSE_ROOT_ID ? "." : inodes_.path(node), st);
+}
+
+int GuardFs::entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e) {
+  std::memset(&e, 0, sizeof e);
+  std::string path = inodes_.childPath(*parent, name);
+  if (inodes_.path(*parent).empty()) return ENOENT;
+  struct stat st;
+  if (int err = statPath(path, st)) return err;
+  auto node = inodes_.remember(parent, name, st);
+  e.ino = node->id;
+  e.attr = st;
+  e.attr_timeout = kAttrTimeout;
+  e.entry_timeout = kAttrTimeout;
+  return 0;
+}
+
+// New files, directories and links belong to the caller, as on a local filesystem.
+int GuardFs::ownByCaller(fuse_req_t req, const std::string& path) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  uid_t uid = ctx->uid;
+  gid_t gid = ctx->gid;
+  struct stat parent;
+  std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+  if (::fstatat(rootFd_, dir.c_str(), &parent, 0) == 0 && (parent.st_mode & S_ISGID)) gid = parent.st_gid;
+  return ::fchownat(rootFd_, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
+}
+
+// Crypto and format failures become EIO (tampering) or ENOKEY (no usable key), and an event.
+int GuardFs::failure(const std::exception& error, const std::string& path, fuse_req_t req) {
+  const auto* veil = dynamic_cast<const VeilException*>(&error);
+  std::string code = veil != nullptr ? veil->code() : "VEIL_CRYPTO_FAILED";
+  const bool keyProblem = code == "VEIL_KEY_NOT_FOUND" || code == "VEIL_KEY_NOT_ACTIVE";
+  const fuse_ctx* ctx = req != nullptr ? fuse_req_ctx(req) : nullptr;
+  events_(FsEvent{keyProblem ? "key-unavailable" : "tamper", path, code, error.what(),
+                  ctx != nullptr ? ctx->uid : 0, ctx != nullptr ? ctx->pid : 0});
+  return keyProblem ? ENOKEY : EIO;
+}
+
+std::shared_ptr<OpenFile> GuardFs::openFile(const std::shared_ptr<Inode>& node, const std::string& path, int& err) {
+  std::lock_guard<std::mutex> lock(node->openMutex);
+  if (auto open = node->open.lock()) return open;
+  int fd = ::openat(rootFd_, path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    err = errno;
+    return nullptr;
+  }
+  uint8_t header[kHeaderSize];
+  ssize_t n = ::pread(fd, header, sizeof header, 0);
+  try {
+    auto container = Container::open(keys_, header, n < 0 ? 0 : static_cast<size_t>(n));
+    auto open = std::make_shared<OpenFile>(fd, std::move(container));
+    node->open = open;
+    return open;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+}
+
+fuse_lowlevel_ops FsOps::table() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.init = init;
+  ops.lookup = lookup;
+  ops.forget = forget;
+  ops.forget_multi = forgetMulti;
+  ops.getattr = getattr;
+  ops.setattr = setattr;
+  ops.readlink = readlink;
+  ops.mknod = mknod;
+  ops.mkdir = mkdir;
+  ops.symlink = symlink;
+  ops.unlink = unlink;
+  ops.rmdir = rmdir;
+  ops.rename = rename;
+  ops.link = link;
+  ops.open = open;
+  ops.create = create;
+  ops.read = read;
+  ops.write = write;
+  ops.flush = flush;
+  ops.release = release;
+  ops.fsync = fsync;
+  ops.opendir = opendir;
+  ops.readdir = readdir;
+  ops.releasedir = releasedir;
+  ops.fsyncdir = fsyncdir;
+  ops.statfs = statfs;
+  ops.setxattr = setxattr;
+  ops.getxattr = getxattr;
+  ops.listxattr = listxattr;
+  ops.removexattr = removexattr;
+  return ops;
+}
+
+}  // namespace veil

@@ -1,0 +1,102 @@
+// A guard point: a FUSE session mounted over the directory it protects, reaching the
+// backing files through a descriptor opened before the mount. Its own threads serve the
+// kernel; JavaScript only mounts, unmounts and receives events. Each operation is an
+// adapter `opX` (one fuse_reply_* per request) around a member `doX`.
+#pragma once
+
+#include <fuse_lowlevel.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "format/container.h"
+#include "fs/caller.h"
+#include "fs/inode_table.h"
+#include "fs/open_file.h"
+
+namespace veil {
+
+struct GuardConfig {
+  std::string directory;  // made absolute before mounting: libfuse changes directory to /
+  Uuid keyId{};
+  uint32_t keyVersion = 0;
+  Cipher cipher = Cipher::Gcm;
+  unsigned threads = 8;
+};
+
+// What a guard point tells JavaScript: tampering, missing keys, unexpected errors.
+struct FsEvent {
+  std::string type;  // "tamper", "key-unavailable", "unmounted"
+  std::string path;
+  std::string code;
+  std::string message;
+  uint32_t uid = 0;
+  int32_t pid = 0;
+};
+
+// Must return at once: it runs on the FUSE threads.
+using EventSink = std::function<void(FsEvent)>;
+
+class GuardFs {
+ public:
+  GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events, std::shared_ptr<DecisionHook> hook);
+  ~GuardFs();
+  GuardFs(const GuardFs&) = delete;
+  GuardFs& operator=(const GuardFs&) = delete;
+
+  // Throws VeilException with a sentence for the operator (the guard point codes of docs/errors.md).
+  void mount();
+  // Idempotent; returns when the session threads have ended.
+  void unmount();
+  const std::string& directory() const { return config_.directory; }
+
+  // Clears a mount left behind by a crashed process ("transport endpoint is not connected").
+  static bool clearStaleMount(const std::string& directory);
+
+ private:
+  friend struct FsOps;
+
+  // Shared helpers (guard_fs.cc).
+  std::shared_ptr<Inode> inode(fuse_ino_t id) const { return inodes_.get(id); }
+  bool allowed(fuse_req_t req, Operation op, const std::string& path);
+  int statPath(const std::string& path, struct stat& st) const;
+  int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e);
+  int attrFor(const Inode& inode, struct stat& st);
+  int ownByCaller(fuse_req_t req, const std::string& path);
+  int failure(const std::exception& error, const std::string& path, fuse_req_t req);
+  std::shared_ptr<OpenFile> openFile(const std::shared_ptr<Inode>& inode, const std::string& path, int& err);
+
+  // Operations (fs_ops_*.cc); each returns 0 or an errno value.
+  int doGetattr(fuse_ino_t ino, struct stat& st);
+  int doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int toSet, fuse_file_info* fi,
+                struct stat& out);
+  int doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev,
+              const char* symlinkTarget, fuse_entry_param& e);
+  int doUnlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory);
+  int doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newParent, const char* newName,
+               unsigned flags);
+  int doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName, fuse_entry_param& e);
+  int doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  int doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi,
+               fuse_entry_param& e);
+
+  void refusePlaintext() const;
+
+  GuardConfig config_;
+  const KeyLookup& keys_;
+  EventSink events_;
+  std::shared_ptr<DecisionHook> hook_;
+  bool permitAll_;
+  int rootFd_ = -1;
+  InodeTable inodes_;
+  fuse_session* session_ = nullptr;
+  std::thread loop_;
+  std::mutex lifecycle_;
+  std::atomic<bool> mounted_{false};
+};
+
+}  // namespace veil

@@ -1,0 +1,68 @@
+// The inodes the kernel knows of, by FUSE inode number. An inode holds no descriptor
+// (a guard point of 100,000 files must fit the 20,000-descriptor limit): it records its
+// parent and name, and operations reach the backing file by path relative to the guard
+// point's root descriptor. The policy rules of a later issue need that path too.
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+namespace veil {
+
+class OpenFile;
+
+struct Inode {
+  fuse_ino_t id = 0;
+  dev_t dev = 0;
+  ino_t backingIno = 0;
+  mode_t type = 0;  // S_IFMT bits
+  // Guarded by InodeTable's tree lock: one of the inode's names (hard links have more).
+  std::shared_ptr<Inode> parent;
+  std::string name;
+  bool detached = false;  // its name was unlinked or replaced: no path reaches it
+  // Guarded by InodeTable's table lock.
+  uint64_t lookups = 0;
+  // One OpenFile per inode while any descriptor is open, so every writer shares one lock.
+  std::mutex openMutex;
+  std::weak_ptr<OpenFile> open;
+};
+
+class InodeTable {
+ public:
+  InodeTable();
+
+  std::shared_ptr<Inode> root() const { return root_; }
+  // Null for an inode number the kernel forgot (or never had).
+  std::shared_ptr<Inode> get(fuse_ino_t id) const;
+  // Records one kernel lookup of (parent, name) → the backing file `st`; returns its inode.
+  std::shared_ptr<Inode> remember(const std::shared_ptr<Inode>& parent, const std::string& name,
+                                  const struct stat& st);
+  void forget(fuse_ino_t id, uint64_t count);
+  // The path relative to the guard point root ("." for the root itself); empty for an
+  // inode no name reaches any more (unlinked, or replaced by a rename).
+  std::string path(const Inode& inode) const;
+  std::string childPath(const Inode& parent, const std::string& name) const;
+  // Marks the inode known under (parent, name), if any, as reached by no path.
+  void detach(const Inode& parent, const std::string& name);
+  void rename(const std::shared_ptr<Inode>& parent, const std::string& name, const std::shared_ptr<Inode>& newParent,
+              const std::string& newName);
+
+ private:
+  mutable std::mutex tableMutex_;  // lock order: tableMutex_ before treeMutex_
+  std::unordered_map<fuse_ino_t, std::shared_ptr<Inode>> byId_;
+  std::map<std::pair<dev_t, ino_t>, fuse_ino_t> byBacking_;
+  fuse_ino_t next_ = FUSE_ROOT_ID + 1;
+  mutable std::shared_mutex treeMutex_;
+  std::shared_ptr<Inode> root_;
+};
+
+}  // namespace veil

@@ -1,0 +1,204 @@
+#include "fs/open_file.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "common/bytes.h"
+#include "common/error.h"
+
+namespace veil {
+
+namespace {
+
+constexpr size_t kBlocksPerChunk = 256;  // 1 MiB of plaintext per crypto batch
+
+int preadAll(int fd, uint8_t* buf, size_t length, uint64_t offset, size_t& got) {
+  got = 0;
+  while (got < length) {
+    ssize_t n = ::pread(fd, buf + got, length - got, static_cast<off_t>(offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
+  size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pwrite(fd, buf + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+[[noreturn]] void truncated() {
+  throw VeilException("VEIL_FORMAT_TRUNCATED", "the container is shorter than its logical size needs: it was truncated");
+}
+
+}  // namespace
+
+OpenFile::OpenFile(int fd, std::shared_ptr<Container> container)
+    : fd_(fd),
+      container_(std::move(container)),
+      cipherBS_(storedBlockSize(container_->header().cipher)),
+      sparseHoles_(container_->header().cipher == Cipher::Xts),
+      size_(container_->header().size) {}
+
+OpenFile::~OpenFile() {
+  container_->close();
+  ::close(fd_);
+}
+
+uint64_t OpenFile::size() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  return size_;
+}
+
+int OpenFile::readBlocks(uint64_t first, size_t count, uint8_t* plain) {
+  std::vector<uint8_t> stored(count * cipherBS_);
+  size_t got = 0;
+  if (int err = preadAll(fd_, stored.data(), stored.size(), kHeaderSize + first * cipherBS_, got)) return err;
+  if (got < stored.size()) {
+    // Short only where XTS leaves a sparse tail; anywhere else the container was cut.
+    if (!sparseHoles_) truncated();
+    std::memset(stored.data() + got, 0, stored.size() - got);
+  }
+  container_->decryptBlocks(first, stored.data(), count, plain);
+  return 0;
+}
+
+int OpenFile::writeBlocks(uint64_t first, size_t count, const uint8_t* plain) {
+  std::vector<uint8_t> stored(count * cipherBS_);
+  container_->encryptBlocks(first, plain, count, stored.data());
+  return pwriteAll(fd_, stored.data(), stored.size(), kHeaderSize + first * cipherBS_);
+}
+
+int OpenFile::writeHeader(const HeaderBytes& header) { return pwriteAll(fd_, header.data(), header.size(), 0); }
+
+// GCM has no implicit holes (docs/format.md): every block up to the new end is written.
+int OpenFile::writeZeroBlocks(uint64_t first, uint64_t end) {
+  const std::vector<uint8_t> zeros(kBlocksPerChunk * kPlainBlockSize, 0);
+  for (uint64_t b = first; b < end; b += kBlocksPerChunk) {
+    size_t count = static_cast<size_t>(std::min<uint64_t>(kBlocksPerChunk, end - b));
+    if (int err = writeBlocks(b, count, zeros.data())) return err;
+  }
+  return 0;
+}
+
+int OpenFile::read(uint8_t* out, size_t length, uint64_t offset, size_t& got) {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  got = 0;
+  if (offset >= size_) return 0;
+  length = static_cast<size_t>(std::min<uint64_t>(length, size_ - offset));
+  if (length == 0) return 0;
+  const uint64_t first = offset / kPlainBlockSize;
+  const uint64_t last = (offset + length - 1) / kPlainBlockSize;
+  const size_t count = static_cast<size_t>(last - first + 1);
+  std::vector<uint8_t> plain(count * kPlainBlockSize);
+  if (int err = readBlocks(first, count, plain.data())) return err;
+  std::memcpy(out, plain.data() + (offset - first * kPlainBlockSize), length);
+  got = length;
+  return 0;
+}
+
+int OpenFile::write(const uint8_t* in, size_t length, uint64_t offset) {
+  if (length == 0) return 0;
+  if (offset + length > kMaxLogicalSize || offset + length < offset) return EFBIG;
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  const uint64_t oldBlocks = blockCount(size_);
+  const uint64_t end = offset + length;
+  const uint64_t first = offset / kPlainBlockSize;
+  const uint64_t last = (end - 1) / kPlainBlockSize;
+  if (!sparseHoles_ && first > oldBlocks) {
+    if (int err = writeZeroBlocks(oldBlocks, first)) return err;
+  }
+  const size_t count = static_cast<size_t>(last - first + 1);
+  std::vector<uint8_t> plain(count * kPlainBlockSize, 0);
+  // Edge blocks that hold old data are read, modified and rewritten; bytes past the old
+  // size are zeroed so a later extension reads zeros (docs/format.md).
+  auto loadEdge = [&](uint64_t block) -> int {
+    if (block >= oldBlocks) return 0;
+    uint8_t* at = plain.data() + (block - first) * kPlainBlockSize;
+    if (int err = readBlocks(block, 1, at)) return err;
+    const uint64_t blockStart = block * kPlainBlockSize;
+    if (size_ < blockStart + kPlainBlockSize) std::memset(at + (size_ - blockStart), 0, blockStart + kPlainBlockSize - size_);
+    return 0;
+  };
+  if (offset % kPlainBlockSize != 0) {
+    if (int err = loadEdge(first)) return err;
+  }
+  if (end % kPlainBlockSize != 0 && (last != first || offset % kPlainBlockSize == 0)) {
+    if (int err = loadEdge(last)) return err;
+  }
+  std::memcpy(plain.data() + (offset - first * kPlainBlockSize), in, length);
+  if (int err = writeBlocks(first, count, plain.data())) return err;
+  if (end > size_) {
+    if (int err = writeHeader(container_->setSize(end))) return err;
+    size_ = end;
+  }
+  return 0;
+}
+
+int OpenFile::resize(uint64_t size) {
+  if (size == size_) return 0;
+  const uint64_t oldBlocks = blockCount(size_);
+  const uint64_t newBlocks = blockCount(size);
+  if (size < size_) {
+    // The header shrinks first, then the tail: a crash in between leaves ignored bytes.
+    if (int err = writeHeader(container_->setSize(size))) return err;
+    size_ = size;
+    if (size % kPlainBlockSize != 0) {
+      std::vector<uint8_t> plain(kPlainBlockSize);
+      const uint64_t block = newBlocks - 1;
+      if (int err = readBlocks(block, 1, plain.data())) return err;
+      std::memset(plain.data() + size % kPlainBlockSize, 0, kPlainBlockSize - size % kPlainBlockSize);
+      if (int err = writeBlocks(block, 1, plain.data())) return err;
+    }
+    if (::ftruncate(fd_, static_cast<off_t>(kHeaderSize + newBlocks * cipherBS_)) != 0) return errno;
+    return 0;
+  }
+  // Growing: the blocks first (encrypted zeros for GCM, a sparse tail for XTS), then the header.
+  if (sparseHoles_) {
+    if (newBlocks > oldBlocks &&
+        ::ftruncate(fd_, static_cast<off_t>(kHeaderSize + newBlocks * cipherBS_)) != 0) {
+      return errno;
+    }
+  } else if (int err = writeZeroBlocks(oldBlocks, newBlocks)) {
+    return err;
+  }
+  if (int err = writeHeader(container_->setSize(size))) return err;
+  size_ = size;
+  return 0;
+}
+
+int OpenFile::truncate(uint64_t size) {
+  if (size > kMaxLogicalSize) return EFBIG;
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  return resize(size);
+}
+
+int OpenFile::sync(bool dataOnly) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  return (dataOnly ? ::fdatasync(fd_) : ::fsync(fd_)) == 0 ? 0 : errno;
+}
+
+int64_t peekLogicalSize(int fd) {
+  uint8_t head[48];
+  size_t got = 0;
+  if (preadAll(fd, head, sizeof head, 0, got) != 0 || got < sizeof head ||
+      std::memcmp(head, kMagic, sizeof kMagic) != 0) {
+    return -1;
+  }
+  return static_cast<int64_t>(getU64(head + 40));
+}
+
+}  // namespace veil
