@@ -22,6 +22,8 @@ export const NATIVE_ERROR_CODES = [
   'VEIL_FS_BAD_DIRECTORY',
   'VEIL_FS_MOUNT_FAILED',
   'VEIL_FS_PLAINTEXT_PRESENT',
+  'VEIL_FS_WRONG_KEY',
+  'VEIL_FS_UNMOUNTED_EXTERNALLY',
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];

@@ -57,7 +57,7 @@ void GuardFs::mount() {
     if (::fstat(rootFd_, &st) != 0 || !S_ISDIR(st.st_mode)) {
       fsError("VEIL_FS_BAD_DIRECTORY", "cannot guard " + config_.directory + ": not a directory");
     }
-    refusePlaintext();
+    checkExistingFiles();
     std::string fsname = "fsname=veil:" + config_.directory;
     std::vector<std::string> options = {"veil", "-o", "allow_other,default_permissions,subtype=veil", "-o", fsname};
     std::vector<char*> argv;
@@ -85,6 +85,10 @@ void GuardFs::mount() {
     fuse_loop_cfg_set_clone_fd(loop, 0);
     fuse_session_loop_mt(session_, loop);
     fuse_loop_cfg_destroy(loop);
+    if (!stopping_) {
+      events_(FsEvent{"unmounted", ".", "VEIL_FS_UNMOUNTED_EXTERNALLY",
+                      "the guard point was unmounted by someone else (umount)", 0, 0});
+    }
   });
 }
 
@@ -92,6 +96,7 @@ void GuardFs::unmount() {
   std::lock_guard<std::mutex> lock(lifecycle_);
   if (!mounted_) return;
   mounted_ = false;
+  stopping_ = true;
   fuse_session_exit(session_);
   // Detaches the mount; the kernel then ends the connection and the loop threads return.
   fuse_session_unmount(session_);
@@ -101,14 +106,18 @@ void GuardFs::unmount() {
   ::close(rootFd_);
   rootFd_ = -1;
   events_(FsEvent{"unmounted", ".", "", "the guard point was unmounted", 0, 0});
+  stopping_ = false;
 }
 
 // Existing plaintext is never silently mixed with containers (initial encryption comes
-// with the rekey issue): the mount is refused and the files are named.
-void GuardFs::refusePlaintext() const {
-  std::vector<std::string> found;
+// with the rekey issue): the mount is refused and the files are named. The first
+// container found must open with the configured key, so a wrong key file is refused
+// before anything is served.
+void GuardFs::checkExistingFiles() const {
+  std::vector<std::string> plaintext;
+  std::string sample;
   std::vector<std::string> pending = {"."};
-  while (!pending.empty() && found.size() < 5) {
+  while (!pending.empty() && plaintext.size() < 5) {
     std::string dir = pending.back();
     pending.pop_back();
     int fd = ::openat(rootFd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -120,27 +129,44 @@ void GuardFs::refusePlaintext() const {
     }
     while (dirent* entry = ::readdir(d)) {
       std::string name = entry->d_name;
-      if (name == "." || name == "..") continue;
+      if (name == "." || name == ".." || (entry->d_type != DT_DIR && entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)) {
+        continue;
+      }
       std::string path = dir == "." ? name : dir + "/" + name;
-      if (entry->d_type == DT_DIR) {
+      struct stat st;
+      if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
         pending.push_back(path);
-      } else if (entry->d_type == DT_REG || entry->d_type == DT_UNKNOWN) {
+      } else if (S_ISREG(st.st_mode)) {
         int file = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (file < 0) continue;
-        struct stat st;
-        if (::fstat(file, &st) == 0 && S_ISREG(st.st_mode) && peekLogicalSize(file) < 0) found.push_back(path);
-        if (::fstat(file, &st) == 0 && S_ISDIR(st.st_mode)) pending.push_back(path);
+        if (peekLogicalSize(file) < 0) {
+          plaintext.push_back(path);
+        } else if (sample.empty()) {
+          sample = path;
+        }
         ::close(file);
       }
     }
     ::closedir(d);
   }
-  if (!found.empty()) {
+  if (!plaintext.empty()) {
     std::string list;
-    for (const auto& f : found) list += (list.empty() ? "" : ", ") + f;
+    for (const auto& f : plaintext) list += (list.empty() ? "" : ", ") + f;
     fsError("VEIL_FS_PLAINTEXT_PRESENT", config_.directory + " holds files that are not encrypted (" + list +
                                              "): move them out, or wait for initial encryption; Veil will not "
                                              "mix plaintext and encrypted files");
+  }
+  if (sample.empty()) return;
+  int file = ::openat(rootFd_, sample.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  uint8_t header[kHeaderSize];
+  ssize_t n = file < 0 ? -1 : ::pread(file, header, sizeof header, 0);
+  if (file >= 0) ::close(file);
+  try {
+    Container::open(keys_, header, n < 0 ? 0 : static_cast<size_t>(n))->close();
+  } catch (const VeilException& error) {
+    fsError("VEIL_FS_WRONG_KEY", "the key given does not open the files already in " + config_.directory + " (" +
+                                     sample + ": " + error.what() + ")");
   }
 }
 

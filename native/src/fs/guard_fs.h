@@ -30,7 +30,7 @@ struct GuardConfig {
 
 // What a guard point tells JavaScript: tampering, missing keys, unexpected errors.
 struct FsEvent {
-  std::string type;  // "tamper", "key-unavailable", "unmounted"
+  std::string type;  // "tamper", "key-unavailable", "unmounted" (code VEIL_FS_UNMOUNTED_EXTERNALLY if not by us)
   std::string path;
   std::string code;
   std::string message;
@@ -84,7 +84,7 @@ class GuardFs {
   int doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi,
                fuse_entry_param& e);
 
-  void refusePlaintext() const;
+  void checkExistingFiles() const;
 
   GuardConfig config_;
   const KeyLookup& keys_;
@@ -97,6 +97,7 @@ class GuardFs {
   std::thread loop_;
   std::mutex lifecycle_;
   std::atomic<bool> mounted_{false};
+  std::atomic<bool> stopping_{false};  // unmount() was called: the loop's end is expected
 };
 
 }  // namespace veil

@@ -1,0 +1,183 @@
+// veil-mount: guards a directory in place with a raw key file, without a manager (tests,
+// benchmarks, air-gapped hosts). By default it detaches once the guard point is up.
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, realpathSync } from 'node:fs';
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+
+import { VeilError } from '../../common/errors.js';
+import { CIPHERS, type CipherName, type GuardPointEvent } from '../../native/core.js';
+import { mountStandalone } from '../mounts/standalone.js';
+
+interface Options {
+  keyFile?: string;
+  cipher: CipherName;
+  foreground?: boolean;
+  unmount?: boolean;
+  threads: number;
+  json?: boolean;
+  notifyParent?: boolean;
+}
+
+type Outcome =
+  { ok: true; directory: string; message: string } | { ok: false; code: string; message: string };
+
+function report(options: Options, outcome: Outcome): never {
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(outcome)}\n`);
+  } else if (outcome.ok) {
+    process.stdout.write(`${outcome.message}\n`);
+  } else {
+    process.stderr.write(`veil-mount: error: ${outcome.message} (${outcome.code})\n`);
+  }
+  process.exit(outcome.ok ? 0 : 1);
+}
+
+function failure(error: unknown): Outcome {
+  if (error instanceof VeilError) return { ok: false, code: String(error.code), message: error.message };
+  return {
+    ok: false,
+    code: 'VEIL_INTERNAL',
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
+function isGuardPoint(directory: string): boolean {
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n');
+  return mounts.some((line) => {
+    const [, target, type] = line.split(' ');
+    return type === 'fuse.veil' && target?.replace(/\\040/g, ' ') === directory;
+  });
+}
+
+function unmount(directory: string, options: Options): never {
+  let target: string;
+  try {
+    target = realpathSync(directory);
+  } catch {
+    report(options, { ok: false, code: 'VEIL_FS_BAD_DIRECTORY', message: `${directory} does not exist` });
+  }
+  if (!isGuardPoint(target)) {
+    report(options, { ok: false, code: 'VEIL_FS_NOT_GUARDED', message: `${target} is not a guard point` });
+  }
+  const result = spawnSync('umount', [target], { encoding: 'utf8' });
+  if (result.status !== 0) {
+    const busy = /busy/i.test(result.stderr);
+    report(options, {
+      ok: false,
+      code: busy ? 'VEIL_FS_BUSY' : 'VEIL_FS_UNMOUNT_FAILED',
+      message: busy
+        ? `${target} is in use: close the files and leave the directories under it, then try again`
+        : `cannot unmount ${target}: ${result.stderr.trim()}`,
+    });
+  }
+  report(options, { ok: true, directory: target, message: `released ${target}` });
+}
+
+function describe(event: GuardPointEvent): string {
+  const who = event.pid > 0 ? ` (uid ${event.uid}, pid ${event.pid})` : '';
+  return `${event.type}: ${event.path}: ${event.message}${event.code ? ` [${event.code}]` : ''}${who}`;
+}
+
+// Serves the guard point in this process until a signal or an outside unmount.
+function serve(directory: string, options: Options): void {
+  let mount: ReturnType<typeof mountStandalone>;
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await mount.unmount();
+    process.exit(code);
+  };
+  try {
+    mount = mountStandalone({
+      directory,
+      keyFile: options.keyFile ?? '',
+      cipher: options.cipher,
+      threads: options.threads,
+      onEvent: (event) => {
+        process.stderr.write(`veil-mount: ${describe(event)}\n`);
+        if (event.code === 'VEIL_FS_UNMOUNTED_EXTERNALLY') void stop(0);
+      },
+    });
+  } catch (error) {
+    if (options.notifyParent && process.send) {
+      process.send(failure(error), () => process.exit(1));
+      return;
+    }
+    report(options, failure(error));
+  }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
+  const message = `guarding ${mount.directory} with ${options.cipher} (pid ${process.pid})`;
+  if (options.notifyParent && process.send) {
+    process.send({ ok: true, directory: mount.directory, message } satisfies Outcome, () =>
+      process.disconnect(),
+    );
+  } else if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ok: true, directory: mount.directory, message, pid: process.pid })}\n`,
+    );
+  } else {
+    process.stdout.write(`${message}\n`);
+  }
+}
+
+// Starts a detached copy in the foreground mode and waits for it to say it is ready.
+function detach(options: Options, argv: string[]): void {
+  const child = spawn(
+    process.execPath,
+    [...process.execArgv, process.argv[1] ?? '', ...argv, '--notify-parent'],
+    {
+      detached: true,
+      stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    },
+  );
+  child.once('message', (outcome: Outcome) => {
+    child.disconnect();
+    child.unref();
+    report(options, outcome);
+  });
+  child.once('exit', (code) => {
+    report(options, {
+      ok: false,
+      code: 'VEIL_INTERNAL',
+      message: `the guard point process exited (${code})`,
+    });
+  });
+}
+
+function threadCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a whole number from 1 to 64');
+  return n;
+}
+
+const program = new Command()
+  .name('veil-mount')
+  .description('Guard a directory in place with a raw key file: files under it are stored encrypted.')
+  .argument('<dir>', 'the directory to guard (or to release, with --unmount)')
+  .option('--key-file <file>', 'file holding the 32-byte raw key (owned by you, mode 0600)')
+  .addOption(new Option('--cipher <cipher>', 'cipher for new files').choices(CIPHERS).default('aes-256-gcm'))
+  .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM (default: detach once mounted)')
+  .option('--unmount', 'release the guard point at <dir>')
+  .option('--threads <n>', 'FUSE worker threads', threadCount, 8)
+  .option('--json', 'print results as JSON')
+  .addOption(new Option('--notify-parent').hideHelp())
+  .showHelpAfterError()
+  .action((directory: string, options: Options) => {
+    if (options.unmount) unmount(directory, options);
+    if (!options.keyFile) {
+      report(options, {
+        ok: false,
+        code: 'VEIL_USAGE',
+        message: '--key-file is required to guard a directory',
+      });
+    }
+    if (options.foreground || options.notifyParent) {
+      serve(directory, options);
+    } else {
+      detach(options, process.argv.slice(2).concat('--foreground'));
+    }
+  });
+
+program.parse();
