@@ -40,6 +40,7 @@ python3 -c "import os; os.setxattr('f0', 'user.veil', b'v1'); print(os.getxattr(
 mkdir many; (cd many && seq 1 3000 | xargs touch); ls many | wc -l
 find . | sort | sha256sum
 du -s --apparent-size f4096 | cut -f1
+stat -f -c '%S %b' . | cut -d' ' -f1
 `;
 
 let src: string;
@@ -137,6 +138,17 @@ test('after a crash of the serving process the mount is recovered by the next st
   assert.match(shStatus(`ls '${gp.dir}'`).stderr, /Transport endpoint is not connected/);
   await gp.start();
   assert.equal(sh(`cat '${gp.dir}/kept'`), 'before\n');
+});
+
+test('the serving process keeps /dev/fuse close-on-exec', async () => {
+  const gp = await createGuardPoint('aes-256-gcm');
+  const fds = readdirSync(`/proc/${gp.pid()}/fd`);
+  const fuse = fds.filter((fd) => sh(`readlink /proc/${gp.pid()}/fd/${fd} || true`).trim() === '/dev/fuse');
+  assert.ok(fuse.length > 0, 'no /dev/fuse descriptor found');
+  for (const fd of fuse) {
+    const flags = /^flags:\s+(\d+)/m.exec(readFileSync(`/proc/${gp.pid()}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0';
+    assert.ok((parseInt(flags, 8) & 0o2000000) !== 0, `/dev/fuse descriptor ${fd} is inherited by children`);
+  }
 });
 
 test('tens of thousands of files need no descriptor each', async () => {
