@@ -16,6 +16,10 @@ const BENCHMARKS: Record<string, Entry> = {
     summary: 'native block path (AES-256-GCM, AES-256-XTS) against `openssl speed`',
     load: () => import('./crypto.js'),
   },
+  fs: {
+    summary: 'filesystem: plain directory, gocryptfs, Veil GCM and XTS mounts (dd, fio, tar, find)',
+    load: () => import('./fs.js'),
+  },
 };
 
 function usage(): string {

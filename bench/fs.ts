@@ -1,0 +1,314 @@
+// `npm run bench -- fs [--quick]`: the filesystem side by side in one run, on one backing disk: a plain
+// directory, gocryptfs (defaults: AES-256-GCM, 4 KiB blocks), Veil with AES-256-GCM and Veil with
+// AES-256-XTS (mounted with `veil-mount`). Workloads: sequential write (with fsync) and read of a big
+// file with caches dropped between, random 4 KiB reads and writes on it (fio), extracting a tarball of
+// ~20,000 small files, and stat-ing them all. All I/O on the mounts is done by child processes.
+// Prints a table and the Veil-GCM/gocryptfs ratios against the targets, then as its last line one JSON
+// object: {"bench":"fs","rows":[...]}. A target that cannot run here gets null, with a note.
+import { mkdtempSync, realpathSync, statfsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+
+import { Interrupted, checkInterrupted, must, trapSignals } from './fs/proc.js';
+import { dropCachesProblem, ensurePackage, mountsUnder } from './fs/system.js';
+import { TARGET_NAMES, type TargetName, makeTarget } from './fs/targets.js';
+import { type Settings, UNITS, WORKLOADS, type Workload, makeTarball, runWorkload } from './fs/workloads.js';
+
+interface Options {
+  rounds: number;
+  fileMiB: number;
+  seconds: number;
+  files: number;
+  dir: string;
+  targets: TargetName[];
+}
+
+export type FsRow = { workload: Workload; unit: 'MBps' | 's' } & Record<TargetName, number | null>;
+
+/** Veil-GCM against gocryptfs, from the issue. */
+const GOALS: ReadonlyArray<{ workload: Workload; label: string; op: '>=' | '<='; ratio: number }> = [
+  { workload: 'seq-write', label: 'sequential write', op: '>=', ratio: 1.25 },
+  { workload: 'seq-read', label: 'sequential read', op: '>=', ratio: 1.1 },
+  { workload: 'rand-write-4k', label: 'random 4 KiB write', op: '>=', ratio: 2 },
+  { workload: 'extract-small', label: 'small-file extract time', op: '<=', ratio: 0.8 },
+];
+
+const HELP = `usage: npm run bench -- fs [--quick] [--rounds N] [--size MIB] [--seconds N] [--files N]
+                           [--dir PATH] [--targets LIST]
+
+Runs the same workloads on a plain directory, gocryptfs, Veil AES-256-GCM and Veil
+AES-256-XTS, all on the disk holding --dir, one target after the other:
+  seq-write      dd 1 MiB blocks from /dev/zero, fsync included (MB/s)
+  seq-read       dd the same file back, caches dropped first (MB/s)
+  rand-read-4k   fio random 4 KiB reads on that file (MB/s)
+  rand-write-4k  fio random 4 KiB writes on that file, final fsync included (MB/s)
+  extract-small  tar -xf of a tree of small files, then sync (s)
+  stat-small     find -type f -printf with size, mode, owner, mtime over that tree (s)
+Caches are dropped before each workload. Installs gocryptfs and fio with apt-get if
+missing (never the 'fuse' package, which would remove fuse3). Needs root.
+
+  --quick          128 MiB file, 3 s random runs, 5,000 files (a demo run)
+  --rounds N       repeat every target N times (each remounted), keep the best (default 1)
+  --size MIB       size of the big file (default 1024)
+  --seconds N      length of each random-I/O run (default 5)
+  --files N        files in the small-file tree (default 20000)
+  --dir PATH       parent of the scratch directory; not tmpfs (default /var/tmp)
+  --targets LIST   comma-separated subset of ${TARGET_NAMES.join(',')} (default all)`;
+
+type Parsed = { kind: 'run'; options: Options } | { kind: 'help' } | { kind: 'error'; message: string };
+
+function parseArgs(args: string[]): Parsed {
+  const options: Options = {
+    rounds: 1,
+    fileMiB: 1024,
+    seconds: 5,
+    files: 20_000,
+    dir: '/var/tmp',
+    targets: [...TARGET_NAMES],
+  };
+  const whole = (flag: string, raw: string | undefined, min: number, max: number): number | string => {
+    const value = Number(raw);
+    return Number.isInteger(value) && value >= min && value <= max
+      ? value
+      : `${flag} takes a whole number from ${min} to ${max}`;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    let value: number | string;
+    switch (arg) {
+      case '--help':
+      case '-h':
+        return { kind: 'help' };
+      case '--quick':
+        Object.assign(options, { fileMiB: 128, seconds: 3, files: 5_000 });
+        continue;
+      case '--size':
+        value = whole(arg, args[++i], 16, 65_536);
+        if (typeof value === 'string') return { kind: 'error', message: value };
+        options.fileMiB = value;
+        continue;
+      case '--rounds':
+        value = whole(arg, args[++i], 1, 10);
+        if (typeof value === 'string') return { kind: 'error', message: value };
+        options.rounds = value;
+        continue;
+      case '--seconds':
+        value = whole(arg, args[++i], 1, 600);
+        if (typeof value === 'string') return { kind: 'error', message: value };
+        options.seconds = value;
+        continue;
+      case '--files':
+        value = whole(arg, args[++i], 100, 1_000_000);
+        if (typeof value === 'string') return { kind: 'error', message: value };
+        options.files = value;
+        continue;
+      case '--dir': {
+        const dir = args[++i];
+        if (dir === undefined || dir === '') return { kind: 'error', message: '--dir takes a path' };
+        options.dir = dir;
+        continue;
+      }
+      case '--targets': {
+        const names = (args[++i] ?? '').split(',').filter((n) => n !== '');
+        const bad = names.filter((n) => !(TARGET_NAMES as readonly string[]).includes(n));
+        if (names.length === 0 || bad.length > 0) {
+          return { kind: 'error', message: `--targets takes a list of ${TARGET_NAMES.join(', ')}` };
+        }
+        options.targets = TARGET_NAMES.filter((n) => names.includes(n));
+        continue;
+      }
+      default:
+        return { kind: 'error', message: `unknown option '${String(arg)}'` };
+    }
+  }
+  return { kind: 'run', options };
+}
+
+/** Filesystems that live in memory, where the comparison would say nothing about a disk. */
+const MEMORY_FS: Record<number, string> = { 0x01021994: 'tmpfs', 0x858458f6: 'ramfs' };
+
+function scratchParent(dir: string): string {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    throw new Error(`--dir ${dir} does not exist`);
+  }
+  const kind = MEMORY_FS[statfsSync(real).type];
+  if (kind !== undefined) throw new Error(`--dir ${dir} is on ${kind}; the benchmark needs a real disk`);
+  return real;
+}
+
+const round = (x: number, digits: number): number => Math.round(x * 10 ** digits) / 10 ** digits;
+const firstLine = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+
+function table(rows: FsRow[], targets: readonly TargetName[]): string {
+  const head = ['workload', 'unit', ...targets];
+  const body = rows.map((r) => [
+    r.workload,
+    r.unit,
+    ...targets.map((t) => {
+      const value = r[t];
+      return value === null ? '-' : value.toFixed(r.unit === 's' ? 3 : 1);
+    }),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+}
+
+function verdicts(rows: FsRow[]): string[] {
+  return GOALS.map((goal) => {
+    const row = rows.find((r) => r.workload === goal.workload);
+    const veil = row?.['veil-gcm'] ?? null;
+    const base = row?.gocryptfs ?? null;
+    const want = `${goal.op} ${goal.ratio}x`;
+    if (veil === null || base === null || base === 0) return `  ${goal.label} ${want}: n/a (no result)`;
+    const ratio = veil / base;
+    const met = goal.op === '>=' ? ratio >= goal.ratio : ratio <= goal.ratio;
+    return `  ${goal.label} ${want}: ${ratio.toFixed(2)}x ${met ? 'met' : 'MISSED'}`;
+  });
+}
+
+export async function run(args: string[]): Promise<void> {
+  const parsed = parseArgs(args);
+  if (parsed.kind === 'help') {
+    console.log(HELP);
+    return;
+  }
+  if (parsed.kind === 'error') {
+    console.error(`${parsed.message}\n\n${HELP}`);
+    process.exitCode = 2;
+    return;
+  }
+  const options = parsed.options;
+  const parent = scratchParent(options.dir);
+  const notes: string[] = [];
+  const note = (line: string): void => {
+    notes.push(line);
+    process.stderr.write(`  note: ${line}\n`);
+  };
+  const progress = (line: string): void => {
+    process.stderr.write(`  ${line}\n`);
+  };
+  const results = new Map<Workload, Partial<Record<TargetName, number>>>();
+  const untrap = trapSignals();
+  let work: string | undefined;
+  let settings: Settings | undefined;
+  try {
+    const unavailable = new Map<TargetName, string>();
+    let fio = true;
+    if (options.targets.includes('gocryptfs')) {
+      await ensurePackage('gocryptfs', 'gocryptfs', progress).catch((error: unknown) => {
+        checkInterrupted();
+        unavailable.set('gocryptfs', firstLine(error));
+      });
+    }
+    await ensurePackage('fio', 'fio', progress).catch((error: unknown) => {
+      checkInterrupted();
+      fio = false;
+      note(`random I/O not measured: ${firstLine(error)}`);
+    });
+    const cacheProblem = await dropCachesProblem();
+    if (cacheProblem !== null) note(cacheProblem);
+
+    work = mkdtempSync(join(parent, 'veil-bench-fs-'));
+    console.log(
+      `fs: ${options.rounds} round(s), best kept; ${options.fileMiB} MiB file, ${options.seconds} s random runs, ${options.files} small files; ` +
+        `scratch ${work}; caches ${cacheProblem === null ? 'dropped before each workload' : 'NOT dropped'}`,
+    );
+    console.log(`${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs; MB/s = 1e6 bytes/s`);
+    progress(`making a tarball of ${options.files} small files`);
+    const tree = await makeTarball(work, options.files);
+    progress(`tree: ${(tree.bytes / 1e6).toFixed(1)} MB in ${options.files} files`);
+    settings = { ...options, dropCaches: cacheProblem === null, tarball: tree.tarball };
+
+    for (const name of TARGET_NAMES.filter((n) => !options.targets.includes(n))) {
+      note(`${name}: not selected (--targets)`);
+    }
+    for (let round = 1; round <= options.rounds; round++) {
+      const tag = options.rounds > 1 ? `round ${round}/${options.rounds} ` : '';
+      for (const name of options.targets) {
+        const skip = unavailable.get(name);
+        if (skip !== undefined) {
+          if (round === 1) note(`${name}: not measured: ${skip}`);
+          continue;
+        }
+        const target = makeTarget(name, work);
+        try {
+          progress(`${tag}${name}: setting up`);
+          const dir = await target.setup();
+          for (const workload of WORKLOADS) {
+            if (!fio && workload.startsWith('rand-')) continue;
+            checkInterrupted();
+            try {
+              const value = await runWorkload(workload, dir, settings);
+              const unit = UNITS[workload];
+              progress(`${tag}${name} ${workload}: ${value.toFixed(unit === 's' ? 3 : 1)} ${unit}`);
+              const best = results.get(workload)?.[name];
+              const better = best === undefined || (unit === 's' ? value < best : value > best);
+              if (better) results.set(workload, { ...results.get(workload), [name]: value });
+            } catch (error) {
+              if (error instanceof Interrupted) throw error;
+              note(`${tag}${name} ${workload} failed: ${firstLine(error)}`);
+            }
+          }
+        } catch (error) {
+          if (error instanceof Interrupted) throw error;
+          const message = error instanceof Error ? error.message : String(error);
+          note(`${tag}${name}: not measured: ${message.replace(/\n/g, '\n        ')}`);
+        } finally {
+          progress(`${tag}${name}: tearing down`);
+          await target.teardown().catch((error: unknown) => note(`${name}: teardown: ${firstLine(error)}`));
+        }
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Interrupted)) throw error;
+    console.error('interrupted; nothing reported');
+    process.exitCode = 130;
+    return;
+  } finally {
+    if (work !== undefined) {
+      const left = mountsUnder(work);
+      if (left.length > 0) {
+        console.error(`left ${work} in place: still mounted at ${left.join(', ')}`);
+      } else {
+        await must('rm', ['-rf', '--one-file-system', work], { abortable: false }).catch((error: unknown) =>
+          console.error(`could not remove ${work}: ${firstLine(error)}`),
+        );
+      }
+    }
+    untrap();
+  }
+
+  const rows: FsRow[] = WORKLOADS.map((workload) => {
+    const unit = UNITS[workload];
+    const row = { workload, unit } as FsRow;
+    for (const name of TARGET_NAMES) {
+      const value = results.get(workload)?.[name];
+      row[name] = value === undefined ? null : round(value, unit === 's' ? 3 : 1);
+    }
+    return row;
+  });
+  console.log('');
+  console.log(table(rows, TARGET_NAMES));
+  console.log('');
+  console.log('targets, Veil AES-256-GCM against gocryptfs:');
+  console.log(verdicts(rows).join('\n'));
+  if (notes.length > 0) console.log(`notes:\n${notes.map((n) => `  ${n}`).join('\n')}`);
+  console.log(
+    JSON.stringify({
+      bench: 'fs',
+      rows,
+      rounds: options.rounds,
+      fileMiB: options.fileMiB,
+      seconds: options.seconds,
+      files: options.files,
+      cachesDropped: settings?.dropCaches ?? false,
+      notes,
+    }),
+  );
+}
