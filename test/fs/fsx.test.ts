@@ -25,7 +25,7 @@ describe('fsx on a plain directory', { concurrency: true }, () => {
   for (const seed of [1, 0xdecafbad]) {
     test(`seed ${seed}: 2000 ops with mmap pass`, async () => {
       const dir = freshDir();
-      const res = await runFsx({ dir, ops: 2000, seed, timeoutMs: 60_000 });
+      const res = await runFsx({ dir, ops: 2000, seed, timeoutMs: 180_000 });
       assert.ok(res.ok, res.output);
       assert.match(res.output, new RegExp(`^fsx: ok: seed ${seed}, 2000 ops .*mmap-read \\d+`, 'm'));
       assert.deepEqual(readdirSync(dir), [], 'the test file is removed after a pass');
@@ -41,7 +41,7 @@ describe('fsx on a plain directory', { concurrency: true }, () => {
 
   test('the same seed gives the same run', async () => {
     const runs = await Promise.all(
-      [0, 1].map(() => runFsx({ dir: freshDir(), ops: 300, seed: 99, timeoutMs: 60_000 })),
+      [0, 1].map(() => runFsx({ dir: freshDir(), ops: 300, seed: 99, timeoutMs: 180_000 })),
     );
     const digests = runs.map((r) => {
       assert.ok(r.ok, r.output);

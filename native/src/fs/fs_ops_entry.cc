@@ -22,6 +22,10 @@ void FsOps::init(void*, fuse_conn_info* conn) {
   // Large requests: one native crypto batch per request instead of many small ones.
   conn->max_write = kMaxWrite;
   conn->max_readahead = kMaxWrite;
+  // The kernel gathers small writes in its page cache and writes back in parallel; reads
+  // and writes reach one OpenFile per inode whatever descriptor they came through, and
+  // O_APPEND is the kernel's business in this mode (writes carry their offsets).
+  if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 }
 
 void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {

@@ -60,8 +60,17 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;
     }
+    // The new file's attributes come from its descriptor: no second open to read a size.
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlinkat(rootFd_, path.c_str(), 0);
+      return err;
+    }
+    st.st_size = 0;
     auto open = std::make_shared<OpenFile>(fd, std::move(container));
-    if (int err = entryFor(dir, name, e)) return err;
+    entryFromStat(dir, name, st, e);
     auto node = inode(e.ino);
     if (node) {
       std::lock_guard<std::mutex> lock(node->openMutex);

@@ -205,17 +205,22 @@ int GuardFs::attrFor(const Inode& node, struct stat& st) {
 }
 
 int GuardFs::entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e) {
-  std::memset(&e, 0, sizeof e);
   std::string path = inodes_.childPath(*parent, name);
   if (inodes_.path(*parent).empty()) return ENOENT;
   struct stat st;
   if (int err = statPath(path, st)) return err;
+  entryFromStat(parent, name, st, e);
+  return 0;
+}
+
+void GuardFs::entryFromStat(const std::shared_ptr<Inode>& parent, const std::string& name, const struct stat& st,
+                            fuse_entry_param& e) {
+  std::memset(&e, 0, sizeof e);
   auto node = inodes_.remember(parent, name, st);
   e.ino = node->id;
   e.attr = st;
   e.attr_timeout = kAttrTimeout;
   e.entry_timeout = kAttrTimeout;
-  return 0;
 }
 
 // New files, directories and links belong to the caller, as on a local filesystem.

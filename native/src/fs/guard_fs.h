@@ -65,6 +65,8 @@ class GuardFs {
   bool allowed(fuse_req_t req, Operation op, const std::string& path);
   int statPath(const std::string& path, struct stat& st) const;
   int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e);
+  void entryFromStat(const std::shared_ptr<Inode>& parent, const std::string& name, const struct stat& st,
+                     fuse_entry_param& e);
   int attrFor(const Inode& inode, struct stat& st);
   int ownByCaller(fuse_req_t req, const std::string& path);
   int failure(const std::exception& error, const std::string& path, fuse_req_t req);

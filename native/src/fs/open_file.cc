@@ -46,6 +46,44 @@ int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
 
 }  // namespace
 
+// Holds the stripes of blocks [first, last], in ascending stripe order.
+class OpenFile::StripeLock {
+ public:
+  StripeLock(std::array<std::shared_mutex, kStripes>& stripes, uint64_t first, uint64_t last, bool exclusive)
+      : stripes_(stripes), exclusive_(exclusive) {
+    const uint64_t count = last - first + 1;
+    for (size_t i = 0; i < kStripes; ++i) held_[i] = count >= kStripes;
+    if (count < kStripes) {
+      for (uint64_t b = first; b <= last; ++b) held_[b % kStripes] = true;
+    }
+    for (size_t i = 0; i < kStripes; ++i) {
+      if (!held_[i]) continue;
+      if (exclusive_) {
+        stripes_[i].lock();
+      } else {
+        stripes_[i].lock_shared();
+      }
+    }
+  }
+  ~StripeLock() {
+    for (size_t i = kStripes; i-- > 0;) {
+      if (!held_[i]) continue;
+      if (exclusive_) {
+        stripes_[i].unlock();
+      } else {
+        stripes_[i].unlock_shared();
+      }
+    }
+  }
+  StripeLock(const StripeLock&) = delete;
+  StripeLock& operator=(const StripeLock&) = delete;
+
+ private:
+  std::array<std::shared_mutex, kStripes>& stripes_;
+  bool exclusive_;
+  std::array<bool, kStripes> held_{};
+};
+
 OpenFile::OpenFile(int fd, std::shared_ptr<Container> container)
     : fd_(fd),
       container_(std::move(container)),
@@ -103,6 +141,7 @@ int OpenFile::read(uint8_t* out, size_t length, uint64_t offset, size_t& got) {
   const uint64_t first = offset / kPlainBlockSize;
   const uint64_t last = (offset + length - 1) / kPlainBlockSize;
   const size_t count = static_cast<size_t>(last - first + 1);
+  StripeLock blocks(stripes_, first, last, false);
   std::vector<uint8_t> plain(count * kPlainBlockSize);
   if (int err = readBlocks(first, count, plain.data())) return err;
   std::memcpy(out, plain.data() + (offset - first * kPlainBlockSize), length);
@@ -113,7 +152,20 @@ int OpenFile::read(uint8_t* out, size_t length, uint64_t offset, size_t& got) {
 int OpenFile::write(const uint8_t* in, size_t length, uint64_t offset) {
   if (length == 0) return 0;
   if (offset + length > kMaxLogicalSize || offset + length < offset) return EFBIG;
+  const uint64_t end = offset + length;
+  {
+    std::shared_lock<std::shared_mutex> lock(mutex_);
+    if (end <= size_) {
+      StripeLock blocks(stripes_, offset / kPlainBlockSize, (end - 1) / kPlainBlockSize, true);
+      return writeLocked(in, length, offset);
+    }
+  }
   std::unique_lock<std::shared_mutex> lock(mutex_);
+  return writeLocked(in, length, offset);
+}
+
+// Holds mutex_ exclusively, or shared with the stripes of the written blocks.
+int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
   const uint64_t oldBlocks = blockCount(size_);
   const uint64_t end = offset + length;
   const uint64_t first = offset / kPlainBlockSize;
@@ -187,7 +239,7 @@ int OpenFile::truncate(uint64_t size) {
 }
 
 int OpenFile::sync(bool dataOnly) {
-  std::unique_lock<std::shared_mutex> lock(mutex_);
+  std::shared_lock<std::shared_mutex> lock(mutex_);
   return (dataOnly ? ::fdatasync(fd_) : ::fsync(fd_)) == 0 ? 0 : errno;
 }
 

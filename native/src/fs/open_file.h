@@ -4,6 +4,7 @@
 // descriptor, so its lock keeps blocks consistent between concurrent writers.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -34,6 +35,7 @@ class OpenFile {
  private:
   int readBlocks(uint64_t first, size_t count, uint8_t* plain);
   int writeBlocks(uint64_t first, size_t count, const uint8_t* plain);
+  int writeLocked(const uint8_t* in, size_t length, uint64_t offset);
   int writeZeroBlocks(uint64_t first, uint64_t end);
   int writeHeader(const HeaderBytes& header);
   int resize(uint64_t size);
@@ -42,8 +44,16 @@ class OpenFile {
   const std::shared_ptr<Container> container_;
   const size_t cipherBS_;
   const bool sparseHoles_;  // XTS: unwritten blocks read as zeros; GCM writes every block
-  mutable std::shared_mutex mutex_;  // readers share; writers, truncate and sync are exclusive
-  uint64_t size_;                    // guarded by mutex_
+
+  // Lock order: mutex_, then stripes in ascending index. Reads, and writes inside the
+  // current size, hold mutex_ shared and the stripes of their blocks (shared for reads,
+  // exclusive for writes), so they run in parallel on different blocks; a read never sees
+  // a half-written block. Writes that extend the file and truncate hold mutex_ exclusive.
+  static constexpr size_t kStripes = 64;
+  class StripeLock;
+  mutable std::shared_mutex mutex_;
+  mutable std::array<std::shared_mutex, kStripes> stripes_;
+  uint64_t size_;  // guarded by mutex_
 };
 
 // Reads the logical size from a container header without verifying it (for stat); -1
