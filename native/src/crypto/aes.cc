@@ -115,19 +115,22 @@ bool run(OSSL_FUNC_cipher_update_fn* update, void* ctx, uint8_t* out, const uint
 }  // namespace
 
 KeyedContexts::KeyedContexts(const ProviderCipher& cipher, const uint8_t* key, size_t keyLength)
-    : cipher_(cipher), encrypt_(keyedContext(cipher, key, keyLength, true)), decrypt_(nullptr) {
-  try {
-    decrypt_ = keyedContext(cipher, key, keyLength, false);
-  } catch (...) {
-    cipher.freeContext(encrypt_);
-    throw;
-  }
+    : cipher_(cipher), key_(key), keyLength_(keyLength) {
+  // Keying the encrypt side at once validates the key (XTS refuses equal halves) here.
+  encrypt_ = keyedContext(cipher_, key_, keyLength_, true);
 }
 
 KeyedContexts::~KeyedContexts() {
   // The providers' freectx cleanses the key schedule before freeing it.
-  cipher_.freeContext(encrypt_);
-  cipher_.freeContext(decrypt_);
+  if (encrypt_ != nullptr) cipher_.freeContext(encrypt_);
+  if (decrypt_ != nullptr) cipher_.freeContext(decrypt_);
+}
+
+void* KeyedContexts::encrypt() { return encrypt_; }
+
+void* KeyedContexts::decrypt() {
+  if (decrypt_ == nullptr) decrypt_ = keyedContext(cipher_, key_, keyLength_, false);
+  return decrypt_;
 }
 
 AesGcm::AesGcm(const uint8_t* key) : contexts_(gcmCipher(), key, kGcmKeySize) {}

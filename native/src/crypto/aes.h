@@ -16,10 +16,11 @@ inline constexpr size_t kXtsTweakSize = 16;
 
 struct ProviderCipher;
 
-// An encrypt and a decrypt context of the cipher's provider, keyed once with the same key
-// (AES decryption, as XTS uses, needs its own key schedule). The per-message calls go
-// straight to the provider's functions: through EVP, setting an IV costs a parameter
-// round trip that would be 15 % of a 4 KiB XTS block.
+// An encrypt and a decrypt context of the cipher's provider, each keyed once, on first
+// use (AES decryption, as XTS uses, needs its own key schedule, and a file only written
+// or a key only wrapped with never needs it). The per-message calls go straight to the
+// provider's functions: through EVP, setting an IV costs a parameter round trip that
+// would be 15 % of a 4 KiB XTS block. `key` is not copied: it must outlive this object.
 class KeyedContexts {
  public:
   KeyedContexts(const ProviderCipher& cipher, const uint8_t* key, size_t keyLength);
@@ -28,16 +29,19 @@ class KeyedContexts {
   KeyedContexts& operator=(const KeyedContexts&) = delete;
 
   const ProviderCipher& cipher() const { return cipher_; }
-  void* encrypt() const { return encrypt_; }
-  void* decrypt() const { return decrypt_; }
+  void* encrypt();
+  void* decrypt();
 
  private:
   const ProviderCipher& cipher_;
-  void* encrypt_;
-  void* decrypt_;
+  const uint8_t* key_;
+  size_t keyLength_;
+  void* encrypt_ = nullptr;
+  void* decrypt_ = nullptr;
 };
 
 // One AES-256-GCM key, ready to seal and open many messages (one thread at a time).
+// The key bytes must outlive the object.
 class AesGcm {
  public:
   explicit AesGcm(const uint8_t* key);
@@ -53,6 +57,7 @@ class AesGcm {
 };
 
 // One AES-256-XTS key (two 256-bit halves), for whole data units of at least 16 bytes.
+// The key bytes must outlive the object.
 class AesXts {
  public:
   explicit AesXts(const uint8_t* key);

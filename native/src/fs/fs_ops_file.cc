@@ -55,7 +55,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;
     }
-    if (int err = ownByCaller(req, path)) {
+    if (int err = ownByCaller(req, path, fd)) {
       ::close(fd);
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;

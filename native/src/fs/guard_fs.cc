@@ -224,13 +224,14 @@ void GuardFs::entryFromStat(const std::shared_ptr<Inode>& parent, const std::str
 }
 
 // New files, directories and links belong to the caller, as on a local filesystem.
-int GuardFs::ownByCaller(fuse_req_t req, const std::string& path) {
+int GuardFs::ownByCaller(fuse_req_t req, const std::string& path, int fd) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   uid_t uid = ctx->uid;
   gid_t gid = ctx->gid;
   struct stat parent;
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (::fstatat(rootFd_, dir.c_str(), &parent, 0) == 0 && (parent.st_mode & S_ISGID)) gid = parent.st_gid;
+  if (fd >= 0) return ::fchown(fd, uid, gid) == 0 ? 0 : errno;
   return ::fchownat(rootFd_, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 
