@@ -30,6 +30,9 @@ truncate -s 9000 f4097; sha256sum f4097; stat -c %s f4097
 mkdir -p a/b/c; mv f1 a/b/c/moved; ln a/b/c/moved hard; ln -s a/b/c/moved sym
 readlink sym; sha256sum < sym; stat -c '%h' hard
 mv f15 f16; sha256sum f16; ls
+echo A > xa; echo B > xb; cat xa xb > /dev/null
+python3 -c "import ctypes; print(ctypes.CDLL(None).renameat2(-100, b'xa', -100, b'xb', 2))"
+cat xa xb; echo A2 >> xa; cat xa xb
 chmod 640 f16; touch -d '2001-02-03 04:05:06' f17; stat -c '%a' f16; stat -c '%Y' f17
 rm f17; rmdir a/b/c 2>/dev/null || echo 'rmdir refused'
 long=$(printf 'n%.0s' $(seq 255)); echo long > "$long"; cat "$long"

@@ -196,7 +196,7 @@ int GuardFs::doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
   if (inodes_.path(*from).empty() || inodes_.path(*to).empty()) return ENOENT;
   if (!allowed(req, Operation::Rename, oldPath) || !allowed(req, Operation::Rename, newPath)) return EACCES;
   if (::renameat2(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), flags) != 0) return errno;
-  inodes_.rename(from, name, to, newName);
+  inodes_.rename(from, name, to, newName, (flags & RENAME_EXCHANGE) != 0);
   return 0;
 }
 

@@ -91,15 +91,24 @@ void InodeTable::detach(const Inode& parent, const std::string& name) {
 }
 
 void InodeTable::rename(const std::shared_ptr<Inode>& parent, const std::string& name,
-                        const std::shared_ptr<Inode>& newParent, const std::string& newName) {
+                        const std::shared_ptr<Inode>& newParent, const std::string& newName, bool exchange) {
   std::lock_guard<std::mutex> lock(tableMutex_);
   std::unique_lock<std::shared_mutex> tree(treeMutex_);
   Inode* moved = nullptr;
+  Inode* replaced = nullptr;
   for (auto& entry : byId_) {
     Inode& inode = *entry.second;
     if (inode.detached) continue;
-    if (inode.parent == newParent && inode.name == newName) inode.detached = true;  // replaced
+    if (inode.parent == newParent && inode.name == newName) replaced = &inode;
     if (inode.parent == parent && inode.name == name) moved = &inode;
+  }
+  if (replaced != nullptr) {
+    if (exchange) {
+      replaced->parent = parent;
+      replaced->name = name;
+    } else {
+      replaced->detached = true;
+    }
   }
   if (moved != nullptr) {
     moved->parent = newParent;

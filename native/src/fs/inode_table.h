@@ -53,8 +53,10 @@ class InodeTable {
   std::string childPath(const Inode& parent, const std::string& name) const;
   // Marks the inode known under (parent, name), if any, as reached by no path.
   void detach(const Inode& parent, const std::string& name);
+  // After a rename the moved inode takes the new name; a replaced one is detached, or, for
+  // RENAME_EXCHANGE, takes the old name.
   void rename(const std::shared_ptr<Inode>& parent, const std::string& name, const std::shared_ptr<Inode>& newParent,
-              const std::string& newName);
+              const std::string& newName, bool exchange);
 
  private:
   mutable std::mutex tableMutex_;  // lock order: tableMutex_ before treeMutex_
