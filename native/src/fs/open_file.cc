@@ -44,6 +44,18 @@ int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
   throw VeilException("VEIL_FORMAT_TRUNCATED", "the container is shorter than its logical size needs: it was truncated");
 }
 
+// Per-thread space for stored blocks on their way to or from the disk: grown as needed,
+// never zeroed (every byte used is written first). It holds only ciphertext.
+uint8_t* scratch(size_t size) {
+  thread_local std::unique_ptr<uint8_t[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < size) {
+    buffer.reset(new uint8_t[size]);
+    capacity = size;
+  }
+  return buffer.get();
+}
+
 }  // namespace
 
 // Holds the stripes of blocks [first, last], in ascending stripe order.
@@ -102,22 +114,23 @@ uint64_t OpenFile::size() const {
 }
 
 int OpenFile::readBlocks(uint64_t first, size_t count, uint8_t* plain) {
-  std::vector<uint8_t> stored(count * cipherBS_);
+  const size_t length = count * cipherBS_;
+  uint8_t* stored = scratch(length);
   size_t got = 0;
-  if (int err = preadAll(fd_, stored.data(), stored.size(), kHeaderSize + first * cipherBS_, got)) return err;
-  if (got < stored.size()) {
+  if (int err = preadAll(fd_, stored, length, kHeaderSize + first * cipherBS_, got)) return err;
+  if (got < length) {
     // Short only where XTS leaves a sparse tail; anywhere else the container was cut.
     if (!sparseHoles_) truncated();
-    std::memset(stored.data() + got, 0, stored.size() - got);
+    std::memset(stored + got, 0, length - got);
   }
-  container_->decryptBlocks(first, stored.data(), count, plain);
+  container_->decryptBlocks(first, stored, count, plain);
   return 0;
 }
 
 int OpenFile::writeBlocks(uint64_t first, size_t count, const uint8_t* plain) {
-  std::vector<uint8_t> stored(count * cipherBS_);
-  container_->encryptBlocks(first, plain, count, stored.data());
-  return pwriteAll(fd_, stored.data(), stored.size(), kHeaderSize + first * cipherBS_);
+  uint8_t* stored = scratch(count * cipherBS_);
+  container_->encryptBlocks(first, plain, count, stored);
+  return pwriteAll(fd_, stored, count * cipherBS_, kHeaderSize + first * cipherBS_);
 }
 
 int OpenFile::writeHeader(const HeaderBytes& header) { return pwriteAll(fd_, header.data(), header.size(), 0); }
@@ -164,7 +177,9 @@ int OpenFile::write(const uint8_t* in, size_t length, uint64_t offset) {
   return writeLocked(in, length, offset);
 }
 
-// Holds mutex_ exclusively, or shared with the stripes of the written blocks.
+// Holds mutex_ exclusively, or shared with the stripes of the written blocks. Whole
+// blocks are encrypted straight from the caller's buffer; only a partly written first or
+// last block is assembled (read, modified) in a block of its own.
 int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
   const uint64_t oldBlocks = blockCount(size_);
   const uint64_t end = offset + length;
@@ -173,26 +188,43 @@ int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
   if (!sparseHoles_ && first > oldBlocks) {
     if (int err = writeZeroBlocks(oldBlocks, first)) return err;
   }
-  const size_t count = static_cast<size_t>(last - first + 1);
-  std::vector<uint8_t> plain(count * kPlainBlockSize, 0);
-  // Edge blocks that hold old data are read, modified and rewritten; bytes past the old
-  // size are zeroed so a later extension reads zeros (docs/format.md).
-  auto loadEdge = [&](uint64_t block) -> int {
-    if (block >= oldBlocks) return 0;
-    uint8_t* at = plain.data() + (block - first) * kPlainBlockSize;
-    if (int err = readBlocks(block, 1, at)) return err;
+  // An edge block with old data is read and its bytes past the old size zeroed, so a
+  // later extension reads zeros there (docs/format.md); a new one starts as zeros.
+  auto assemble = [&](uint64_t block, uint8_t* plain) -> int {
+    std::memset(plain, 0, kPlainBlockSize);
     const uint64_t blockStart = block * kPlainBlockSize;
-    if (size_ < blockStart + kPlainBlockSize) std::memset(at + (size_ - blockStart), 0, blockStart + kPlainBlockSize - size_);
+    if (block < oldBlocks) {
+      if (int err = readBlocks(block, 1, plain)) return err;
+      if (size_ < blockStart + kPlainBlockSize) {
+        std::memset(plain + (size_ - blockStart), 0, blockStart + kPlainBlockSize - size_);
+      }
+    }
+    const uint64_t from = std::max(offset, blockStart);
+    const uint64_t to = std::min(end, blockStart + kPlainBlockSize);
+    std::memcpy(plain + (from - blockStart), in + (from - offset), to - from);
     return 0;
   };
-  if (offset % kPlainBlockSize != 0) {
-    if (int err = loadEdge(first)) return err;
+  const bool headPartial = offset % kPlainBlockSize != 0 || (first == last && end % kPlainBlockSize != 0);
+  const bool tailPartial = last != first && end % kPlainBlockSize != 0;
+  alignas(64) uint8_t head[kPlainBlockSize];
+  alignas(64) uint8_t tail[kPlainBlockSize];
+  if (headPartial) {
+    if (int err = assemble(first, head)) return err;
   }
-  if (end % kPlainBlockSize != 0 && (last != first || offset % kPlainBlockSize == 0)) {
-    if (int err = loadEdge(last)) return err;
+  if (tailPartial) {
+    if (int err = assemble(last, tail)) return err;
   }
-  std::memcpy(plain.data() + (offset - first * kPlainBlockSize), in, length);
-  if (int err = writeBlocks(first, count, plain.data())) return err;
+  const uint64_t middleFirst = headPartial ? first + 1 : first;
+  const uint64_t middleEnd = tailPartial ? last : last + 1;  // exclusive
+  const size_t count = static_cast<size_t>(last - first + 1);
+  uint8_t* stored = scratch(count * cipherBS_);
+  if (headPartial) container_->encryptBlocks(first, head, 1, stored);
+  if (middleEnd > middleFirst) {
+    container_->encryptBlocks(middleFirst, in + (middleFirst * kPlainBlockSize - offset),
+                              static_cast<size_t>(middleEnd - middleFirst), stored + (middleFirst - first) * cipherBS_);
+  }
+  if (tailPartial) container_->encryptBlocks(last, tail, 1, stored + (last - first) * cipherBS_);
+  if (int err = pwriteAll(fd_, stored, count * cipherBS_, kHeaderSize + first * cipherBS_)) return err;
   if (end > size_) {
     if (int err = writeHeader(container_->setSize(end))) return err;
     size_ = end;
