@@ -5,6 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 
+import { optionsToRun, type Parsed as ParsedArgs } from './args.js';
 import type { CipherName } from '../native/core.js';
 
 /** Loaded on first use, so that --help works before the addon is built. */
@@ -50,7 +51,7 @@ native block path on one thread, and the same with 'openssl speed -evp' (plus
   --rounds N     rounds (default 3)
   --seconds N    whole seconds per measurement (default 2; openssl takes whole seconds)`;
 
-type Parsed = { kind: 'run'; options: Options } | { kind: 'help' } | { kind: 'error'; message: string };
+type Parsed = ParsedArgs<Options>;
 
 function parseArgs(args: string[]): Parsed {
   const options: Options = { rounds: 3, seconds: 2 };
@@ -180,17 +181,9 @@ function table(rows: CryptoRow[]): string {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const parsed = parseArgs(args);
-  if (parsed.kind === 'help') {
-    console.log(HELP);
-    return;
-  }
-  if (parsed.kind === 'error') {
-    console.error(`${parsed.message}\n\n${HELP}`);
-    process.exitCode = 2;
-    return;
-  }
-  const { rounds, seconds } = parsed.options;
+  const options = optionsToRun(parseArgs(args), HELP);
+  if (options === undefined) return;
+  const { rounds, seconds } = options;
   ({ benchmarkBlocks } = await import('../native/core.js'));
   const version = opensslVersion();
   const cpu = cpus()[0]?.model ?? 'unknown CPU';

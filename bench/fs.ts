@@ -9,6 +9,7 @@ import { mkdtempSync, realpathSync, statfsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 
+import { optionsToRun, type Parsed as ParsedArgs } from './args.js';
 import { Interrupted, checkInterrupted, must, trapSignals } from './fs/proc.js';
 import { dropCachesProblem, ensurePackage, mountsUnder } from './fs/system.js';
 import { TARGET_NAMES, type TargetName, makeTarget } from './fs/targets.js';
@@ -56,7 +57,7 @@ missing (never the 'fuse' package, which would remove fuse3). Needs root.
   --dir PATH       parent of the scratch directory; not tmpfs (default /var/tmp)
   --targets LIST   comma-separated subset of ${TARGET_NAMES.join(',')} (default all)`;
 
-type Parsed = { kind: 'run'; options: Options } | { kind: 'help' } | { kind: 'error'; message: string };
+type Parsed = ParsedArgs<Options>;
 
 function parseArgs(args: string[]): Parsed {
   const options: Options = {
@@ -174,17 +175,8 @@ function verdicts(rows: FsRow[]): string[] {
 }
 
 export async function run(args: string[]): Promise<void> {
-  const parsed = parseArgs(args);
-  if (parsed.kind === 'help') {
-    console.log(HELP);
-    return;
-  }
-  if (parsed.kind === 'error') {
-    console.error(`${parsed.message}\n\n${HELP}`);
-    process.exitCode = 2;
-    return;
-  }
-  const options = parsed.options;
+  const options = optionsToRun(parseArgs(args), HELP);
+  if (options === undefined) return;
   const parent = scratchParent(options.dir);
   const notes: string[] = [];
   const note = (line: string): void => {
