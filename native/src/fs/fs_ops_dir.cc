@@ -23,17 +23,11 @@ struct DirHandle {
 
 DirHandle& dirOf(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
 
-// xattrs through a real descriptor (O_PATH descriptors take none); symlinks have no user xattrs.
-int openForXattr(int rootFd, const std::string& path) {
-  return ::openat(rootFd, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-}
-
 }  // namespace
 
 void FsOps::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = !node ? "" : ino == FUSE_ROOT_ID ? "." : g.inodes_.path(*node);
+  std::string path = g.pathOf(ino);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
   if (!g.allowed(req, Operation::ReadDir, path)) return (void)fuse_reply_err(req, EACCES);
   int fd = ::openat(g.rootFd_, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -107,31 +101,39 @@ void FsOps::statfs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
+// xattrs go through a real descriptor (O_PATH descriptors take none); symbolic links
+// have no user xattrs, and opening one with O_NOFOLLOW fails with ELOOP.
+int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err) {
+  std::string path = pathOf(ino);
+  if (path.empty()) {
+    err = ENOENT;
+    return -1;
+  }
+  if (!allowed(req, op, path)) {
+    err = EACCES;
+    return -1;
+  }
+  int fd = ::openat(rootFd_, path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) err = errno;
+  return fd;
+}
+
 void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
-  GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = !node ? "" : ino == FUSE_ROOT_ID ? "." : g.inodes_.path(*node);
-  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::XattrWrite, path)) return (void)fuse_reply_err(req, EACCES);
-  int fd = openForXattr(g.rootFd_, path);
-  if (fd < 0) return (void)fuse_reply_err(req, errno == ELOOP ? EPERM : errno);
-  int rc = ::fsetxattr(fd, name, value, size, flags);
-  int err = rc == 0 ? 0 : errno;
+  int err = 0;
+  int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
+  if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? EPERM : err);
+  err = ::fsetxattr(fd, name, value, size, flags) == 0 ? 0 : errno;
   ::close(fd);
   fuse_reply_err(req, err);
 }
 
 void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = !node ? "" : ino == FUSE_ROOT_ID ? "." : g.inodes_.path(*node);
-  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::XattrRead, path)) return (void)fuse_reply_err(req, EACCES);
-  int fd = openForXattr(g.rootFd_, path);
-  if (fd < 0) return (void)fuse_reply_err(req, errno == ELOOP ? ENODATA : errno);
+  int err = 0;
+  int fd = fs(req).xattrTarget(req, ino, Operation::XattrRead, err);
+  if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   std::vector<char> value(size);
   ssize_t n = ::fgetxattr(fd, name, size == 0 ? nullptr : value.data(), size);
-  int err = n < 0 ? errno : 0;
+  err = n < 0 ? errno : 0;
   ::close(fd);
   if (n < 0) return (void)fuse_reply_err(req, err);
   if (size == 0) return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
@@ -139,19 +141,13 @@ void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t si
 }
 
 void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = !node ? "" : ino == FUSE_ROOT_ID ? "." : g.inodes_.path(*node);
-  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::XattrRead, path)) return (void)fuse_reply_err(req, EACCES);
-  int fd = openForXattr(g.rootFd_, path);
-  if (fd < 0) {
-    if (errno == ELOOP) return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
-    return (void)fuse_reply_err(req, errno);
-  }
+  int err = 0;
+  int fd = fs(req).xattrTarget(req, ino, Operation::XattrRead, err);
+  if (fd < 0 && err == ELOOP) return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
+  if (fd < 0) return (void)fuse_reply_err(req, err);
   std::vector<char> names(size);
   ssize_t n = ::flistxattr(fd, size == 0 ? nullptr : names.data(), size);
-  int err = n < 0 ? errno : 0;
+  err = n < 0 ? errno : 0;
   ::close(fd);
   if (n < 0) return (void)fuse_reply_err(req, err);
   if (size == 0) return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
@@ -159,15 +155,10 @@ void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void FsOps::removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = !node ? "" : ino == FUSE_ROOT_ID ? "." : g.inodes_.path(*node);
-  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::XattrWrite, path)) return (void)fuse_reply_err(req, EACCES);
-  int fd = openForXattr(g.rootFd_, path);
-  if (fd < 0) return (void)fuse_reply_err(req, errno == ELOOP ? ENODATA : errno);
-  int rc = ::fremovexattr(fd, name);
-  int err = rc == 0 ? 0 : errno;
+  int err = 0;
+  int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
+  if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
+  err = ::fremovexattr(fd, name) == 0 ? 0 : errno;
   ::close(fd);
   fuse_reply_err(req, err);
 }

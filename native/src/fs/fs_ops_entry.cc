@@ -64,7 +64,7 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
                        struct stat& out) {
   auto node = inode(ino);
   if (!node) return ENOENT;
-  std::string path = node->id == FUSE_ROOT_ID ? "." : inodes_.path(*node);
+  std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
   if (!allowed(req, Operation::SetAttr, path)) return EACCES;
   if ((toSet & FUSE_SET_ATTR_MODE) && ::fchmodat(rootFd_, path.c_str(), attr.st_mode & 07777, 0) != 0) return errno;
@@ -111,8 +111,7 @@ void FsOps::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int toSet
 
 void FsOps::readlink(fuse_req_t req, fuse_ino_t ino) {
   GuardFs& g = fs(req);
-  auto node = g.inode(ino);
-  std::string path = node ? g.inodes_.path(*node) : "";
+  std::string path = g.pathOf(ino);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
   if (!g.allowed(req, Operation::ReadLink, path)) return (void)fuse_reply_err(req, EACCES);
   char target[PATH_MAX + 1];

@@ -102,8 +102,7 @@ void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
       return (void)fuse_reply_err(req, err);
     }
   } catch (const std::exception& error) {
-    auto node = g.inode(ino);
-    return (void)fuse_reply_err(req, g.failure(error, node ? g.inodes_.path(*node) : "", req));
+    return (void)fuse_reply_err(req, g.failure(error, g.pathOf(ino), req));
   }
   fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), got);
 }
@@ -116,8 +115,7 @@ void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
       return (void)fuse_reply_err(req, err);
     }
   } catch (const std::exception& error) {
-    auto node = g.inode(ino);
-    return (void)fuse_reply_err(req, g.failure(error, node ? g.inodes_.path(*node) : "", req));
+    return (void)fuse_reply_err(req, g.failure(error, g.pathOf(ino), req));
   }
   fuse_reply_write(req, size);
 }

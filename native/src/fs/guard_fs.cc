@@ -170,6 +170,11 @@ void GuardFs::checkExistingFiles() const {
   }
 }
 
+std::string GuardFs::pathOf(fuse_ino_t id) const {
+  auto node = inode(id);
+  return node ? inodes_.path(*node) : std::string();
+}
+
 bool GuardFs::allowed(fuse_req_t req, Operation op, const std::string& path) {
   if (permitAll_) return true;
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -193,7 +198,7 @@ int GuardFs::statPath(const std::string& path, struct stat& st) const {
 int GuardFs::attrFor(const Inode& node, struct stat& st) {
   std::shared_ptr<OpenFile> open;
   {
-    std::lock_guard<std::mutex> lock(const_cast<Inode&>(node).openMutex);
+    std::lock_guard<std::mutex> lock(node.openMutex);
     open = node.open.lock();
   }
   if (open) {
@@ -201,7 +206,7 @@ int GuardFs::attrFor(const Inode& node, struct stat& st) {
     st.st_size = static_cast<off_t>(open->size());
     return 0;
   }
-  return statPath(node.id == FUSE_ROOT_ID ? "." : inodes_.path(node), st);
+  return statPath(inodes_.path(node), st);
 }
 
 int GuardFs::entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e) {

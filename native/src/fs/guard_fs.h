@@ -62,6 +62,11 @@ class GuardFs {
 
   // Shared helpers (guard_fs.cc).
   std::shared_ptr<Inode> inode(fuse_ino_t id) const { return inodes_.get(id); }
+  // The inode's path relative to the root; empty when the inode is unknown or unreachable.
+  std::string pathOf(fuse_ino_t id) const;
+  // A descriptor of the inode's backing file for xattr calls, after the decision hook;
+  // -1 with `err` set otherwise.
+  int xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err);
   bool allowed(fuse_req_t req, Operation op, const std::string& path);
   int statPath(const std::string& path, struct stat& st) const;
   int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e);

@@ -32,7 +32,7 @@ struct Inode {
   // Guarded by InodeTable's table lock.
   uint64_t lookups = 0;
   // One OpenFile per inode while any descriptor is open, so every writer shares one lock.
-  std::mutex openMutex;
+  mutable std::mutex openMutex;
   std::weak_ptr<OpenFile> open;
 };
 
