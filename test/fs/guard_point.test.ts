@@ -117,6 +117,24 @@ test('files belong to the user who creates them; POSIX permissions apply', async
   assert.ok(backing.isDirectory());
 });
 
+test('writing to a setuid file as another user clears the setuid bit, as on a local filesystem', async () => {
+  const gp = await createGuardPoint('aes-256-gcm');
+  const plainDir = mkdtempSync('/var/tmp/veil-suid-');
+  try {
+    sh(`chmod 755 '${plainDir}'`);
+    for (const dir of [plainDir, gp.dir]) {
+      sh(`for f in w t c; do cp /bin/true '${dir}/'$f && chmod 6777 '${dir}/'$f; done`);
+      sh(`printf x >> '${dir}/w' && truncate -s 10 '${dir}/t'`, { user: 'nobody' });
+      sh(`chown nobody '${dir}/c'`);
+    }
+    const modes = (dir: string): string => sh(`stat -c '%n %a' w t c`, { cwd: dir });
+    assert.equal(modes(plainDir), 'w 777\nt 777\nc 777\n');
+    assert.equal(modes(gp.dir), modes(plainDir));
+  } finally {
+    rmSync(plainDir, { recursive: true, force: true });
+  }
+});
+
 test('a tampered block reads as EIO and raises an event; other files stay readable', async () => {
   const gp = await createGuardPoint('aes-256-gcm');
   sh(`head -c 20000 /dev/urandom > '${gp.dir}/victim' && echo fine > '${gp.dir}/bystander'`);

@@ -26,6 +26,9 @@ void FsOps::init(void*, fuse_conn_info* conn) {
   // and writes reach one OpenFile per inode whatever descriptor they came through, and
   // O_APPEND is the kernel's business in this mode (writes carry their offsets).
   if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  // The kernel clears setuid/setgid bits on write, truncate and chown itself (through
+  // setattr): this process writes as root, for whom the backing filesystem would not.
+  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
 }
 
 void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
