@@ -94,17 +94,16 @@ void FsOps::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t m
 void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
   auto& open = openFileOf(fi);
-  thread_local std::vector<uint8_t> buffer;
-  buffer.resize(size);
   size_t got = 0;
+  int err = 0;
+  const uint8_t* data = nullptr;
   try {
-    if (int err = open->read(buffer.data(), size, static_cast<uint64_t>(off), got)) {
-      return (void)fuse_reply_err(req, err);
-    }
+    data = open->read(size, static_cast<uint64_t>(off), got, err);
   } catch (const std::exception& error) {
     return (void)fuse_reply_err(req, g.failure(error, g.pathOf(ino), req));
   }
-  fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), got);
+  if (err != 0) return (void)fuse_reply_err(req, err);
+  fuse_reply_buf(req, reinterpret_cast<const char*>(data), got);
 }
 
 void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {

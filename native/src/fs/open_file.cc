@@ -44,16 +44,19 @@ int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
   throw VeilException("VEIL_FORMAT_TRUNCATED", "the container is shorter than its logical size needs: it was truncated");
 }
 
-// Per-thread space for stored blocks on their way to or from the disk: grown as needed,
-// never zeroed (every byte used is written first). It holds only ciphertext.
-uint8_t* scratch(size_t size) {
-  thread_local std::unique_ptr<uint8_t[]> buffer;
-  thread_local size_t capacity = 0;
-  if (capacity < size) {
-    buffer.reset(new uint8_t[size]);
-    capacity = size;
+// Per-thread space on the data path: grown as needed, never zeroed (every byte used is
+// written first). One for stored blocks (ciphertext), one for plaintext a read returns.
+enum class Scratch { Stored, Plain };
+
+uint8_t* scratch(size_t size, Scratch which = Scratch::Stored) {
+  thread_local std::unique_ptr<uint8_t[]> buffers[2];
+  thread_local size_t capacities[2] = {0, 0};
+  const size_t i = which == Scratch::Stored ? 0 : 1;
+  if (capacities[i] < size) {
+    buffers[i].reset(new uint8_t[size]);
+    capacities[i] = size;
   }
-  return buffer.get();
+  return buffers[i].get();
 }
 
 }  // namespace
@@ -145,21 +148,21 @@ int OpenFile::writeZeroBlocks(uint64_t first, uint64_t end) {
   return 0;
 }
 
-int OpenFile::read(uint8_t* out, size_t length, uint64_t offset, size_t& got) {
+const uint8_t* OpenFile::read(size_t length, uint64_t offset, size_t& got, int& err) {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   got = 0;
-  if (offset >= size_) return 0;
+  err = 0;
+  if (offset >= size_) return nullptr;
   length = static_cast<size_t>(std::min<uint64_t>(length, size_ - offset));
-  if (length == 0) return 0;
+  if (length == 0) return nullptr;
   const uint64_t first = offset / kPlainBlockSize;
   const uint64_t last = (offset + length - 1) / kPlainBlockSize;
   const size_t count = static_cast<size_t>(last - first + 1);
   StripeLock blocks(stripes_, first, last, false);
-  std::vector<uint8_t> plain(count * kPlainBlockSize);
-  if (int err = readBlocks(first, count, plain.data())) return err;
-  std::memcpy(out, plain.data() + (offset - first * kPlainBlockSize), length);
+  uint8_t* plain = scratch(count * kPlainBlockSize, Scratch::Plain);
+  if ((err = readBlocks(first, count, plain)) != 0) return nullptr;
   got = length;
-  return 0;
+  return plain + (offset - first * kPlainBlockSize);
 }
 
 int OpenFile::write(const uint8_t* in, size_t length, uint64_t offset) {

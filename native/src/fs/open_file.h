@@ -24,7 +24,9 @@ class OpenFile {
 
   // Each returns 0 or an errno value. Tampered or truncated data throws VeilException,
   // which the caller turns into EIO and an event.
-  int read(uint8_t* out, size_t length, uint64_t offset, size_t& got);
+  // A read returns `got` bytes of plaintext in this thread's scratch space, valid until
+  // the thread's next read (null when `got` is 0 or on an error in `err`).
+  const uint8_t* read(size_t length, uint64_t offset, size_t& got, int& err);
   int write(const uint8_t* in, size_t length, uint64_t offset);
   int truncate(uint64_t size);
   int sync(bool dataOnly);
