@@ -135,6 +135,30 @@ test('writing to a setuid file as another user clears the setuid bit, as on a lo
   }
 });
 
+test('a file capability is kept until the file is written, as on a local filesystem', async () => {
+  const gp = await createGuardPoint('aes-256-xts');
+  const plainDir = mkdtempSync('/var/tmp/veil-cap-');
+  // A VFS_CAP_REVISION_2 blob granting cap_net_bind_service (bit 10), effective.
+  const script = (dir: string): string =>
+    sh(`cd '${dir}' && printf a > f && printf b >> f && python3 -c "
+import os, struct
+blob = struct.pack('<IIIII', 0x02000001, 1 << 10, 0, 0, 0)
+os.setxattr('f', 'security.capability', blob)
+print('set', os.getxattr('f', 'security.capability') == blob)
+with open('f', 'ab') as out: out.write(b'c')
+print('after write', 'security.capability' in os.listxattr('f'))
+os.setxattr('f', 'security.capability', blob)
+print('set again', 'security.capability' in os.listxattr('f'))
+" && cat f`);
+  try {
+    const expected = script(plainDir);
+    assert.equal(expected, 'set True\nafter write False\nset again True\nabc');
+    assert.equal(script(gp.dir), expected);
+  } finally {
+    rmSync(plainDir, { recursive: true, force: true });
+  }
+});
+
 test('a tampered block reads as EIO and raises an event; other files stay readable', async () => {
   const gp = await createGuardPoint('aes-256-gcm');
   sh(`head -c 20000 /dev/urandom > '${gp.dir}/victim' && echo fine > '${gp.dir}/bystander'`);

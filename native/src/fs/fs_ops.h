@@ -49,6 +49,7 @@ struct FsOps {
   static void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
   static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
   static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
+  static void forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name);
 };
 
 // The open file behind a fuse_file_info (fh holds a heap shared_ptr<OpenFile>).

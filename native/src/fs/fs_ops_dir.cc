@@ -118,7 +118,17 @@ int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err)
   return fd;
 }
 
+namespace {
+constexpr char kCapability[] = "security.capability";
+}  // namespace
+
+void FsOps::forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name) {
+  if (std::strcmp(name, kCapability) != 0) return;
+  if (auto node = g.inode(ino)) node->capabilityXattr = -1;
+}
+
 void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  forgetCapability(fs(req), ino, name);
   int err = 0;
   int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? EPERM : err);
@@ -128,13 +138,19 @@ void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const cha
 }
 
 void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  GuardFs& g = fs(req);
+  std::shared_ptr<Inode> node = std::strcmp(name, kCapability) == 0 ? g.inode(ino) : nullptr;
+  if (node && node->capabilityXattr == 0 && g.allowed(req, Operation::XattrRead, g.pathOf(ino))) {
+    return (void)fuse_reply_err(req, ENODATA);
+  }
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, Operation::XattrRead, err);
+  int fd = g.xattrTarget(req, ino, Operation::XattrRead, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   std::vector<char> value(size);
   ssize_t n = ::fgetxattr(fd, name, size == 0 ? nullptr : value.data(), size);
   err = n < 0 ? errno : 0;
   ::close(fd);
+  if (node && (n >= 0 || err == ENODATA)) node->capabilityXattr = n >= 0 ? 1 : 0;
   if (n < 0) return (void)fuse_reply_err(req, err);
   if (size == 0) return (void)fuse_reply_xattr(req, static_cast<size_t>(n));
   fuse_reply_buf(req, value.data(), static_cast<size_t>(n));
@@ -155,6 +171,7 @@ void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void FsOps::removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  forgetCapability(fs(req), ino, name);
   int err = 0;
   int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);

@@ -73,6 +73,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
     entryFromStat(dir, name, st, e);
     auto node = inode(e.ino);
     if (node) {
+      node->capabilityXattr = 0;  // a new file has no xattrs
       std::lock_guard<std::mutex> lock(node->openMutex);
       node->open = open;
     }

@@ -7,6 +7,7 @@
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +32,10 @@ struct Inode {
   bool detached = false;  // its name was unlinked or replaced: no path reaches it
   // Guarded by InodeTable's table lock.
   uint64_t lookups = 0;
+  // Whether the backing file has a security.capability xattr: -1 unknown, 0 no, 1 yes.
+  // The kernel asks before every write; only this process changes the backing files, so
+  // the answer can be kept until an xattr of that name is set or removed through us.
+  std::atomic<int> capabilityXattr{-1};
   // One OpenFile per inode while any descriptor is open, so every writer shares one lock.
   mutable std::mutex openMutex;
   std::weak_ptr<OpenFile> open;
