@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "common/error.h"
@@ -38,7 +39,12 @@ class Container::FileKey {
   bool live() const { return live_->load(std::memory_order_acquire); }
   void setLiveness(KeyLiveness live) { live_ = std::move(live); }
 
+  // One codec waits in a lock-free slot, so a single thread working a file (the common
+  // case) never takes the pool's mutex; more threads fall back to the pool.
   std::unique_ptr<BlockCodec> acquire() {
+    if (BlockCodec* fast = fast_.exchange(nullptr, std::memory_order_acquire)) {
+      return std::unique_ptr<BlockCodec>(fast);
+    }
     {
       std::lock_guard<std::mutex> lock(poolMutex_);
       if (!pool_.empty()) {
@@ -51,9 +57,18 @@ class Container::FileKey {
   }
 
   void release(std::unique_ptr<BlockCodec> codec) {
+    BlockCodec* expected = nullptr;
+    if (fast_.compare_exchange_strong(expected, codec.get(), std::memory_order_release)) {
+      codec.release();
+      return;
+    }
     std::lock_guard<std::mutex> lock(poolMutex_);
     if (pool_.size() < kMaxPooledCodecs) pool_.push_back(std::move(codec));
   }
+
+  ~FileKey() { delete fast_.exchange(nullptr); }
+  FileKey(const FileKey&) = delete;
+  FileKey& operator=(const FileKey&) = delete;
 
  private:
   Cipher cipher_;
@@ -61,6 +76,7 @@ class Container::FileKey {
   SecureBytes key_;
   SecureBytes blockKey_;
   KeyLiveness live_;
+  std::atomic<BlockCodec*> fast_{nullptr};
   std::mutex poolMutex_;
   std::vector<std::unique_ptr<BlockCodec>> pool_;
 };
