@@ -203,6 +203,8 @@ test('tens of thousands of files need no descriptor each', async () => {
   assert.equal(sh(`find '${gp.dir}/t' -type f -size 0 | wc -l`).trim(), '25000');
   const descriptors = readdirSync(`/proc/${gp.pid()}/fd`).length;
   assert.ok(descriptors < 200, `the serving process holds ${descriptors} descriptors`);
+  sh(`mv '${gp.dir}/t' '${gp.dir}/renamed' && rm -r '${gp.dir}/renamed'`);
+  assert.equal(sh(`ls -A '${gp.dir}'`), '');
 });
 
 test('a file over 4 GiB (sparse, XTS) keeps its size and its far bytes', async () => {

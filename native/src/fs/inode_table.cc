@@ -36,9 +36,8 @@ std::shared_ptr<Inode> InodeTable::remember(const std::shared_ptr<Inode>& parent
   {
     // The latest name the kernel used is a name that exists now (matters for hard links).
     std::unique_lock<std::shared_mutex> tree(treeMutex_);
-    inode->parent = parent;
-    inode->name = name;
-    inode->detached = false;
+    dropName(*inode);
+    addName(*inode, parent, name);
   }
   ++inode->lookups;
   return inode;
@@ -53,6 +52,10 @@ void InodeTable::forget(fuse_ino_t id, uint64_t count) {
   inode.lookups = count >= inode.lookups ? 0 : inode.lookups - count;
   if (inode.lookups == 0) {
     dropped = it->second;
+    {
+      std::unique_lock<std::shared_mutex> tree(treeMutex_);
+      dropName(inode);
+    }
     byBacking_.erase({inode.dev, inode.backingIno});
     byId_.erase(it);
   }
@@ -79,42 +82,47 @@ std::string InodeTable::childPath(const Inode& parent, const std::string& name) 
   return base == "." ? name : base + "/" + name;
 }
 
-// Both walk every known inode: O(inodes) per unlink or rename, which a children index
-// would make O(1) when large trees need it.
+// Both locks held: drops the inode's entry in the children index, if it is its own.
+void InodeTable::dropName(Inode& inode) {
+  if (!inode.parent || inode.detached) return;
+  auto it = children_.find({inode.parent->id, inode.name});
+  if (it != children_.end() && it->second == &inode) children_.erase(it);
+}
+
+// Both locks held: gives the inode a name; an inode known under it before is replaced.
+void InodeTable::addName(Inode& inode, const std::shared_ptr<Inode>& parent, const std::string& name) {
+  Inode*& slot = children_[{parent->id, name}];
+  if (slot != nullptr && slot != &inode) slot->detached = true;
+  slot = &inode;
+  inode.parent = parent;
+  inode.name = name;
+  inode.detached = false;
+}
+
 void InodeTable::detach(const Inode& parent, const std::string& name) {
   std::lock_guard<std::mutex> lock(tableMutex_);
   std::unique_lock<std::shared_mutex> tree(treeMutex_);
-  for (auto& entry : byId_) {
-    Inode& inode = *entry.second;
-    if (inode.parent.get() == &parent && inode.name == name) inode.detached = true;
-  }
+  auto it = children_.find({parent.id, name});
+  if (it == children_.end()) return;
+  it->second->detached = true;
+  children_.erase(it);
 }
 
 void InodeTable::rename(const std::shared_ptr<Inode>& parent, const std::string& name,
                         const std::shared_ptr<Inode>& newParent, const std::string& newName, bool exchange) {
   std::lock_guard<std::mutex> lock(tableMutex_);
   std::unique_lock<std::shared_mutex> tree(treeMutex_);
-  Inode* moved = nullptr;
-  Inode* replaced = nullptr;
-  for (auto& entry : byId_) {
-    Inode& inode = *entry.second;
-    if (inode.detached) continue;
-    if (inode.parent == newParent && inode.name == newName) replaced = &inode;
-    if (inode.parent == parent && inode.name == name) moved = &inode;
-  }
-  if (replaced != nullptr) {
-    if (exchange) {
-      replaced->parent = parent;
-      replaced->name = name;
-    } else {
-      replaced->detached = true;
-    }
-  }
-  if (moved != nullptr) {
-    moved->parent = newParent;
-    moved->name = newName;
-    moved->detached = false;
-  }
+  auto find = [&](fuse_ino_t dir, const std::string& n) -> Inode* {
+    auto it = children_.find({dir, n});
+    return it == children_.end() ? nullptr : it->second;
+  };
+  Inode* moved = find(parent->id, name);
+  Inode* replaced = find(newParent->id, newName);
+  if (moved != nullptr) dropName(*moved);
+  if (replaced != nullptr) dropName(*replaced);
+  if (replaced != nullptr && !exchange) replaced->detached = true;
+  if (replaced != nullptr && exchange) addName(*replaced, parent, name);
+  if (moved != nullptr) addName(*moved, newParent, newName);
 }
 
 }  // namespace veil

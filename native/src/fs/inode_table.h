@@ -64,9 +64,15 @@ class InodeTable {
               const std::string& newName, bool exchange);
 
  private:
+  void dropName(Inode& inode);
+  void addName(Inode& inode, const std::shared_ptr<Inode>& parent, const std::string& name);
+
   mutable std::mutex tableMutex_;  // lock order: tableMutex_ before treeMutex_
   std::unordered_map<fuse_ino_t, std::shared_ptr<Inode>> byId_;
   std::map<std::pair<dev_t, ino_t>, fuse_ino_t> byBacking_;
+  // (parent id, name) → the inode known under that name; ids are never reused. Guarded
+  // by both locks (changes need both, like the names themselves).
+  std::map<std::pair<fuse_ino_t, std::string>, Inode*> children_;
   fuse_ino_t next_ = FUSE_ROOT_ID + 1;
   mutable std::shared_mutex treeMutex_;
   std::shared_ptr<Inode> root_;
