@@ -29,7 +29,9 @@ test('every code the native core raises is declared, and every declared code is 
 
 test('docs/errors.md documents exactly the declared native codes', () => {
   const doc = readFileSync(join(root, 'docs/errors.md'), 'utf8');
-  const section = doc.slice(doc.indexOf('## Native core'));
+  const start = doc.indexOf('## Native core');
+  const next = doc.indexOf('\n## ', start + 1);
+  const section = doc.slice(start, next === -1 ? undefined : next);
   const documented = new Set([...section.matchAll(/^\| `(VEIL_[A-Z_]+)` \|/gm)].map((m) => m[1]));
   assert.deepEqual([...documented].sort(), [...NATIVE_ERROR_CODES].sort());
 });
