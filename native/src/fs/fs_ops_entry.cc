@@ -35,9 +35,11 @@ void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   GuardFs& g = fs(req);
   auto dir = g.inode(parent);
   if (!dir) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::Lookup, g.inodes_.childPath(*dir, name))) return (void)fuse_reply_err(req, EACCES);
+  std::string path = g.inodes_.childPath(*dir, name);
+  if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
+  if (!g.allowed(req, Operation::Lookup, path)) return (void)fuse_reply_err(req, EACCES);
   fuse_entry_param e;
-  if (int err = g.entryFor(dir, name, e)) return (void)fuse_reply_err(req, err);
+  if (int err = g.entryFor(dir, name, path, e)) return (void)fuse_reply_err(req, err);
   fuse_reply_entry(req, &e);
 }
 
@@ -130,7 +132,7 @@ int GuardFs::doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
   auto dir = inode(parent);
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
-  if (inodes_.path(*dir).empty()) return ENOENT;
+  if (path.empty()) return ENOENT;
   Operation op = symlinkTarget != nullptr ? Operation::Symlink : S_ISDIR(mode) ? Operation::MakeDir : Operation::Create;
   if (!allowed(req, op, path)) return EACCES;
   int rc;
@@ -148,7 +150,7 @@ int GuardFs::doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
     ::unlinkat(rootFd_, path.c_str(), S_ISDIR(mode) ? AT_REMOVEDIR : 0);
     return err;
   }
-  return entryFor(dir, name, e);
+  return entryFor(dir, name, path, e);
 }
 
 void FsOps::mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
@@ -175,7 +177,7 @@ int GuardFs::doUnlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool 
   auto dir = inode(parent);
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
-  if (inodes_.path(*dir).empty()) return ENOENT;
+  if (path.empty()) return ENOENT;
   if (!allowed(req, directory ? Operation::RemoveDir : Operation::Remove, path)) return EACCES;
   if (::unlinkat(rootFd_, path.c_str(), directory ? AT_REMOVEDIR : 0) != 0) return errno;
   inodes_.detach(*dir, name);
@@ -195,7 +197,7 @@ int GuardFs::doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
   auto from = inode(parent), to = inode(newParent);
   if (!from || !to) return ENOENT;
   std::string oldPath = inodes_.childPath(*from, name), newPath = inodes_.childPath(*to, newName);
-  if (inodes_.path(*from).empty() || inodes_.path(*to).empty()) return ENOENT;
+  if (oldPath.empty() || newPath.empty()) return ENOENT;
   if (!allowed(req, Operation::Rename, oldPath) || !allowed(req, Operation::Rename, newPath)) return EACCES;
   if (::renameat2(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), flags) != 0) return errno;
   inodes_.rename(from, name, to, newName, (flags & RENAME_EXCHANGE) != 0);
@@ -211,10 +213,10 @@ int GuardFs::doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const 
   auto node = inode(ino), dir = inode(newParent);
   if (!node || !dir) return ENOENT;
   std::string oldPath = inodes_.path(*node), newPath = inodes_.childPath(*dir, newName);
-  if (oldPath.empty() || inodes_.path(*dir).empty()) return ENOENT;
+  if (oldPath.empty() || newPath.empty()) return ENOENT;
   if (!allowed(req, Operation::Link, newPath)) return EACCES;
   if (::linkat(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), 0) != 0) return errno;
-  return entryFor(dir, newName, e);
+  return entryFor(dir, newName, newPath, e);
 }
 
 void FsOps::link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName) {

@@ -42,7 +42,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   auto dir = inode(parent);
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
-  if (inodes_.path(*dir).empty()) return ENOENT;
+  if (path.empty()) return ENOENT;
   if (!allowed(req, Operation::Create, path)) return EACCES;
   int fd = ::openat(rootFd_, path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
   if (fd < 0) return errno;

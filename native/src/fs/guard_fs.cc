@@ -209,9 +209,8 @@ int GuardFs::attrFor(const Inode& node, struct stat& st) {
   return statPath(inodes_.path(node), st);
 }
 
-int GuardFs::entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e) {
-  std::string path = inodes_.childPath(*parent, name);
-  if (inodes_.path(*parent).empty()) return ENOENT;
+int GuardFs::entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, const std::string& path,
+                      fuse_entry_param& e) {
   struct stat st;
   if (int err = statPath(path, st)) return err;
   entryFromStat(parent, name, st, e);

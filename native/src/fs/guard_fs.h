@@ -69,7 +69,9 @@ class GuardFs {
   int xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err);
   bool allowed(fuse_req_t req, Operation op, const std::string& path);
   int statPath(const std::string& path, struct stat& st) const;
-  int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, fuse_entry_param& e);
+  // `path` is childPath(parent, name), which the caller has already computed.
+  int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, const std::string& path,
+               fuse_entry_param& e);
   void entryFromStat(const std::shared_ptr<Inode>& parent, const std::string& name, const struct stat& st,
                      fuse_entry_param& e);
   int attrFor(const Inode& inode, struct stat& st);

@@ -79,6 +79,7 @@ std::string InodeTable::path(const Inode& inode) const {
 
 std::string InodeTable::childPath(const Inode& parent, const std::string& name) const {
   std::string base = path(parent);
+  if (base.empty()) return base;
   return base == "." ? name : base + "/" + name;
 }
 

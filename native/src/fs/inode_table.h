@@ -55,6 +55,7 @@ class InodeTable {
   // The path relative to the guard point root ("." for the root itself); empty for an
   // inode no name reaches any more (unlinked, or replaced by a rename).
   std::string path(const Inode& inode) const;
+  // Empty, like path(), when the parent is unreachable.
   std::string childPath(const Inode& parent, const std::string& name) const;
   // Marks the inode known under (parent, name), if any, as reached by no path.
   void detach(const Inode& parent, const std::string& name);
