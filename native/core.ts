@@ -4,6 +4,7 @@
 import { createRequire } from 'node:module';
 
 import { VeilNativeError } from './errors.js';
+import * as layout from './layout.js';
 import type {
   BenchmarkResult,
   CipherName,
@@ -50,6 +51,14 @@ const addon = createRequire(import.meta.url)('../build/Release/veil_native.node'
 addon.setErrorClass(VeilNativeError as new (code: string, message: string) => Error);
 
 export const format: FormatConstants = Object.freeze({ ...addon.format });
+for (const [name, ours] of [
+  ['pageSize', layout.PAGE_SIZE],
+  ['groupBlocks', layout.GROUP_BLOCKS],
+  ['tagEntrySize', layout.TAG_ENTRY_SIZE],
+  ['tagEntriesOffset', layout.TAG_ENTRIES_OFFSET],
+] as const) {
+  if (format[name] !== ours) throw new Error(`native/layout.ts and the native core disagree on ${name}`);
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -181,9 +190,13 @@ export class Container {
   get key(): KeyRef {
     return { keyId: this.#native.keyId, version: this.#native.keyVersion };
   }
-  /** Bytes one stored block takes in the container. */
-  get storedBlockSize(): number {
-    return this.cipher === 'aes-256-gcm' ? format.gcmBlockSize : format.xtsBlockSize;
+  /**
+   * Bytes per block of a run, the unit encryptBlocks returns and decryptBlocks takes: a
+   * run is the ciphertext of every block (4096 bytes each), then, for GCM, every block's
+   * tag entry (28 bytes each). Where each goes in a container: native/layout.ts.
+   */
+  get runUnit(): number {
+    return format.pageSize + (this.cipher === 'aes-256-gcm' ? format.tagEntrySize : 0);
   }
 
   header(): Buffer {
@@ -209,7 +222,7 @@ export class Container {
 
   decryptBlocks(first: number, cipher: Buffer): Buffer {
     checkBlockIndex(first);
-    return this.#native.decryptBlocks(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
+    return this.#native.decryptBlocks(first, checkBuffer('ciphertext', cipher, this.runUnit));
   }
 
   // Async methods report every failure, argument checks included, as a rejection.
@@ -220,7 +233,7 @@ export class Container {
 
   async decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer> {
     checkBlockIndex(first);
-    return this.#native.decryptBlocksAsync(first, checkBuffer('ciphertext', cipher, this.storedBlockSize));
+    return this.#native.decryptBlocksAsync(first, checkBuffer('ciphertext', cipher, this.runUnit));
   }
 
   close(): void {
@@ -241,23 +254,24 @@ export function openContainer(header: Buffer): Container {
   return new Container(addon.containerOpen(header));
 }
 
-/** Blocks handed to the native core per asynchronous call when coding a whole file. */
-const BLOCKS_PER_CALL = 256;
-
 /** Encodes a whole file into a container (for tests, tools and initial encryption). */
 export async function encodeFile(ref: KeyRef, cipher: CipherName, plain: Buffer): Promise<Buffer> {
   checkBuffer('plaintext', plain);
   const container = createContainer(ref, cipher);
   try {
-    const blocks = Math.ceil(plain.length / format.plainBlockSize);
-    const parts: Buffer[] = [container.setSize(plain.length)];
-    for (let first = 0; first < blocks; first += BLOCKS_PER_CALL) {
-      const count = Math.min(BLOCKS_PER_CALL, blocks - first);
+    const out = Buffer.alloc(layout.containerLength(plain.length));
+    container.setSize(plain.length).copy(out, 0);
+    const blocks = layout.blockCount(plain.length);
+    // One group per call: its pages and its tag entries are each contiguous.
+    for (let first = 0; first < blocks; first += layout.GROUP_BLOCKS) {
+      const count = layout.runLength(first, blocks - first);
       const chunk = Buffer.alloc(count * format.plainBlockSize);
       plain.copy(chunk, 0, first * format.plainBlockSize);
-      parts.push(await container.encryptBlocksAsync(first, chunk));
+      const run = await container.encryptBlocksAsync(first, chunk);
+      run.copy(out, layout.blockOffset(first), 0, count * format.pageSize);
+      if (cipher === 'aes-256-gcm') run.copy(out, layout.entryOffset(first), count * format.pageSize);
     }
-    return Buffer.concat(parts);
+    return out;
   } finally {
     container.close();
   }
@@ -268,19 +282,25 @@ export async function decodeFile(data: Buffer): Promise<Buffer> {
   checkBuffer('container', data);
   const container = openContainer(data);
   try {
-    const stored = container.storedBlockSize;
-    const blocks = Math.ceil(container.size / format.plainBlockSize);
-    if (data.length < format.headerSize + blocks * stored) {
+    const blocks = layout.blockCount(container.size);
+    if (data.length < layout.storedEnd(blocks)) {
       throw new VeilNativeError(
         'VEIL_FORMAT_TRUNCATED',
         'the container is shorter than its logical size needs: it was truncated',
       );
     }
     const parts: Buffer[] = [];
-    for (let first = 0; first < blocks; first += BLOCKS_PER_CALL) {
-      const count = Math.min(BLOCKS_PER_CALL, blocks - first);
-      const start = format.headerSize + first * stored;
-      parts.push(await container.decryptBlocksAsync(first, data.subarray(start, start + count * stored)));
+    for (let first = 0; first < blocks; first += layout.GROUP_BLOCKS) {
+      const count = layout.runLength(first, blocks - first);
+      const pages = data.subarray(
+        layout.blockOffset(first),
+        layout.blockOffset(first) + count * format.pageSize,
+      );
+      const tags =
+        container.cipher === 'aes-256-gcm'
+          ? data.subarray(layout.entryOffset(first), layout.entryOffset(first) + count * format.tagEntrySize)
+          : Buffer.alloc(0);
+      parts.push(await container.decryptBlocksAsync(first, Buffer.concat([pages, tags])));
     }
     return Buffer.concat(parts).subarray(0, container.size);
   } finally {

@@ -24,6 +24,7 @@ export const NATIVE_ERROR_CODES = [
   'VEIL_FS_PLAINTEXT_PRESENT',
   'VEIL_FS_WRONG_KEY',
   'VEIL_FS_UNMOUNTED_EXTERNALLY',
+  'VEIL_FS_REPAIR_FAILED',
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];

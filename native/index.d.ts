@@ -32,10 +32,13 @@ export interface BenchmarkResult {
 
 /** Constants of docs/format.md, read from the native core so both sides agree. */
 export interface FormatConstants {
+  version: number;
   headerSize: number;
   plainBlockSize: number;
-  gcmBlockSize: number;
-  xtsBlockSize: number;
+  pageSize: number;
+  groupBlocks: number;
+  tagEntrySize: number;
+  tagEntriesOffset: number;
   maxLogicalSize: number;
 }
 
@@ -54,9 +57,9 @@ export interface NativeContainer {
   setSize(size: number): Buffer;
   /** Wraps the same file key under another key version (slot A); returns the header. */
   rewrap(keyId: string, version: number): Buffer;
-  /** Encrypts whole plaintext blocks (length a multiple of 4096) starting at block `first`. */
+  /** Encrypts whole plaintext blocks (length a multiple of 4096) starting at block `first` into a run. */
   encryptBlocks(first: number, plain: Buffer): Buffer;
-  /** Decrypts whole stored blocks (length a multiple of the stored block size). */
+  /** Decrypts a run: every block's 4096-byte ciphertext, then (GCM) its 28-byte tag entry. */
   decryptBlocks(first: number, cipher: Buffer): Buffer;
   encryptBlocksAsync(first: number, plain: Buffer): Promise<Buffer>;
   decryptBlocksAsync(first: number, cipher: Buffer): Promise<Buffer>;
@@ -64,9 +67,9 @@ export interface NativeContainer {
   close(): void;
 }
 
-/** Something a guard point reports: tampering, an unusable key, its end. */
+/** Something a guard point reports: tampering, an unusable key, a length a crash left and it repaired, its end. */
 export interface GuardPointEvent {
-  type: 'tamper' | 'key-unavailable' | 'unmounted';
+  type: 'tamper' | 'key-unavailable' | 'recovered' | 'unmounted';
   path: string; // relative to the guard point
   code?: string;
   message: string;

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { STANDALONE_KEY } from '../../agent/mounts/standalone.js';
 import type { CipherName } from '../../native/core.js';
-import { decodeContainer, keyringOf } from '../reference/container_codec.js';
+import { blockOffset, containerLength, decodeContainer, keyringOf } from '../reference/container_codec.js';
 import { runFsx } from './fsx_runner.js';
 import { createGuardPoint, isMounted, removeGuardPoints, sh, shStatus } from './mount_support.js';
 
@@ -27,6 +27,8 @@ printf 'HELLO' | dd of=f65536 bs=1 seek=4094 conv=notrunc status=none; sha256sum
 printf 'END' | dd of=hole bs=1 seek=100000 status=none; stat -c '%s' hole; sha256sum hole
 truncate -s 10000 f4097; sha256sum f4097; truncate -s 3 f4097; sha256sum f4097
 truncate -s 9000 f4097; sha256sum f4097; stat -c %s f4097
+cp f1048579 shrunk; truncate -s 600000 shrunk; printf 'xyz' | dd of=shrunk bs=1 seek=2000000 conv=notrunc status=none
+sha256sum shrunk; stat -c %s shrunk; rm shrunk
 mkdir -p a/b/c; mv f1 a/b/c/moved; ln a/b/c/moved hard; ln -s a/b/c/moved sym
 readlink sym; sha256sum < sym; stat -c '%h' hard
 mv f15 f16; sha256sum f16; ls
@@ -84,7 +86,10 @@ for (const cipher of ['aes-256-gcm', 'aes-256-xts'] as const satisfies readonly 
       ] as const) {
         const backing = readFileSync(path.join(gp.dir, name));
         const original = readFileSync(path.join(src, `d${n}`));
-        assert.notDeepEqual(backing.subarray(512), original.subarray(0, backing.length - 512));
+        const size = n === 0 ? 1 : n;
+        assert.equal(backing.length, containerLength(size), `${name}: the length carries the size`);
+        const first = Math.min(size, 4096);
+        assert.notDeepEqual(backing.subarray(4096, 4096 + first), original.subarray(0, first));
         const decoded = decodeContainer(backing, keyring);
         if (n === 65536) original.write('HELLO', 4094);
         if (n === 0) assert.deepEqual(decoded, Buffer.from('x'));
@@ -95,7 +100,7 @@ for (const cipher of ['aes-256-gcm', 'aes-256-xts'] as const satisfies readonly 
     test('the fsx-style checker finds no mismatch (writes, truncates, holes, mmap)', async () => {
       const gp = await createGuardPoint(cipher);
       for (const seed of [1, 2]) {
-        const result = await runFsx({ dir: gp.dir, ops: 1500, seed, maxSize: 512 * 1024 });
+        const result = await runFsx({ dir: gp.dir, ops: 1500, seed, maxSize: 1024 * 1024 });
         assert.ok(result.ok, result.output);
       }
     });
@@ -165,7 +170,7 @@ test('a tampered block reads as EIO and raises an event; other files stay readab
   await gp.stop();
   const file = path.join(gp.dir, 'victim');
   const bytes = readFileSync(file);
-  bytes[512 + 4124 + 100] ^= 1; // inside block 1's ciphertext
+  bytes[blockOffset(1) + 100] ^= 1; // inside block 1's ciphertext
   writeFileSync(file, bytes);
   await gp.start();
   const read = shStatus(`cat '${gp.dir}/victim' > /dev/null`);
@@ -174,6 +179,26 @@ test('a tampered block reads as EIO and raises an event; other files stay readab
   assert.equal(sh(`head -c 4096 '${gp.dir}/victim' | wc -c`).trim(), '4096'); // block 0 is intact
   assert.equal(sh(`cat '${gp.dir}/bystander'`), 'fine\n');
   await gp.waitForLog(/tamper: victim: authentication failed/);
+});
+
+test('a length a crash left past the header size is set back by the next mount', async () => {
+  const gp = await createGuardPoint('aes-256-gcm');
+  sh(`head -c 5000 /dev/urandom > '${gp.dir}/grown' && sha256sum < '${gp.dir}/grown' > '${gp.dir}.sum'`);
+  await gp.stop();
+  const file = path.join(gp.dir, 'grown');
+  assert.equal(statSync(file).size, containerLength(5000));
+  // What a crash between an extending write's blocks and its header leaves: a longer container.
+  sh(`truncate -s ${containerLength(4 * 4096 + 7)} '${file}'`);
+  await gp.start();
+  try {
+    await gp.waitForLog(/recovered: grown: the container was longer than its header's size/);
+    assert.equal(sh(`stat -c %s '${gp.dir}/grown'`), '5000\n');
+    assert.equal(sh(`sha256sum < '${gp.dir}/grown'`), readFileSync(`${gp.dir}.sum`, 'utf8'));
+    await gp.stop();
+    assert.equal(statSync(file).size, containerLength(5000));
+  } finally {
+    rmSync(`${gp.dir}.sum`, { force: true });
+  }
 });
 
 test('after a crash of the serving process the mount is recovered by the next start', async () => {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 
 import { createContainer, decodeFile, format, keys, openContainer, type KeyRef } from '../../native/core.js';
+import * as layout from '../../native/layout.js';
 
 const imported: KeyRef[] = [];
 
@@ -27,6 +28,17 @@ function expectCode(code: string): (err: unknown) => boolean {
   };
 }
 
+/** A container from a header and a run of blocks from block 0, each part where docs/format.md puts it. */
+function place(header: Buffer, run: Buffer, size: number): Buffer {
+  const blocks = layout.blockCount(size);
+  assert.ok(blocks <= layout.GROUP_BLOCKS, 'one group only');
+  const file = Buffer.alloc(layout.containerLength(size));
+  header.copy(file, 0);
+  run.copy(file, layout.blockOffset(0), 0, blocks * 4096);
+  run.copy(file, layout.entryOffset(0), blocks * 4096); // GCM's tag entries; nothing for XTS
+  return file;
+}
+
 test('sync and async block batches agree and decode through the header', async () => {
   const ref = newKey();
   for (const cipher of ['aes-256-gcm', 'aes-256-xts'] as const) {
@@ -35,10 +47,11 @@ test('sync and async block batches agree and decode through the header', async (
     const header = c.setSize(plain.length);
     const sync = c.encryptBlocks(0, plain);
     const async = await c.encryptBlocksAsync(0, plain);
-    assert.equal(sync.length, 5 * c.storedBlockSize);
+    assert.equal(sync.length, 5 * c.runUnit);
+    assert.equal(c.runUnit, cipher === 'aes-256-gcm' ? 4096 + 28 : 4096);
     assert.deepEqual(c.decryptBlocks(0, async), plain);
     assert.deepEqual(await c.decryptBlocksAsync(0, sync), plain);
-    assert.deepEqual(await decodeFile(Buffer.concat([header, sync])), plain);
+    assert.deepEqual(await decodeFile(place(header, sync, plain.length)), plain);
     c.close();
   }
 });
@@ -70,7 +83,7 @@ test('a closed container refuses every use', async () => {
   assert.throws(() => c.header(), expectCode('VEIL_KEY_HANDLE_CLOSED'));
   assert.throws(() => c.encryptBlocks(0, Buffer.alloc(4096)), expectCode('VEIL_KEY_HANDLE_CLOSED'));
   await assert.rejects(
-    c.decryptBlocksAsync(0, Buffer.alloc(format.gcmBlockSize)),
+    c.decryptBlocksAsync(0, Buffer.alloc(format.pageSize + format.tagEntrySize)),
     expectCode('VEIL_KEY_HANDLE_CLOSED'),
   );
   assert.throws(() => c.size, expectCode('VEIL_KEY_HANDLE_CLOSED'));
@@ -104,9 +117,9 @@ test('a rewrap keeps the file key: old blocks decode under the new key version',
   const header = c.rewrap(v2);
   assert.deepEqual(c.key, v2);
   keys.setState(v1, 'deactivated');
-  assert.deepEqual(await decodeFile(Buffer.concat([header, blocks])), plain);
+  assert.deepEqual(await decodeFile(place(header, blocks, plain.length)), plain);
   keys.remove(v1);
-  assert.deepEqual(await decodeFile(Buffer.concat([header, blocks])), plain);
+  assert.deepEqual(await decodeFile(place(header, blocks, plain.length)), plain);
   keys.setState(v2, 'suspended');
   assert.throws(() => createContainer(v2, 'aes-256-gcm'), expectCode('VEIL_KEY_NOT_ACTIVE'));
   assert.throws(() => c.rewrap(v2), expectCode('VEIL_KEY_NOT_ACTIVE'));

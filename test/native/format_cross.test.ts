@@ -7,18 +7,21 @@ import { after, before, describe, test } from 'node:test';
 import { CIPHERS, decodeFile, encodeFile, format, keys, openContainer } from '../../native/core.js';
 import {
   HEADER_SIZE,
-  PLAIN_BS,
-  STORED_BS,
+  blockOffset,
+  containerLength,
   decodeContainer,
   encodeContainer,
+  entryOffset,
   keyringOf,
   readHeader,
+  storedEnd,
 } from '../reference/container_codec.js';
 import { GUARD_KEYS, VECTORS, fixturePath, plaintextOf } from '../reference/vectors.js';
 import { TestKeys, plaintext, referenceThrows } from './format_support.js';
 
 const MiB = 1024 * 1024;
-const SIZES = [0, 1, 15, 16, 17, 4095, 4096, 4097, 3 * MiB, 3 * MiB + 12345];
+// 128 blocks fill group 0; 3 MiB spans six groups.
+const SIZES = [0, 1, 15, 16, 17, 4095, 4096, 4097, 128 * 4096, 128 * 4096 + 1, 3 * MiB, 3 * MiB + 12345];
 
 const testKeys = new TestKeys();
 let v1: ReturnType<TestKeys['add']>;
@@ -34,10 +37,13 @@ test('the native format constants are those of docs/format.md', () => {
   assert.deepEqual(
     { ...format },
     {
+      version: 2,
       headerSize: 512,
       plainBlockSize: 4096,
-      gcmBlockSize: 4124,
-      xtsBlockSize: 4096,
+      pageSize: 4096,
+      groupBlocks: 128,
+      tagEntrySize: 28,
+      tagEntriesOffset: 512,
       maxLogicalSize: 2 ** 48,
     },
   );
@@ -49,7 +55,7 @@ for (const cipher of CIPHERS) {
       test(`${size} bytes: native encodeFile → reference decodeContainer`, async () => {
         const plain = plaintext(size, `native ${cipher} ${size}`);
         const container = await encodeFile(v1, cipher, plain);
-        assert.equal(container.length, HEADER_SIZE + Math.ceil(size / PLAIN_BS) * STORED_BS[cipher]);
+        assert.equal(container.length, containerLength(size));
         const header = readHeader(container, testKeys.keyring);
         assert.deepEqual([header.cipher, header.size, header.state, header.progress], [cipher, size, 0, 0]);
         assert.ok(decodeContainer(container, testKeys.keyring).equals(plain), 'reference plaintext differs');
@@ -70,21 +76,23 @@ test('a fresh file id and file key per file, a fresh GCM nonce per block write',
   assert.notDeepEqual(a.subarray(24, 40), b.subarray(24, 40), 'two files share a file id');
   const container = openContainer(a);
   try {
+    // A run of one GCM block: its 4096-byte page, then its entry (nonce || tag).
     const first = container.encryptBlocks(0, block);
     const second = container.encryptBlocks(0, block);
-    assert.notDeepEqual(first.subarray(0, 12), second.subarray(0, 12), 'a block nonce was reused');
-    for (const stored of [first, second]) {
-      assert.deepEqual(
-        decodeContainer(Buffer.concat([a.subarray(0, HEADER_SIZE), stored]), testKeys.keyring),
-        block,
-      );
+    assert.equal(first.length, 4096 + 28);
+    assert.notDeepEqual(first.subarray(4096, 4108), second.subarray(4096, 4108), 'a block nonce was reused');
+    for (const run of [first, second]) {
+      const placed = Buffer.from(a);
+      run.copy(placed, blockOffset(0), 0, 4096);
+      run.copy(placed, entryOffset(0), 4096);
+      assert.deepEqual(decodeContainer(placed, testKeys.keyring), block);
     }
   } finally {
     container.close();
   }
 });
 
-describe('golden containers (test/fixtures/format-v1)', () => {
+describe('golden containers (test/fixtures/format-v2)', () => {
   before(() => {
     for (const k of GUARD_KEYS) keys.importRaw(k, 'active', Buffer.from(k.material));
   });
@@ -127,8 +135,9 @@ describe('golden containers (test/fixtures/format-v1)', () => {
 for (const cipher of CIPHERS) {
   describe(`${cipher}: header-only operations`, () => {
     const plain = plaintext(10000, `header ops ${cipher}`); // 3 blocks, the last 1808 bytes
-    const blockBytes = (container: Buffer, blocks: number) =>
-      container.subarray(HEADER_SIZE, HEADER_SIZE + blocks * STORED_BS[cipher]);
+    // The container cut after `blocks` blocks, under another header.
+    const withHeader = (header: Buffer, container: Buffer, blocks: number) =>
+      Buffer.concat([header, container.subarray(HEADER_SIZE, storedEnd(blocks))]);
 
     test('rewrap to a new key version: the reference reads it with the new key only', async () => {
       const container = await encodeFile(v1, cipher, plain);
@@ -187,7 +196,7 @@ for (const cipher of CIPHERS) {
         opened.close();
       }
       const read = (size: number, blocks: number) =>
-        decodeContainer(Buffer.concat([headers.get(size)!, blockBytes(container, blocks)]), testKeys.keyring);
+        decodeContainer(withHeader(headers.get(size)!, container, blocks), testKeys.keyring);
       assert.deepEqual(read(5000, 2), plain.subarray(0, 5000));
       assert.deepEqual(read(12288, 3), Buffer.concat([plain, Buffer.alloc(12288 - 10000)])); // zero padding
       assert.deepEqual(read(0, 0), Buffer.alloc(0));

@@ -8,10 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { CIPHERS, VeilNativeError, decodeFile, encodeFile, type CipherName } from '../../native/core.js';
 import {
   HEADER_SIZE,
-  STORED_BS,
+  blockOffset,
   decodeContainer,
   encodeContainer,
+  entryOffset,
   keyringOf,
+  storedEnd,
   u64,
   type EncodeOptions,
   type FormatErrorCode,
@@ -115,7 +117,7 @@ for (const cipher of CIPHERS) {
 
 test('every authentication failure has the same message, whatever failed', async () => {
   const container = encode({ key, cipher: 'aes-256-gcm', plaintext: plaintext(5000) });
-  const tampered = [60 + 40, 300, 490, HEADER_SIZE + 20, HEADER_SIZE + 4124 + 4120].map((offset) => {
+  const tampered = [60 + 40, 300, 490, blockOffset(0) + 20, entryOffset(1) + 20].map((offset) => {
     const copy = Buffer.from(container);
     copy[offset] ^= 1;
     return copy; // slot A's wrapped key, reserved bytes, the MAC, block 0, block 1's tag
@@ -143,7 +145,8 @@ describe('headers with a good MAC and a bad field', () => {
     Buffer.from(k.keyId.replaceAll('-', ''), 'hex').copy(h, at);
   const cases: { what: string; code: FormatErrorCode; cipher?: CipherName; edit: (h: Buffer) => void }[] = [
     { what: 'magic', code: 'VEIL_FORMAT_BAD_MAGIC', edit: set(3, 0x45) },
-    { what: 'format version 2', code: 'VEIL_FORMAT_UNSUPPORTED_VERSION', edit: set(9, 2) },
+    { what: 'format version 1', code: 'VEIL_FORMAT_UNSUPPORTED_VERSION', edit: set(9, 1) },
+    { what: 'format version 3', code: 'VEIL_FORMAT_UNSUPPORTED_VERSION', edit: set(9, 3) },
     { what: 'format version 0', code: 'VEIL_FORMAT_UNSUPPORTED_VERSION', edit: set(9, 0) },
     {
       what: 'header length 1024',
@@ -250,7 +253,7 @@ describe('aes-256-gcm: re-encrypting headers (state 1)', () => {
     const container = state1({ key: rotatedV2, progress: 1, written: 2 });
     for (const block of [0, 1, 2]) {
       const tampered = Buffer.from(container);
-      tampered[HEADER_SIZE + block * 4124 + 100] ^= 1;
+      tampered[blockOffset(block) + 100] ^= 1;
       await both(tampered, 'VEIL_CRYPTO_AUTH_FAILED', `block ${block}`);
     }
   });
@@ -294,16 +297,20 @@ describe('aes-256-gcm: re-encrypting headers (state 1)', () => {
 });
 
 describe('aes-256-gcm: blocks', () => {
-  const B = STORED_BS['aes-256-gcm'];
   const plain = plaintext(10000); // 3 blocks, the last holds 1808 bytes
-  const at = (i: number) => HEADER_SIZE + i * B;
   let container: Buffer;
   before(() => {
     container = encode({ key, cipher: 'aes-256-gcm', plaintext: plain });
   });
-  const withBlock = (i: number, block: Buffer) => {
-    const copy = Buffer.from(container);
-    block.copy(copy, at(i));
+  /** Block i as stored: its data page and its tag entry. */
+  const blockOf = (from: Buffer, i: number) => ({
+    page: Buffer.from(from.subarray(blockOffset(i), blockOffset(i) + 4096)),
+    entry: Buffer.from(from.subarray(entryOffset(i), entryOffset(i) + 28)),
+  });
+  const withBlock = (i: number, block: { page: Buffer; entry: Buffer }, into = container) => {
+    const copy = Buffer.from(into);
+    block.page.copy(copy, blockOffset(i));
+    block.entry.copy(copy, entryOffset(i));
     return copy;
   };
 
@@ -313,44 +320,36 @@ describe('aes-256-gcm: blocks', () => {
 
   test('a byte flipped in the nonce, ciphertext, padding or tag of each block', async () => {
     const kinds = {
-      nonce: [0, 11],
-      ciphertext: [12, 2060, 4107],
-      tag: [4108, 4123],
-      padding: [12 + 1808 + 7],
+      nonce: (i: number) => [entryOffset(i), entryOffset(i) + 11],
+      tag: (i: number) => [entryOffset(i) + 12, entryOffset(i) + 27],
+      ciphertext: (i: number) => [blockOffset(i), blockOffset(i) + 2048, blockOffset(i) + 4095],
+      padding: (i: number) => [blockOffset(i) + 1808 + 7],
     };
     for (let i = 0; i < 3; i++) {
       for (const [kind, offsets] of Object.entries(kinds)) {
-        for (const offset of offsets) {
+        for (const offset of offsets(i)) {
           const tampered = Buffer.from(container);
-          tampered[at(i) + offset] ^= 0x40;
+          tampered[offset] ^= 0x40;
           await both(tampered, 'VEIL_CRYPTO_AUTH_FAILED', `block ${i} ${kind} byte ${offset}`);
         }
       }
     }
   });
 
-  test('blocks swapped, or one copied over another', async () => {
-    const swapped = Buffer.concat([
-      container.subarray(0, at(0)),
-      container.subarray(at(1), at(2)),
-      container.subarray(at(0), at(1)),
-      container.subarray(at(2)),
-    ]);
-    await both(swapped, 'VEIL_CRYPTO_AUTH_FAILED', 'blocks 0 and 1 swapped');
+  test('blocks swapped, one copied over another, or a page paired with another entry', async () => {
+    const [b0, b1] = [blockOf(container, 0), blockOf(container, 1)];
+    await both(withBlock(0, b1, withBlock(1, b0)), 'VEIL_CRYPTO_AUTH_FAILED', 'blocks 0 and 1 swapped');
+    await both(withBlock(1, b0), 'VEIL_CRYPTO_AUTH_FAILED', 'block 0 copied to 1');
     await both(
-      withBlock(1, container.subarray(at(0), at(1))),
+      withBlock(1, { page: b1.page, entry: b0.entry }),
       'VEIL_CRYPTO_AUTH_FAILED',
-      'block 0 copied to 1',
+      "block 0's entry",
     );
   });
 
   test('a block from another file under the same key', async () => {
     const donor = encode({ key, cipher: 'aes-256-gcm', plaintext: plain });
-    await both(
-      withBlock(1, donor.subarray(at(1), at(2))),
-      'VEIL_CRYPTO_AUTH_FAILED',
-      'block 1 of another file',
-    );
+    await both(withBlock(1, blockOf(donor, 1)), 'VEIL_CRYPTO_AUTH_FAILED', 'block 1 of another file');
   });
 
   test('a block of the same file under its previous file key (before a full re-encryption)', async () => {
@@ -358,15 +357,20 @@ describe('aes-256-gcm: blocks', () => {
     const previous = encode({ key, cipher: 'aes-256-gcm', plaintext: plain, random: { fileId } });
     assert.deepEqual(previous.subarray(24, 40), fileId);
     await both(
-      withBlock(1, previous.subarray(at(1), at(2))),
+      withBlock(1, blockOf(previous, 1)),
       'VEIL_CRYPTO_AUTH_FAILED',
       'block 1 under the old file key',
     );
   });
 
-  test('a block overwritten with zeros (GCM has no holes)', async () => {
-    for (let i = 0; i < 3; i++)
-      await both(withBlock(i, Buffer.alloc(B)), 'VEIL_CRYPTO_AUTH_FAILED', `zero block ${i}`);
+  test('a block or its entry overwritten with zeros (GCM has no holes)', async () => {
+    for (let i = 0; i < 3; i++) {
+      const { page, entry } = blockOf(container, i);
+      const zeros = { page: Buffer.alloc(4096), entry: Buffer.alloc(28) };
+      await both(withBlock(i, zeros), 'VEIL_CRYPTO_AUTH_FAILED', `zero block ${i}`);
+      await both(withBlock(i, { page, entry: zeros.entry }), 'VEIL_CRYPTO_AUTH_FAILED', `zero entry ${i}`);
+      await both(withBlock(i, { page: zeros.page, entry }), 'VEIL_CRYPTO_AUTH_FAILED', `zero page ${i}`);
+    }
   });
 
   test('bytes of the last block beyond the logical size are ignored', async () => {
@@ -379,11 +383,24 @@ describe('aes-256-gcm: blocks', () => {
     });
     await both(shortened, longer.subarray(0, 10000), 'size 10000 over 3 full blocks');
   });
+
+  test("a block in a later group: its entry is in that group's tag page", async () => {
+    const big = plaintext(130 * 4096 + 1, 'two groups');
+    const twoGroups = encode({ key, cipher: 'aes-256-gcm', plaintext: big });
+    await both(twoGroups, big, 'untouched');
+    for (const i of [127, 128, 130]) {
+      const tampered = Buffer.from(twoGroups);
+      tampered[entryOffset(i) + 20] ^= 1;
+      await both(tampered, 'VEIL_CRYPTO_AUTH_FAILED', `block ${i}'s tag`);
+    }
+    const moved = Buffer.from(twoGroups);
+    moved.copy(moved, entryOffset(128), entryOffset(0), entryOffset(0) + 28); // group 0's entry 0
+    await both(moved, 'VEIL_CRYPTO_AUTH_FAILED', "block 0's entry as block 128's");
+  });
 });
 
 for (const cipher of CIPHERS) {
   describe(`${cipher}: truncation and trailing bytes`, () => {
-    const B = STORED_BS[cipher];
     const plain = plaintext(10000);
     let container: Buffer;
     before(() => {
@@ -394,10 +411,11 @@ for (const cipher of CIPHERS) {
       for (const length of [
         HEADER_SIZE,
         HEADER_SIZE + 1,
-        HEADER_SIZE + B,
-        HEADER_SIZE + B + 100,
-        HEADER_SIZE + 2 * B,
-        container.length - 1,
+        4095,
+        storedEnd(1),
+        storedEnd(1) + 100,
+        storedEnd(2),
+        storedEnd(3) - 1,
       ]) {
         await both(
           container.subarray(0, length),
@@ -407,22 +425,26 @@ for (const cipher of CIPHERS) {
       }
     });
 
-    test('bytes after the last block are ignored', async () => {
+    test('bytes after the last block are ignored, and so is a cut tail', async () => {
       await both(Buffer.concat([container, Buffer.from([0])]), plain, 'one byte appended');
-      await both(Buffer.concat([container, crypto.randomBytes(B + 3)]), plain, 'a block and more of garbage');
       await both(
-        Buffer.concat([container, container.subarray(HEADER_SIZE, HEADER_SIZE + B)]),
+        Buffer.concat([container, crypto.randomBytes(4096 + 3)]),
+        plain,
+        'a page and more of garbage',
+      );
+      await both(
+        Buffer.concat([container, container.subarray(blockOffset(0), blockOffset(0) + 4096)]),
         plain,
         'block 0 again',
       );
+      await both(container.subarray(0, storedEnd(3)), plain, 'the zero tail cut off');
     });
   });
 }
 
 describe('aes-256-xts: blocks', () => {
-  const B = STORED_BS['aes-256-xts'];
   const plain = plaintext(10000);
-  const at = (i: number) => HEADER_SIZE + i * B;
+  const at = (i: number) => blockOffset(i);
   let container: Buffer;
   before(() => {
     container = encode({ key, cipher: 'aes-256-xts', plaintext: plain });
@@ -430,7 +452,7 @@ describe('aes-256-xts: blocks', () => {
 
   test('an all-zero block is a hole and reads as zeros', async () => {
     for (let i = 0; i < 3; i++) {
-      const holed = Buffer.from(container).fill(0, at(i), at(i + 1));
+      const holed = Buffer.from(container).fill(0, at(i), at(i) + 4096);
       const expected = Buffer.from(plain).fill(0, i * 4096, Math.min((i + 1) * 4096, plain.length));
       await both(holed, expected, `zero block ${i}`);
     }
@@ -448,12 +470,9 @@ describe('aes-256-xts: blocks', () => {
   });
 
   test('swapped blocks decode to other bytes, the same in both decoders (tweak = block index)', async () => {
-    const swapped = Buffer.concat([
-      container.subarray(0, at(0)),
-      container.subarray(at(1), at(2)),
-      container.subarray(at(0), at(1)),
-      container.subarray(at(2)),
-    ]);
+    const swapped = Buffer.from(container);
+    container.copy(swapped, at(0), at(1), at(1) + 4096);
+    container.copy(swapped, at(1), at(0), at(0) + 4096);
     const reference = decodeContainer(swapped, testKeys.keyring);
     assert.deepEqual(await decodeFile(swapped), reference);
     assert.notDeepEqual(reference.subarray(0, 4096), plain.subarray(4096, 8192));

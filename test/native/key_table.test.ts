@@ -345,15 +345,7 @@ test('no function of the module returns key bytes', async () => {
     const container = (await call('createContainer', () =>
       createContainer(ref, 'aes-256-gcm'),
     )) as core.Container;
-    for (const getter of [
-      'fileId',
-      'cipher',
-      'size',
-      'state',
-      'progress',
-      'key',
-      'storedBlockSize',
-    ] as const) {
+    for (const getter of ['fileId', 'cipher', 'size', 'state', 'progress', 'key', 'runUnit'] as const) {
       await call(`Container.${getter}`, () => container[getter]);
     }
     await call('Container.header', () => container.header());

@@ -1,16 +1,20 @@
-// Reference codec of docs/format.md (version 1): a whole-file encoder and decoder with
+// Reference codec of docs/format.md (version 2): a whole-file encoder and decoder with
 // node:crypto only, written from that page alone. It is checked against the native core
 // in both directions (test/native/format_cross.test.ts) and produces the golden vectors.
 import crypto from 'node:crypto';
 
 import {
   CIPHER_ID,
+  FORMAT_VERSION,
   FormatError,
+  GROUP_BLOCKS,
   HEADER_SIZE,
   MAGIC,
   MAX_SIZE,
+  PAGE,
   PLAIN_BS,
-  STORED_BS,
+  TAG_ENTRIES_OFFSET,
+  TAG_ENTRY,
   authFailed,
   decryptBlock,
   deriveBlockKey,
@@ -26,6 +30,56 @@ import {
 } from './format_crypto.js';
 
 export * from './format_crypto.js';
+
+// Layout ("Layout" and "The container length carries the logical size" in docs/format.md).
+// Both ciphers share it: blocks form groups of 128, each group a tag page and then one data
+// page per block (XTS leaves its tag pages empty). So the cipher is optional in these
+// helpers: blockOffset(i) and blockOffset(i) are the same offset.
+
+/** The arguments of a layout helper: a count or index, optionally after the cipher. */
+// The layout is the same for both ciphers, so none of these takes one.
+function countOf(what: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} ${value}`);
+  return value;
+}
+
+/** The first page of block `i`'s group: its tag page. */
+const groupStartPage = (i: number): number => (GROUP_BLOCKS + 1) * Math.floor(i / GROUP_BLOCKS);
+
+/** The byte offset of block `i`'s 4096-byte data page: 4096 × (129g + 1 + j). */
+export function blockOffset(index: number): number {
+  const i = countOf('block index', index);
+  return PAGE * (groupStartPage(i) + 1 + (i % GROUP_BLOCKS));
+}
+
+/** GCM: the byte offset of block `i`'s 28-byte tag entry (nonce || tag): 4096 × 129g + 512 + 28j. */
+export function entryOffset(i: number): number {
+  countOf('block index', i);
+  return PAGE * groupStartPage(i) + TAG_ENTRIES_OFFSET + TAG_ENTRY * (i % GROUP_BLOCKS);
+}
+
+/** The end of the last of `n` blocks: 4096 for n = 0, else blockOffset(n − 1) + 4096. */
+export function storedEnd(blocks: number): number {
+  const n = countOf('block count', blocks);
+  return n === 0 ? PAGE : blockOffset(n - 1) + PAGE;
+}
+
+/** length(size) = storedEnd(n) + (size mod 4096): the length of a container of logical size `size`. */
+export function containerLength(logicalSize: number): number {
+  const size = countOf('logical size', logicalSize);
+  return storedEnd(Math.ceil(size / PLAIN_BS)) + (size % PLAIN_BS);
+}
+
+/** The logical size a container's length carries; undefined for a malformed length. */
+export function sizeFromLength(length: number): number | undefined {
+  if (!Number.isSafeInteger(length) || length < PAGE) return undefined; // under one page
+  const r = length % PAGE;
+  const p = (length - r) / PAGE;
+  if (p > 1 && p % (GROUP_BLOCKS + 1) === 1) return undefined; // ends in a bare tag page
+  const n = p - Math.ceil(p / (GROUP_BLOCKS + 1));
+  if (r > 0 && n === 0) return undefined; // a tail with no block
+  return r === 0 ? PLAIN_BS * n : PLAIN_BS * (n - 1) + r;
+}
 
 /** The inputs the format draws at random; fixed values make test vectors. */
 export interface RandomInputs {
@@ -72,7 +126,7 @@ export function encodeContainer(options: EncodeOptions): Buffer {
 
   const header = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(header, 0);
-  header.writeUInt16BE(1, 8); // format version
+  header.writeUInt16BE(FORMAT_VERSION, 8);
   header.writeUInt16BE(HEADER_SIZE, 10);
   header.writeUInt32BE(0, 12); // feature flags
   header[16] = CIPHER_ID[cipher];
@@ -97,14 +151,19 @@ export function encodeContainer(options: EncodeOptions): Buffer {
 
   const keyA = deriveBlockKey(fileKey, fileId, cipher);
   const keyB = fileKeyB && deriveBlockKey(fileKeyB, fileId, cipher);
-  const blocks = [header];
+  // Zero-filled: bytes 512–4095 of page 0 past the tag entries in use, bytes 0–511 of later
+  // tag pages, unused tag entries, and the tail past storedEnd(n) (size mod 4096 bytes).
+  const container = Buffer.alloc(containerLength(plaintext.length));
+  header.copy(container, 0);
   for (let i = 0; i < n; i++) {
     const plain = Buffer.alloc(PLAIN_BS); // the last block is zero-padded
     plaintext.copy(plain, 0, i * PLAIN_BS, (i + 1) * PLAIN_BS);
     const blockKey = keyB !== undefined && i < written ? keyB : keyA;
-    blocks.push(encryptBlock(cipher, blockKey, fileId, i, plain, blockNonce(i)));
+    const { page, entry } = encryptBlock(cipher, blockKey, fileId, i, plain, blockNonce(i));
+    page.copy(container, blockOffset(i));
+    entry?.copy(container, entryOffset(i));
   }
-  return Buffer.concat(blocks);
+  return container;
 }
 
 /** A verified header with its unwrapped file keys. */
@@ -131,7 +190,7 @@ export function readHeader(container: Buffer, keyring: Keyring): Header {
     throw new FormatError('VEIL_FORMAT_BAD_MAGIC', 'not a Veil container');
   }
   const h = container.subarray(0, HEADER_SIZE);
-  if (h.readUInt16BE(8) !== 1 || h.readUInt16BE(10) !== HEADER_SIZE) {
+  if (h.readUInt16BE(8) !== FORMAT_VERSION || h.readUInt16BE(10) !== HEADER_SIZE) {
     throw new FormatError('VEIL_FORMAT_UNSUPPORTED_VERSION', 'unsupported container version');
   }
   if (h.readUInt32BE(12) !== 0) throw new FormatError('VEIL_FORMAT_UNKNOWN_FEATURE', 'unknown feature flag');
@@ -172,24 +231,27 @@ export function readHeader(container: Buffer, keyring: Keyring): Header {
 export function decodeContainer(container: Buffer, keyring: Keyring): Buffer {
   const header = readHeader(container, keyring);
   const { cipher, fileId, size, progress } = header;
-  const stored = STORED_BS[cipher];
   const n = Math.ceil(size / PLAIN_BS);
-  if (container.length < HEADER_SIZE + n * stored) {
+  // 6. The length against the logical size, before any block (for XTS too, in this decoder).
+  if (container.length < storedEnd(n)) {
     throw new FormatError('VEIL_FORMAT_TRUNCATED', 'the container is shorter than its logical size needs');
   }
   const keyA = deriveBlockKey(header.fileKeyA, fileId, cipher);
   const keyB = header.fileKeyB && deriveBlockKey(header.fileKeyB, fileId, cipher);
   const plain: Buffer[] = [];
   for (let i = 0; i < n; i++) {
-    const block = container.subarray(HEADER_SIZE + i * stored, HEADER_SIZE + (i + 1) * stored);
+    const page = container.subarray(blockOffset(i), blockOffset(i) + PAGE);
+    const entry =
+      cipher === 'aes-256-gcm' ? container.subarray(entryOffset(i), entryOffset(i) + TAG_ENTRY) : undefined;
     // Re-encrypting: blocks before p are under slot B; at or after p, slot A, then slot B.
     const candidates = keyB === undefined ? [keyA] : i < progress ? [keyB] : [keyA, keyB];
     let out: Buffer | undefined;
     for (const key of candidates) {
-      out ??= decryptBlock(cipher, key, fileId, i, block);
+      out ??= decryptBlock(cipher, key, fileId, i, page, entry);
     }
     if (out === undefined) throw authFailed();
     plain.push(out);
   }
-  return Buffer.concat(plain).subarray(0, size); // container bytes after block n−1 are ignored
+  // Bytes past storedEnd(n), the tail or a crash's leftovers, are ignored.
+  return Buffer.concat(plain).subarray(0, size);
 }

@@ -1,19 +1,26 @@
-// Constants, errors and the cryptographic pieces of docs/format.md (version 1), written
+// Constants, errors and the cryptographic pieces of docs/format.md (version 2), written
 // from that page alone with node:crypto. container_codec.ts assembles them into containers.
 import crypto from 'node:crypto';
 
 export const MAGIC = Buffer.from('895645494c0d0a1a', 'hex'); // \x89VEIL\r\n\x1a
+export const FORMAT_VERSION = 2;
+/** The header: the first 512 bytes of the header page (page 0). */
 export const HEADER_SIZE = 512;
+/** A page of the container: 4096 bytes at an offset that is a multiple of 4096. */
+export const PAGE = 4096;
 export const PLAIN_BS = 4096;
 export const MAX_SIZE = 2 ** 48;
+/** Blocks per group; a group is a tag page followed by one data page per block (both ciphers). */
+export const GROUP_BLOCKS = 128;
+/** GCM: a tag entry is nonce (12) || tag (16). */
+export const NONCE_SIZE = 12;
+export const TAG_SIZE = 16;
+export const TAG_ENTRY = NONCE_SIZE + TAG_SIZE;
+/** GCM: tag entry j of a group is at byte TAG_ENTRIES_OFFSET + 28j of its tag page. */
+export const TAG_ENTRIES_OFFSET = 512;
 
 export type CipherName = 'aes-256-gcm' | 'aes-256-xts';
 export const CIPHER_ID: Record<CipherName, number> = { 'aes-256-gcm': 1, 'aes-256-xts': 2 };
-/** Stored bytes per block: nonce + ciphertext + tag for GCM, length-preserving for XTS. */
-export const STORED_BS: Record<CipherName, number> = {
-  'aes-256-gcm': 12 + PLAIN_BS + 16,
-  'aes-256-xts': PLAIN_BS,
-};
 
 /** A guard point key version, as named in a key slot. */
 export interface KeyRef {
@@ -157,6 +164,12 @@ function xtsTweak(index: number): Buffer {
   return tweak;
 }
 
+/** One encrypted block: its 4096-byte data page and, for GCM, its 28-byte tag entry. */
+export interface EncryptedBlock {
+  page: Buffer;
+  entry: Buffer | undefined; // nonce (12) || tag (16); undefined for XTS
+}
+
 /** Encrypts one 4096-byte plaintext block `index`; `nonce` is only used by GCM. */
 export function encryptBlock(
   cipher: CipherName,
@@ -165,34 +178,45 @@ export function encryptBlock(
   index: number,
   plain: Buffer,
   nonce: Buffer,
-) {
+): EncryptedBlock {
+  if (plain.length !== PLAIN_BS) throw new RangeError(`a block is ${PLAIN_BS} bytes, not ${plain.length}`);
   if (cipher === 'aes-256-xts') {
     const xts = crypto.createCipheriv('aes-256-xts', blockKey, xtsTweak(index));
-    return Buffer.concat([xts.update(plain), xts.final()]);
+    return { page: Buffer.concat([xts.update(plain), xts.final()]), entry: undefined };
   }
-  const gcm = crypto.createCipheriv('aes-256-gcm', blockKey, nonce, { authTagLength: 16 });
+  if (nonce.length !== NONCE_SIZE) throw new RangeError(`a GCM nonce is ${NONCE_SIZE} bytes`);
+  const gcm = crypto.createCipheriv('aes-256-gcm', blockKey, nonce, { authTagLength: TAG_SIZE });
   gcm.setAAD(gcmBlockAd(fileId, index));
-  return Buffer.concat([nonce, gcm.update(plain), gcm.final(), gcm.getAuthTag()]);
+  const page = Buffer.concat([gcm.update(plain), gcm.final()]);
+  return { page, entry: Buffer.concat([nonce, gcm.getAuthTag()]) };
 }
 
-/** Decrypts one stored block; undefined when a GCM tag fails. An all-zero XTS block is a hole. */
+/**
+ * Decrypts block `index` from its 4096-byte data page and, for GCM, its 28-byte tag entry;
+ * undefined when a GCM tag fails. An all-zero XTS page is a hole and reads as zeros.
+ */
 export function decryptBlock(
   cipher: CipherName,
   blockKey: Buffer,
   fileId: Buffer,
   index: number,
-  stored: Buffer,
-) {
+  page: Buffer,
+  entry?: Buffer,
+): Buffer | undefined {
+  if (page.length !== PAGE) throw new RangeError(`a data page is ${PAGE} bytes, not ${page.length}`);
   if (cipher === 'aes-256-xts') {
-    if (!stored.some((b) => b !== 0)) return Buffer.alloc(PLAIN_BS);
+    if (!page.some((b) => b !== 0)) return Buffer.alloc(PLAIN_BS);
     const xts = crypto.createDecipheriv('aes-256-xts', blockKey, xtsTweak(index));
-    return Buffer.concat([xts.update(stored), xts.final()]);
+    return Buffer.concat([xts.update(page), xts.final()]);
   }
-  const gcm = crypto.createDecipheriv('aes-256-gcm', blockKey, stored.subarray(0, 12), { authTagLength: 16 });
+  if (entry?.length !== TAG_ENTRY) throw new RangeError(`a GCM tag entry is ${TAG_ENTRY} bytes`);
+  const gcm = crypto.createDecipheriv('aes-256-gcm', blockKey, entry.subarray(0, NONCE_SIZE), {
+    authTagLength: TAG_SIZE,
+  });
   gcm.setAAD(gcmBlockAd(fileId, index));
-  gcm.setAuthTag(stored.subarray(12 + PLAIN_BS));
+  gcm.setAuthTag(entry.subarray(NONCE_SIZE));
   try {
-    return Buffer.concat([gcm.update(stored.subarray(12, 12 + PLAIN_BS)), gcm.final()]);
+    return Buffer.concat([gcm.update(page), gcm.final()]);
   } catch {
     return undefined;
   }

@@ -1,4 +1,4 @@
-// The fixed inputs of the golden containers in test/fixtures/format-v1/ (docs/format.md,
+// The fixed inputs of the golden containers in test/fixtures/format-v2/ (docs/format.md,
 // "Test vectors"). make_vectors.ts writes them; vectors.test.ts checks them.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +15,7 @@ import {
   type KeyRef,
 } from './container_codec.js';
 
-export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/format-v1/', import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL('../fixtures/format-v2/', import.meta.url));
 export const FORMAT_DOC = fileURLToPath(new URL('../../docs/format.md', import.meta.url));
 
 /** `length` bytes counting up from `first`: seq(0x20, 4) = 20 21 22 23. */
@@ -56,12 +56,19 @@ export interface Vector {
 const v1 = { keyId: KEY_ID, version: 1 };
 const v2 = { keyId: KEY_ID, version: 2 };
 export const VECTORS: readonly Vector[] = [
-  { file: 'gcm-0.veil', cipher: 'aes-256-gcm', size: 0, key: v1, note: 'empty file: header only' },
+  { file: 'gcm-0.veil', cipher: 'aes-256-gcm', size: 0, key: v1, note: 'empty file: the header page only' },
   { file: 'gcm-5.veil', cipher: 'aes-256-gcm', size: 5, key: v1, note: 'one short block' },
   { file: 'gcm-4096.veil', cipher: 'aes-256-gcm', size: 4096, key: v1, note: 'exactly one block' },
   { file: 'gcm-5000.veil', cipher: 'aes-256-gcm', size: 5000, key: v1, note: 'two blocks, the last short' },
   { file: 'xts-5.veil', cipher: 'aes-256-xts', size: 5, key: v1, note: 'one short block' },
   { file: 'xts-5000.veil', cipher: 'aes-256-xts', size: 5000, key: v1, note: 'two blocks, the last short' },
+  {
+    file: 'gcm-524293.veil',
+    cipher: 'aes-256-gcm',
+    size: 128 * 4096 + 5,
+    key: v1,
+    note: '129 blocks: a second group with its own tag page',
+  },
   {
     file: 'gcm-reencrypting.veil',
     cipher: 'aes-256-gcm',
@@ -71,6 +78,9 @@ export const VECTORS: readonly Vector[] = [
     note: 'state 1, re-encrypting to key v2 (see below)',
   },
 ];
+
+/** The vectors docs/format.md prints in hex (vectors.test.ts checks the hex against the files). */
+export const SHOWN: readonly string[] = ['gcm-5.veil', 'xts-5.veil'];
 
 export function encodeVector(v: Vector): Buffer {
   return encodeContainer({

@@ -32,37 +32,36 @@ BlockCodec::BlockCodec(Cipher cipher, const uint8_t* blockKey, const std::array<
   }
 }
 
-void BlockCodec::encrypt(uint64_t index, const uint8_t* plain, const uint8_t* nonce, uint8_t* stored) {
+void BlockCodec::encrypt(uint64_t index, const uint8_t* plain, const uint8_t* nonce, uint8_t* data,
+                         uint8_t* entry) {
   if (cipher_ == Cipher::Gcm) {
     uint8_t ad[kFileIdSize + 8];
     std::memcpy(ad, fileId_.data(), kFileIdSize);
     putU64(ad + kFileIdSize, index);
-    std::memcpy(stored, nonce, kGcmNonceSize);
-    gcm_->seal(nonce, ad, sizeof ad, plain, kPlainBlockSize, stored + kGcmNonceSize,
-               stored + kGcmNonceSize + kPlainBlockSize);
+    std::memcpy(entry, nonce, kGcmNonceSize);
+    gcm_->seal(nonce, ad, sizeof ad, plain, kPlainBlockSize, data, entry + kGcmNonceSize);
   } else {
     uint8_t tweak[kXtsTweakSize] = {};
     for (int i = 0; i < 8; ++i) tweak[i] = static_cast<uint8_t>(index >> (8 * i));
-    xts_->encrypt(tweak, plain, kPlainBlockSize, stored);
+    xts_->encrypt(tweak, plain, kPlainBlockSize, data);
   }
 }
 
-bool BlockCodec::decrypt(uint64_t index, const uint8_t* stored, uint8_t* plain) {
+bool BlockCodec::decrypt(uint64_t index, const uint8_t* data, const uint8_t* entry, uint8_t* plain) {
   if (cipher_ == Cipher::Gcm) {
     uint8_t ad[kFileIdSize + 8];
     std::memcpy(ad, fileId_.data(), kFileIdSize);
     putU64(ad + kFileIdSize, index);
-    return gcm_->open(stored, ad, sizeof ad, stored + kGcmNonceSize, kPlainBlockSize,
-                      stored + kGcmNonceSize + kPlainBlockSize, plain);
+    return gcm_->open(entry, ad, sizeof ad, data, kPlainBlockSize, entry + kGcmNonceSize, plain);
   }
-  // An all-zero stored XTS block is a hole (docs/format.md); most blocks differ early.
-  if (stored[0] == 0 && allZero(stored, kXtsStoredBlockSize)) {
+  // An all-zero XTS block is a hole (docs/format.md); most blocks differ early.
+  if (data[0] == 0 && allZero(data, kPlainBlockSize)) {
     std::memset(plain, 0, kPlainBlockSize);
     return true;
   }
   uint8_t tweak[kXtsTweakSize] = {};
   for (int i = 0; i < 8; ++i) tweak[i] = static_cast<uint8_t>(index >> (8 * i));
-  xts_->decrypt(tweak, stored, kXtsStoredBlockSize, plain);
+  xts_->decrypt(tweak, data, kPlainBlockSize, plain);
   return true;
 }
 

@@ -15,10 +15,11 @@ class BlockCodec {
   // `blockKey` is the HKDF-derived block key: 32 bytes for GCM, 64 for XTS.
   BlockCodec(Cipher cipher, const uint8_t* blockKey, const std::array<uint8_t, kFileIdSize>& fileId);
 
-  // GCM takes the block's fresh nonce; XTS ignores it.
-  void encrypt(uint64_t index, const uint8_t* plain, const uint8_t* nonce, uint8_t* stored);
+  // Writes the block's 4096 bytes of ciphertext to `data` and, for GCM, the fresh `nonce`
+  // and the tag to `entry` (docs/format.md, "Blocks"). XTS ignores nonce and entry.
+  void encrypt(uint64_t index, const uint8_t* plain, const uint8_t* nonce, uint8_t* data, uint8_t* entry);
   // False when a GCM block fails authentication (the output is wiped).
-  bool decrypt(uint64_t index, const uint8_t* stored, uint8_t* plain);
+  bool decrypt(uint64_t index, const uint8_t* data, const uint8_t* entry, uint8_t* plain);
 
  private:
   Cipher cipher_;

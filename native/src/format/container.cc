@@ -246,10 +246,9 @@ class Container::CodecLease {
   std::unique_ptr<BlockCodec> codec_;
 };
 
-void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* stored) {
+void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* data, uint8_t* tags) {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
-  const size_t cipherBS = storedBlockSize(header_.cipher);
   // Nonces are drawn per run of up to kNonceRun blocks: no allocation on the data path.
   constexpr size_t kNonceRun = 64;
   uint8_t nonces[kNonceRun * kGcmNonceSize];
@@ -259,23 +258,26 @@ void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count
     const size_t slot = i % kNonceRun;
     if (gcm && slot == 0) randomNonceBytes(nonces, std::min(count - i, kNonceRun) * kGcmNonceSize);
     lease.use(keyForBlock(first + i))
-        .encrypt(first + i, plain + i * kPlainBlockSize, nonces + slot * kGcmNonceSize, stored + i * cipherBS);
+        .encrypt(first + i, plain + i * kPlainBlockSize, nonces + slot * kGcmNonceSize, data + i * kPlainBlockSize,
+                 gcm ? tags + i * kTagEntrySize : nullptr);
   }
 }
 
-void Container::decryptBlocks(uint64_t first, const uint8_t* stored, size_t count, uint8_t* plain) {
+void Container::decryptBlocks(uint64_t first, const uint8_t* data, const uint8_t* tags, size_t count,
+                              uint8_t* plain) {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
-  const size_t cipherBS = storedBlockSize(header_.cipher);
+  const bool gcm = header_.cipher == Cipher::Gcm;
   CodecLease lease;
   for (size_t i = 0; i < count; ++i) {
     const uint64_t index = first + i;
     FileKey& key = keyForBlock(index);
-    const uint8_t* in = stored + i * cipherBS;
+    const uint8_t* in = data + i * kPlainBlockSize;
+    const uint8_t* entry = gcm ? tags + i * kTagEntrySize : nullptr;
     uint8_t* out = plain + i * kPlainBlockSize;
-    bool ok = lease.use(key).decrypt(index, in, out);
+    bool ok = lease.use(key).decrypt(index, in, entry, out);
     // A run re-encrypted just before a crash may sit past the mark (docs/format.md).
-    if (!ok && &key == a_.get() && b_) ok = lease.use(*b_).decrypt(index, in, out);
+    if (!ok && &key == a_.get() && b_) ok = lease.use(*b_).decrypt(index, in, entry, out);
     if (!ok) {
       OPENSSL_cleanse(plain, count * kPlainBlockSize);
       throwAuthFailed();

@@ -13,6 +13,7 @@
 #include "crypto/secure_memory.h"
 #include "format/block_codec.h"
 #include "format/header.h"
+#include "format/layout.h"
 #include "format/wrapping_key.h"
 
 namespace veil {
@@ -33,10 +34,12 @@ class Container {
   // Wraps slot A's file key under another active key version; the blocks stay as they are.
   HeaderBytes rewrap(const KeyLookup& keys, const Uuid& keyId, uint32_t version);
 
-  // `count` whole blocks starting at block `first`; one random draw for all GCM nonces.
-  void encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* stored);
+  // `count` whole blocks starting at block `first`: their ciphertext to `data` (4096 bytes
+  // each) and, for GCM, their tag entries to `tags` (kTagEntrySize each; XTS ignores it).
+  // One random draw serves many GCM nonces.
+  void encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* data, uint8_t* tags);
   // Throws VEIL_CRYPTO_AUTH_FAILED if any block fails; `plain` is then wiped.
-  void decryptBlocks(uint64_t first, const uint8_t* stored, size_t count, uint8_t* plain);
+  void decryptBlocks(uint64_t first, const uint8_t* data, const uint8_t* tags, size_t count, uint8_t* plain);
 
   // Wipes the file keys; every later call fails with VEIL_KEY_HANDLE_CLOSED.
   void close();

@@ -12,24 +12,18 @@ namespace veil {
 
 inline constexpr size_t kHeaderSize = 512;
 inline constexpr size_t kPlainBlockSize = 4096;
-inline constexpr size_t kGcmStoredBlockSize = 4096 + 12 + 16;
-inline constexpr size_t kXtsStoredBlockSize = 4096;
 inline constexpr size_t kFileIdSize = 16;
 inline constexpr size_t kFileKeySize = 32;
 inline constexpr size_t kMacOffset = 480;
 inline constexpr uint64_t kMaxLogicalSize = uint64_t{1} << 48;
 inline constexpr uint8_t kMagic[8] = {0x89, 'V', 'E', 'I', 'L', '\r', '\n', 0x1a};
-inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr uint16_t kFormatVersion = 2;
 inline constexpr uint8_t kBlockSizeLog2 = 12;
 // Bytes of slot associated data: magic, file id, slot index, key id, key version.
 inline constexpr size_t kSlotAdSize = 8 + kFileIdSize + 1 + 16 + 4;
 
 enum class Cipher : uint8_t { Gcm = 1, Xts = 2 };
 enum class FileState : uint8_t { Stable = 0, Reencrypting = 1 };
-
-inline size_t storedBlockSize(Cipher cipher) {
-  return cipher == Cipher::Gcm ? kGcmStoredBlockSize : kXtsStoredBlockSize;
-}
 
 inline uint64_t blockCount(uint64_t size) { return (size + kPlainBlockSize - 1) / kPlainBlockSize; }
 

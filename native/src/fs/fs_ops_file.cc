@@ -48,8 +48,11 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (fd < 0) return errno;
   try {
     auto container = Container::create(keys_, config_.keyId, config_.keyVersion, config_.cipher);
-    HeaderBytes header = container->setSize(0);
-    if (::pwrite(fd, header.data(), header.size(), 0) != static_cast<ssize_t>(header.size())) {
+    // The header page: an empty container is exactly one page long (docs/format.md).
+    uint8_t page[kPageSize] = {};
+    const HeaderBytes header = container->setSize(0);
+    std::memcpy(page, header.data(), header.size());
+    if (::pwrite(fd, page, sizeof page, 0) != static_cast<ssize_t>(sizeof page)) {
       int err = errno != 0 ? errno : EIO;
       ::close(fd);
       ::unlinkat(rootFd_, path.c_str(), 0);

@@ -112,8 +112,9 @@ void GuardFs::unmount() {
 // Existing plaintext is never silently mixed with containers (initial encryption comes
 // with the rekey issue): the mount is refused and the files are named. The first
 // container found must open with the configured key, so a wrong key file is refused
-// before anything is served.
-void GuardFs::checkExistingFiles() const {
+// before anything is served. A container longer than its header's size is what a crash
+// during an extending write leaves: it is set back before `stat` can report the length.
+void GuardFs::checkExistingFiles() {
   std::vector<std::string> plaintext;
   std::string sample;
   std::vector<std::string> pending = {"."};
@@ -140,12 +141,17 @@ void GuardFs::checkExistingFiles() const {
       } else if (S_ISREG(st.st_mode)) {
         int file = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (file < 0) continue;
-        if (peekLogicalSize(file) < 0) {
-          plaintext.push_back(path);
-        } else if (sample.empty()) {
-          sample = path;
-        }
+        bool container = false;
+        std::optional<uint64_t> size = peekHeaderSize(file, container);
         ::close(file);
+        if (!container) {
+          plaintext.push_back(path);
+          continue;
+        }
+        if (sample.empty()) sample = path;
+        if (size && Layout::containerLength(*size) < static_cast<uint64_t>(st.st_size)) {
+          repairLength(path, static_cast<uint64_t>(st.st_size), *size);
+        }
       }
     }
     ::closedir(d);
@@ -170,6 +176,18 @@ void GuardFs::checkExistingFiles() const {
   }
 }
 
+void GuardFs::repairLength(const std::string& path, uint64_t length, uint64_t size) {
+  int fd = ::openat(rootFd_, path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  int err = fd < 0 ? errno : setContainerLength(fd, length, Layout::containerLength(size));
+  if (fd >= 0) ::close(fd);
+  events_(FsEvent{"recovered", path, err == 0 ? "" : "VEIL_FS_REPAIR_FAILED",
+                  err == 0 ? "the container was longer than its header's size (a write a crash interrupted): "
+                             "set back to " + std::to_string(size) + " bytes"
+                           : std::string("the container is longer than its header's size and could not be set "
+                                         "back: ") + std::strerror(err),
+                  0, 0});
+}
+
 std::string GuardFs::pathOf(fuse_ino_t id) const {
   auto node = inode(id);
   return node ? inodes_.path(*node) : std::string();
@@ -184,14 +202,9 @@ bool GuardFs::allowed(fuse_req_t req, Operation op, const std::string& path) {
 int GuardFs::statPath(const std::string& path, struct stat& st) const {
   if (path.empty()) return ENOENT;
   if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
-  if (S_ISREG(st.st_mode)) {
-    int fd = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd >= 0) {
-      int64_t size = peekLogicalSize(fd);
-      if (size >= 0) st.st_size = size;
-      ::close(fd);
-    }
-  }
+  // The container's length says its logical size (docs/format.md): no header read. A
+  // length no container has (not one at all) shows as empty.
+  if (S_ISREG(st.st_mode)) st.st_size = static_cast<off_t>(Layout::sizeFromLength(st.st_size).value_or(0));
   return 0;
 }
 

@@ -93,7 +93,8 @@ class GuardFs {
   int doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi,
                fuse_entry_param& e);
 
-  void checkExistingFiles() const;
+  void checkExistingFiles();
+  void repairLength(const std::string& path, uint64_t length, uint64_t size);
 
   GuardConfig config_;
   const KeyLookup& keys_;

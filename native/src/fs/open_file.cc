@@ -1,5 +1,6 @@
 #include "fs/open_file.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -45,19 +46,23 @@ int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
 }
 
 // Per-thread space on the data path: grown as needed, never zeroed (every byte used is
-// written first). One for stored blocks (ciphertext), one for plaintext a read returns.
-enum class Scratch { Stored, Plain };
+// written first). Ciphertext pages, tag entries (the header goes in front of group 0's),
+// and the plaintext a read returns.
+enum class Scratch { Data = 0, Tags = 1, Plain = 2 };
 
-uint8_t* scratch(size_t size, Scratch which = Scratch::Stored) {
-  thread_local std::unique_ptr<uint8_t[]> buffers[2];
-  thread_local size_t capacities[2] = {0, 0};
-  const size_t i = which == Scratch::Stored ? 0 : 1;
+uint8_t* scratch(size_t size, Scratch which) {
+  thread_local std::unique_ptr<uint8_t[]> buffers[3];
+  thread_local size_t capacities[3] = {0, 0, 0};
+  const auto i = static_cast<size_t>(which);
   if (capacities[i] < size) {
     buffers[i].reset(new uint8_t[size]);
     capacities[i] = size;
   }
   return buffers[i].get();
 }
+
+// Tag entries sit behind kHeaderSize bytes of room, so group 0's can go out with the header.
+uint8_t* tagScratch(size_t count) { return scratch(kHeaderSize + count * kTagEntrySize, Scratch::Tags) + kHeaderSize; }
 
 }  // namespace
 
@@ -102,9 +107,15 @@ class OpenFile::StripeLock {
 OpenFile::OpenFile(int fd, std::shared_ptr<Container> container)
     : fd_(fd),
       container_(std::move(container)),
-      cipherBS_(storedBlockSize(container_->header().cipher)),
-      sparseHoles_(container_->header().cipher == Cipher::Xts),
-      size_(container_->header().size) {}
+      gcm_(container_->header().cipher == Cipher::Gcm),
+      size_(container_->header().size),
+      length_(0) {
+  struct stat st;
+  if (::fstat(fd_, &st) == 0) length_ = static_cast<uint64_t>(st.st_size);
+  // Longer than the header's size says: a crash between writing and settling the length.
+  // Shorter is left alone, for reads to report (GCM) or read as holes (XTS).
+  if (length_ > Layout::storedEnd(blockCount(size_))) settleLength();
+}
 
 OpenFile::~OpenFile() {
   container_->close();
@@ -117,26 +128,84 @@ uint64_t OpenFile::size() const {
 }
 
 int OpenFile::readBlocks(uint64_t first, size_t count, uint8_t* plain) {
-  const size_t length = count * cipherBS_;
-  uint8_t* stored = scratch(length);
-  size_t got = 0;
-  if (int err = preadAll(fd_, stored, length, kHeaderSize + first * cipherBS_, got)) return err;
-  if (got < length) {
-    // Short only where XTS leaves a sparse tail; anywhere else the container was cut.
-    if (!sparseHoles_) truncated();
-    std::memset(stored + got, 0, length - got);
+  uint8_t* data = scratch(count * kPageSize, Scratch::Data);
+  uint8_t* tags = gcm_ ? tagScratch(count) : nullptr;
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t block = first + done;
+    const uint64_t run = Layout::runLength(block, count - done);
+    uint8_t* out = data + done * kPageSize;
+    size_t got = 0;
+    if (int err = preadAll(fd_, out, run * kPageSize, Layout::blockOffset(block), got)) return err;
+    if (got < run * kPageSize) {
+      // Short only where XTS leaves a sparse tail; anywhere else the container was cut.
+      if (gcm_) truncated();
+      std::memset(out + got, 0, run * kPageSize - got);
+    }
+    if (gcm_) {
+      if (int err = preadAll(fd_, tags + done * kTagEntrySize, run * kTagEntrySize, Layout::entryOffset(block), got)) {
+        return err;
+      }
+      if (got < run * kTagEntrySize) truncated();
+    }
+    done += run;
   }
-  container_->decryptBlocks(first, stored, count, plain);
+  container_->decryptBlocks(first, data, tags, count, plain);
   return 0;
 }
 
 int OpenFile::writeBlocks(uint64_t first, size_t count, const uint8_t* plain) {
-  uint8_t* stored = scratch(count * cipherBS_);
-  container_->encryptBlocks(first, plain, count, stored);
-  return pwriteAll(fd_, stored, count * cipherBS_, kHeaderSize + first * cipherBS_);
+  uint8_t* data = scratch(count * kPageSize, Scratch::Data);
+  uint8_t* tags = gcm_ ? tagScratch(count) : nullptr;
+  container_->encryptBlocks(first, plain, count, data, tags);
+  return storeBlocks(first, count, data, tags, nullptr);
+}
+
+// Data pages first, then tag entries, then the header (docs/format.md, crash order). When
+// the blocks start at 0, group 0's entries follow the header in one write: `tags` has
+// kHeaderSize bytes of room in front (tagScratch).
+int OpenFile::storeBlocks(uint64_t first, size_t count, const uint8_t* data, uint8_t* tags,
+                          const HeaderBytes* header) {
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t run = Layout::runLength(first + done, count - done);
+    if (int err = pwriteAll(fd_, data + done * kPageSize, run * kPageSize, Layout::blockOffset(first + done))) {
+      return err;
+    }
+    done += run;
+  }
+  const uint64_t end = Layout::storedEnd(first + count);
+  for (uint64_t seen = length_.load(); seen < end && !length_.compare_exchange_weak(seen, end);) {
+  }
+  bool headerWritten = header == nullptr;
+  if (gcm_) {
+    for (uint64_t done = 0; done < count;) {
+      const uint64_t block = first + done;
+      const uint64_t run = Layout::runLength(block, count - done);
+      uint8_t* entries = tags + done * kTagEntrySize;
+      int err;
+      if (block == 0 && !headerWritten) {
+        uint8_t* front = entries - kHeaderSize;
+        std::memcpy(front, header->data(), kHeaderSize);
+        err = pwriteAll(fd_, front, kHeaderSize + run * kTagEntrySize, 0);
+        headerWritten = true;
+      } else {
+        err = pwriteAll(fd_, entries, run * kTagEntrySize, Layout::entryOffset(block));
+      }
+      if (err != 0) return err;
+      done += run;
+    }
+  }
+  return headerWritten ? 0 : writeHeader(*header);
 }
 
 int OpenFile::writeHeader(const HeaderBytes& header) { return pwriteAll(fd_, header.data(), header.size(), 0); }
+
+int OpenFile::settleLength() {
+  const uint64_t want = Layout::containerLength(size_);
+  if (length_ == want) return 0;
+  if (int err = setContainerLength(fd_, length_, want)) return err;
+  length_ = want;
+  return 0;
+}
 
 // GCM has no implicit holes (docs/format.md): every block up to the new end is written.
 int OpenFile::writeZeroBlocks(uint64_t first, uint64_t end) {
@@ -188,7 +257,7 @@ int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
   const uint64_t end = offset + length;
   const uint64_t first = offset / kPlainBlockSize;
   const uint64_t last = (end - 1) / kPlainBlockSize;
-  if (!sparseHoles_ && first > oldBlocks) {
+  if (gcm_ && first > oldBlocks) {
     if (int err = writeZeroBlocks(oldBlocks, first)) return err;
   }
   // An edge block with old data is read and its bytes past the old size zeroed, so a
@@ -220,19 +289,21 @@ int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
   const uint64_t middleFirst = headPartial ? first + 1 : first;
   const uint64_t middleEnd = tailPartial ? last : last + 1;  // exclusive
   const size_t count = static_cast<size_t>(last - first + 1);
-  uint8_t* stored = scratch(count * cipherBS_);
-  if (headPartial) container_->encryptBlocks(first, head, 1, stored);
+  uint8_t* data = scratch(count * kPageSize, Scratch::Data);
+  uint8_t* tags = gcm_ ? tagScratch(count) : nullptr;
+  auto entries = [&](uint64_t block) { return gcm_ ? tags + (block - first) * kTagEntrySize : nullptr; };
+  if (headPartial) container_->encryptBlocks(first, head, 1, data, tags);
   if (middleEnd > middleFirst) {
     container_->encryptBlocks(middleFirst, in + (middleFirst * kPlainBlockSize - offset),
-                              static_cast<size_t>(middleEnd - middleFirst), stored + (middleFirst - first) * cipherBS_);
+                              static_cast<size_t>(middleEnd - middleFirst), data + (middleFirst - first) * kPageSize,
+                              entries(middleFirst));
   }
-  if (tailPartial) container_->encryptBlocks(last, tail, 1, stored + (last - first) * cipherBS_);
-  if (int err = pwriteAll(fd_, stored, count * cipherBS_, kHeaderSize + first * cipherBS_)) return err;
-  if (end > size_) {
-    if (int err = writeHeader(container_->setSize(end))) return err;
-    size_ = end;
-  }
-  return 0;
+  if (tailPartial) container_->encryptBlocks(last, tail, 1, data + (last - first) * kPageSize, entries(last));
+  if (end <= size_) return storeBlocks(first, count, data, tags, nullptr);
+  const HeaderBytes header = container_->setSize(end);
+  if (int err = storeBlocks(first, count, data, tags, &header)) return err;
+  size_ = end;
+  return settleLength();
 }
 
 int OpenFile::resize(uint64_t size) {
@@ -240,7 +311,8 @@ int OpenFile::resize(uint64_t size) {
   const uint64_t oldBlocks = blockCount(size_);
   const uint64_t newBlocks = blockCount(size);
   if (size < size_) {
-    // The header shrinks first, then the tail: a crash in between leaves ignored bytes.
+    // The header shrinks first, then the last block, then the length: a crash in between
+    // leaves bytes that are ignored.
     if (int err = writeHeader(container_->setSize(size))) return err;
     size_ = size;
     if (size % kPlainBlockSize != 0) {
@@ -250,21 +322,22 @@ int OpenFile::resize(uint64_t size) {
       std::memset(plain.data() + size % kPlainBlockSize, 0, kPlainBlockSize - size % kPlainBlockSize);
       if (int err = writeBlocks(block, 1, plain.data())) return err;
     }
-    if (::ftruncate(fd_, static_cast<off_t>(kHeaderSize + newBlocks * cipherBS_)) != 0) return errno;
-    return 0;
+    return settleLength();
   }
-  // Growing: the blocks first (encrypted zeros for GCM, a sparse tail for XTS), then the header.
-  if (sparseHoles_) {
-    if (newBlocks > oldBlocks &&
-        ::ftruncate(fd_, static_cast<off_t>(kHeaderSize + newBlocks * cipherBS_)) != 0) {
-      return errno;
+  // Growing: the blocks first (encrypted zeros for GCM, holes for XTS), then the header,
+  // then the length.
+  if (gcm_) {
+    if (int err = writeZeroBlocks(oldBlocks, newBlocks)) return err;
+  } else if (newBlocks > oldBlocks) {
+    const uint64_t end = Layout::storedEnd(newBlocks);
+    if (length_ < end) {
+      if (::ftruncate(fd_, static_cast<off_t>(end)) != 0) return errno;
+      length_ = end;
     }
-  } else if (int err = writeZeroBlocks(oldBlocks, newBlocks)) {
-    return err;
   }
   if (int err = writeHeader(container_->setSize(size))) return err;
   size_ = size;
-  return 0;
+  return settleLength();
 }
 
 int OpenFile::truncate(uint64_t size) {
@@ -278,14 +351,21 @@ int OpenFile::sync(bool dataOnly) {
   return (dataOnly ? ::fdatasync(fd_) : ::fsync(fd_)) == 0 ? 0 : errno;
 }
 
-int64_t peekLogicalSize(int fd) {
+// The tail past the last block must read as zeros: shrinking into a page that held a block
+// cuts the page off first.
+int setContainerLength(int fd, uint64_t current, uint64_t want) {
+  const uint64_t pageEnd = want - want % kPageSize;
+  if (want < current && pageEnd != want && ::ftruncate(fd, static_cast<off_t>(pageEnd)) != 0) return errno;
+  return ::ftruncate(fd, static_cast<off_t>(want)) == 0 ? 0 : errno;
+}
+
+std::optional<uint64_t> peekHeaderSize(int fd, bool& isContainer) {
   uint8_t head[48];
   size_t got = 0;
-  if (preadAll(fd, head, sizeof head, 0, got) != 0 || got < sizeof head ||
-      std::memcmp(head, kMagic, sizeof kMagic) != 0) {
-    return -1;
-  }
-  return static_cast<int64_t>(getU64(head + 40));
+  isContainer = preadAll(fd, head, sizeof head, 0, got) == 0 && got == sizeof head &&
+                std::memcmp(head, kMagic, sizeof kMagic) == 0;
+  if (!isContainer || getU64(head + 40) > kMaxLogicalSize) return std::nullopt;
+  return getU64(head + 40);
 }
 
 }  // namespace veil

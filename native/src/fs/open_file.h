@@ -5,9 +5,11 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 
 #include "format/container.h"
@@ -16,7 +18,8 @@ namespace veil {
 
 class OpenFile {
  public:
-  // Takes ownership of `fd` (the backing file, read-write) and of the open container.
+  // Takes ownership of `fd` (the backing file, read-write) and of the open container. A
+  // length that a crash left wrong is set back to the header's (docs/format.md).
   OpenFile(int fd, std::shared_ptr<Container> container);
   ~OpenFile();
   OpenFile(const OpenFile&) = delete;
@@ -37,15 +40,16 @@ class OpenFile {
  private:
   int readBlocks(uint64_t first, size_t count, uint8_t* plain);
   int writeBlocks(uint64_t first, size_t count, const uint8_t* plain);
+  int storeBlocks(uint64_t first, size_t count, const uint8_t* data, uint8_t* tags, const HeaderBytes* header);
   int writeLocked(const uint8_t* in, size_t length, uint64_t offset);
   int writeZeroBlocks(uint64_t first, uint64_t end);
   int writeHeader(const HeaderBytes& header);
+  int settleLength();
   int resize(uint64_t size);
 
   const int fd_;
   const std::shared_ptr<Container> container_;
-  const size_t cipherBS_;
-  const bool sparseHoles_;  // XTS: unwritten blocks read as zeros; GCM writes every block
+  const bool gcm_;  // GCM keeps tag entries and writes every block; XTS holes read as zeros
 
   // Lock order: mutex_, then stripes in ascending index. Reads, and writes inside the
   // current size, hold mutex_ shared and the stripes of their blocks (shared for reads,
@@ -55,11 +59,17 @@ class OpenFile {
   class StripeLock;
   mutable std::shared_mutex mutex_;
   mutable std::array<std::shared_mutex, kStripes> stripes_;
-  uint64_t size_;  // guarded by mutex_
+  uint64_t size_;    // guarded by mutex_
+  // The backing file's length: grown by any write past it (writes inside the size run in
+  // parallel, and may extend a short XTS container), settled under mutex_ exclusive.
+  std::atomic<uint64_t> length_;
 };
 
-// Reads the logical size from a container header without verifying it (for stat); -1
-// when the file is not a Veil container.
-int64_t peekLogicalSize(int fd);
+// Sets a container's length to `want` (docs/format.md: the length carries the size).
+int setContainerLength(int fd, uint64_t current, uint64_t want);
+
+// The logical size in a container's header, unverified (no key is used): for the mount's
+// walk, which only ever shortens a container to it. `isContainer` says whether the magic is there.
+std::optional<uint64_t> peekHeaderSize(int fd, bool& isContainer);
 
 }  // namespace veil

@@ -6,6 +6,7 @@
 
 #include "crypto/secure_memory.h"
 #include "format/header.h"
+#include "format/layout.h"
 #include "keys/key_table.h"
 #include "napi/js_errors.h"
 #include "napi/register.h"
@@ -23,8 +24,11 @@ Napi::Object formatConstants(Napi::Env env) {
   Napi::Object format = Napi::Object::New(env);
   format.Set("headerSize", Napi::Number::New(env, kHeaderSize));
   format.Set("plainBlockSize", Napi::Number::New(env, kPlainBlockSize));
-  format.Set("gcmBlockSize", Napi::Number::New(env, kGcmStoredBlockSize));
-  format.Set("xtsBlockSize", Napi::Number::New(env, kXtsStoredBlockSize));
+  format.Set("version", Napi::Number::New(env, kFormatVersion));
+  format.Set("pageSize", Napi::Number::New(env, static_cast<double>(kPageSize)));
+  format.Set("groupBlocks", Napi::Number::New(env, static_cast<double>(kGroupBlocks)));
+  format.Set("tagEntrySize", Napi::Number::New(env, kTagEntrySize));
+  format.Set("tagEntriesOffset", Napi::Number::New(env, static_cast<double>(kTagEntriesOffset)));
   format.Set("maxLogicalSize", Napi::Number::New(env, static_cast<double>(kMaxLogicalSize)));
   return format;
 }

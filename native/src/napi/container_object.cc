@@ -17,6 +17,16 @@ Napi::Buffer<uint8_t> headerBuffer(Napi::Env env, const HeaderBytes& bytes) {
   return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
 }
 
+// A run is the ciphertext of `count` blocks, then (GCM) their tag entries.
+void runBlocks(Container& container, bool encrypt, uint64_t first, const uint8_t* input, size_t count,
+               uint8_t* output) {
+  if (encrypt) {
+    container.encryptBlocks(first, input, count, output, output + count * kPlainBlockSize);
+  } else {
+    container.decryptBlocks(first, input, input + count * kPlainBlockSize, count, output);
+  }
+}
+
 uint64_t blockIndexArg(const Napi::Value& value) {
   double v = value.As<Napi::Number>().DoubleValue();
   if (!(v >= 0 && v <= 9007199254740991.0)) throw VeilException("VEIL_INVALID_ARGUMENT", "block index out of range");
@@ -46,11 +56,7 @@ class BlockBatchWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      if (encrypt_) {
-        container_->encryptBlocks(first_, input_, count_, outputData_);
-      } else {
-        container_->decryptBlocks(first_, input_, count_, outputData_);
-      }
+      runBlocks(*container_, encrypt_, first_, input_, count_, outputData_);
     } catch (const VeilException& e) {
       code_ = e.code();
       SetError(e.what());
@@ -171,15 +177,14 @@ class ContainerObject : public Napi::ObjectWrap<ContainerObject> {
     });
   }
 
-  // Whole blocks only: plaintext in 4096-byte blocks, stored blocks at the cipher's size.
+  // Whole blocks only: plaintext in 4096-byte blocks, runs at the cipher's unit.
+  size_t runUnit() { return Layout(container_->header().cipher).runUnit(); }
   size_t blocksIn(const Napi::Buffer<uint8_t>& input, bool encrypt) {
-    size_t unit = encrypt ? kPlainBlockSize : storedBlockSize(container_->header().cipher);
+    size_t unit = encrypt ? kPlainBlockSize : runUnit();
     if (input.Length() % unit != 0) throw VeilException("VEIL_INVALID_ARGUMENT", "input is not whole blocks");
     return input.Length() / unit;
   }
-  size_t outputSize(size_t count, bool encrypt) {
-    return count * (encrypt ? storedBlockSize(container_->header().cipher) : kPlainBlockSize);
-  }
+  size_t outputSize(size_t count, bool encrypt) { return count * (encrypt ? runUnit() : kPlainBlockSize); }
 
   Napi::Value runSync(const Napi::CallbackInfo& info, bool encrypt) {
     return guarded(info.Env(), [&] {
@@ -187,11 +192,7 @@ class ContainerObject : public Napi::ObjectWrap<ContainerObject> {
       Napi::Buffer<uint8_t> input = bufferArg(info[1]);
       size_t count = blocksIn(input, encrypt);
       auto output = Napi::Buffer<uint8_t>::New(info.Env(), outputSize(count, encrypt));
-      if (encrypt) {
-        container_->encryptBlocks(first, input.Data(), count, output.Data());
-      } else {
-        container_->decryptBlocks(first, input.Data(), count, output.Data());
-      }
+      runBlocks(*container_, encrypt, first, input.Data(), count, output.Data());
       return Napi::Value(output);
     });
   }

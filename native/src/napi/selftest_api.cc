@@ -127,8 +127,9 @@ Napi::Value benchmarkBlocks(const Napi::CallbackInfo& info) {
     bool decrypt = info[3].ToBoolean().Value();
     SingleKey keys;
     auto container = Container::create(keys, keys.id(), 1, cipher);
-    std::vector<uint8_t> plain(count * kPlainBlockSize, 0x5a), stored(count * storedBlockSize(cipher));
-    container->encryptBlocks(0, plain.data(), count, stored.data());
+    std::vector<uint8_t> plain(count * kPlainBlockSize, 0x5a), data(count * kPlainBlockSize),
+        tags(count * kTagEntrySize);
+    container->encryptBlocks(0, plain.data(), count, data.data(), tags.data());
     using Clock = std::chrono::steady_clock;
     const auto start = Clock::now();
     const auto until = start + std::chrono::duration<double>(seconds);
@@ -136,9 +137,9 @@ Napi::Value benchmarkBlocks(const Napi::CallbackInfo& info) {
     auto now = start;
     do {
       if (decrypt) {
-        container->decryptBlocks(0, stored.data(), count, plain.data());
+        container->decryptBlocks(0, data.data(), tags.data(), count, plain.data());
       } else {
-        container->encryptBlocks(0, plain.data(), count, stored.data());
+        container->encryptBlocks(0, plain.data(), count, data.data(), tags.data());
       }
       bytes += static_cast<double>(count * kPlainBlockSize);
       now = Clock::now();
