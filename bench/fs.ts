@@ -45,8 +45,11 @@ AES-256-XTS, all on the disk holding --dir, one target after the other:
   rand-write-4k  fio random 4 KiB writes on that file, final fsync included (MB/s)
   extract-small  tar -xf of a tree of small files, then sync (s)
   stat-small     find -type f -printf with size, mode, owner, mtime over that tree (s)
-Caches are dropped before each workload. Installs gocryptfs and fio with apt-get if
-missing (never the 'fuse' package, which would remove fuse3). Needs root.
+Caches are dropped before each workload. Each target's small-file tree is kept until
+the run ends (ext4 allocates inodes slowly for minutes after a mass deletion, which
+would slow whichever target ran next): about 200 MB per target and round. Installs
+gocryptfs and fio with apt-get if missing (never the 'fuse' package, which would
+remove fuse3). Needs root.
 
   --quick          128 MiB file, 3 s random runs, 5,000 files (a demo run)
   --rounds N       repeat every target N times (each remounted), keep the best (default 1);

@@ -4,8 +4,8 @@
 // still mounted before anything is removed (`rm --one-file-system` never descends into a mount).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 import { must, proc, sleep } from './proc.js';
 import { isRoot, mountAt, mountsUnder } from './system.js';
@@ -69,11 +69,26 @@ async function unmount(path: string, attempts: Array<[string, string[]]>): Promi
   if (mountAt(path) !== undefined) throw new Error(`could not unmount ${path}; unmount it by hand`);
 }
 
-/** Removes a target's directory without crossing into any mount; refuses while something is mounted. */
-async function removeTree(dir: string): Promise<void> {
+let retired = 0;
+
+/**
+ * Puts a target's directory aside until the run ends (the benchmark removes its whole scratch directory
+ * last), after deleting the big file; refuses while something is mounted under it. Deleting the
+ * small-file tree here would slow down whichever target runs next: ext4 does not reuse an inode freed in
+ * the last minute or more, and searches past every such inode each time it allocates one
+ * (recently_deleted, the top of a profile of the extraction after a deleted tree).
+ */
+async function retireTree(dir: string): Promise<void> {
   const left = mountsUnder(dir);
   if (left.length > 0) throw new Error(`not removing ${dir}: still mounted at ${left.join(', ')}`);
-  await must('rm', ['-rf', '--one-file-system', dir], { abortable: false, timeoutMs: 10 * 60_000 });
+  if (!existsSync(dir)) return;
+  await must('find', [dir, '-xdev', '-type', 'f', '-size', '+64M', '-delete'], {
+    abortable: false,
+    timeoutMs: 10 * 60_000,
+  });
+  const spent = join(dirname(dir), 'spent');
+  mkdirSync(spent, { recursive: true });
+  renameSync(dir, join(spent, `${basename(dir)}-${++retired}`));
 }
 
 class Plain implements Target {
@@ -88,7 +103,7 @@ class Plain implements Target {
     return Promise.resolve(data);
   }
   async teardown(): Promise<void> {
-    await removeTree(this.#root);
+    await retireTree(this.#root);
   }
 }
 
@@ -115,7 +130,7 @@ class Gocryptfs implements Target {
   }
   async teardown(): Promise<void> {
     await unmount(this.#mnt, isRoot() ? [['umount', [this.#mnt]]] : [['fusermount', ['-u', this.#mnt]]]);
-    await removeTree(this.#root);
+    await retireTree(this.#root);
   }
 }
 
@@ -184,7 +199,7 @@ class Veil implements Target {
     }
     // A server that died without unmounting leaves a dead mount ("transport endpoint is not connected").
     await unmount(this.#dir, []);
-    await removeTree(this.#root);
+    await retireTree(this.#root);
     rmSync(this.#log, { force: true });
   }
   async #stopServer(): Promise<void> {

@@ -34,7 +34,6 @@ struct FsOps {
   static void create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi);
   static void read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
   static void write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi);
-  static void flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   static void release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
   static void fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi);
 

@@ -1,4 +1,4 @@
-// File contents: open, create, read, write, flush, release, fsync.
+// File contents: open, create, read, write, release, fsync.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -122,8 +122,6 @@ void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
   }
   fuse_reply_write(req, size);
 }
-
-void FsOps::flush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
 
 void FsOps::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   delete &openFileOf(fi);
