@@ -1,0 +1,233 @@
+// Compiling a policy for one host into its decision table (docs/policy.md, "The compiled
+// table"): sets become arrays and rules refer to them by index, user and group names
+// become ids, actions become bitmasks, keys are checked against the host's key table.
+// The table is plain JSON data: the agent hands it to the native core, which evaluates it
+// on every operation the way policies/evaluate.ts does.
+import { createHash } from 'node:crypto';
+
+import { localAccounts, type Resolver } from './accounts.js';
+import { actionMask } from './actions.js';
+import { childPointer, PolicyError, type PolicyIssue } from './errors.js';
+import type { KeyRef, KeySpec, Policy, SetKind } from './types.js';
+import { checkPolicy } from './validate.js';
+
+/** The version of the table's layout and of the action bits; the native side refuses others. */
+export const DECISION_TABLE_FORMAT = 1;
+/** A rule's set index when the rule leaves that set out: any path, user or process. */
+export const ANY = -1;
+/** A key index that stands for `clear_key`: the files stay plaintext. */
+export const CLEAR_KEY = -1;
+/** Bits of a rule's `negate`. Part of the table format, like the action bits. */
+export const NEGATE: Readonly<Record<SetKind, number>> = Object.freeze({
+  resourceSet: 1,
+  userSet: 2,
+  processSet: 4,
+});
+
+export interface CompiledResourceSet {
+  include: string[];
+  exclude: string[];
+}
+
+export interface CompiledUserSet {
+  /** Sorted, without duplicates: users and uids together. */
+  uids: number[];
+  /** Sorted, without duplicates: groups and gids together. */
+  gids: number[];
+}
+
+export interface CompiledProcessSet {
+  executables: string[];
+  /** The signature set's hashes, sorted; null when the set binds no signature set. */
+  sha256: string[] | null;
+}
+
+export interface CompiledRule {
+  resource: number;
+  user: number;
+  process: number;
+  negate: number;
+  actions: number;
+  permit: boolean;
+  applyKey: boolean;
+  /** Always true for a deny: every denial is an audit record. */
+  audit: boolean;
+  /** The rule's place in the policy's securityRules, for audit records. */
+  ruleIndex: number;
+}
+
+export interface CompiledKeyRule {
+  resource: number;
+  /** Index into `keys`, or CLEAR_KEY. */
+  key: number;
+}
+
+export interface CompiledTransformation {
+  resource: number;
+  current: number;
+  target: number;
+}
+
+export interface DecisionTable {
+  format: typeof DECISION_TABLE_FORMAT;
+  name: string;
+  /** SHA-256 (hex) of the canonical policy: audit records name the exact policy version. */
+  digest: string;
+  learnMode: boolean;
+  resources: CompiledResourceSet[];
+  users: CompiledUserSet[];
+  processes: CompiledProcessSet[];
+  rules: CompiledRule[];
+  /** Every key version the key and transformation rules use, each once. */
+  keys: KeyRef[];
+  keyRules: CompiledKeyRule[];
+  transformations: CompiledTransformation[];
+}
+
+export interface CompileOptions {
+  /** The key versions on this host (keys.list() of the native core fits). */
+  knownKeys: readonly KeyRef[];
+  /** Default: /etc/passwd and /etc/group of this host. */
+  resolveUser?: Resolver;
+  resolveGroup?: Resolver;
+  /** Names the policy in error messages. */
+  source?: string;
+}
+
+/**
+ * The policy as canonical JSON (RFC 8785 for the values a policy holds: members sorted by
+ * name, no white space), without `$schema`, which only tells editors where the schema is.
+ */
+export function canonicalPolicy(policy: Policy): string {
+  const canonical = (value: unknown): string => {
+    if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+    if (value !== null && typeof value === 'object') {
+      const object = value as Record<string, unknown>;
+      const members = Object.keys(object)
+        .sort()
+        .map((name) => `${JSON.stringify(name)}:${canonical(object[name])}`);
+      return `{${members.join(',')}}`;
+    }
+    return JSON.stringify(value);
+  };
+  const { $schema: _editorHint, ...rest } = policy;
+  return canonical(rest);
+}
+
+export function policyDigest(policy: Policy): string {
+  return createHash('sha256').update(canonicalPolicy(policy)).digest('hex');
+}
+
+function sortedIds(ids: Iterable<number>): number[] {
+  return [...new Set(ids)].sort((a, b) => a - b);
+}
+
+export function compilePolicy(input: Policy, options: CompileOptions): DecisionTable {
+  const source = options.source ?? 'policy';
+  const policy = checkPolicy(input, source); // never trust the caller to have validated it
+  const issues: PolicyIssue[] = [];
+  const local = localAccounts(); // reads a file only when a name needs it
+  const resolveUser = options.resolveUser ?? local.resolveUser;
+  const resolveGroup = options.resolveGroup ?? local.resolveGroup;
+
+  const resolve = (resolver: Resolver, names: string[] | undefined, at: string, what: string): number[] =>
+    (names ?? []).flatMap((name, i) => {
+      const pointer = childPointer(at, i);
+      try {
+        const id = resolver(name);
+        if (id !== undefined) return [id];
+        issues.push({ pointer, message: `there is no ${what} "${name}" on this host` });
+      } catch (error) {
+        issues.push({ pointer, message: `cannot resolve ${what} "${name}": ${(error as Error).message}` });
+      }
+      return [];
+    });
+
+  const resourceNames = Object.keys(policy.resourceSets ?? {});
+  const userNames = Object.keys(policy.userSets ?? {});
+  const processNames = Object.keys(policy.processSets ?? {});
+  const indexOf = (names: string[], name: string | undefined): number =>
+    name === undefined ? ANY : names.indexOf(name);
+
+  const resources = Object.values(policy.resourceSets ?? {}).map((set) => ({
+    include: [...set.include],
+    exclude: [...(set.exclude ?? [])],
+  }));
+  const users = Object.entries(policy.userSets ?? {}).map(([name, set]) => {
+    const at = childPointer('/userSets', name);
+    return {
+      uids: sortedIds([
+        ...resolve(resolveUser, set.users, childPointer(at, 'users'), 'user'),
+        ...(set.uids ?? []),
+      ]),
+      gids: sortedIds([
+        ...resolve(resolveGroup, set.groups, childPointer(at, 'groups'), 'group'),
+        ...(set.gids ?? []),
+      ]),
+    };
+  });
+  const processes = Object.values(policy.processSets ?? {}).map((set) => ({
+    executables: [...set.executables],
+    sha256:
+      set.signatureSet === undefined ? null : [...policy.signatureSets![set.signatureSet].sha256].sort(),
+  }));
+
+  const rules = policy.securityRules.map((rule, ruleIndex): CompiledRule => {
+    const permit = rule.effect.includes('permit');
+    return {
+      resource: indexOf(resourceNames, rule.resourceSet),
+      user: indexOf(userNames, rule.userSet),
+      process: indexOf(processNames, rule.processSet),
+      negate: (rule.not ?? []).reduce((mask, kind) => mask | NEGATE[kind], 0),
+      actions: actionMask(rule.actions),
+      permit,
+      applyKey: rule.effect.includes('apply_key'),
+      audit: rule.effect.includes('audit') || !permit,
+      ruleIndex,
+    };
+  });
+
+  const known = new Set(options.knownKeys.map((ref) => `${ref.keyId}/${ref.version}`));
+  const keys: KeyRef[] = [];
+  const keyIndex = (spec: KeySpec, pointer: string): number => {
+    if (spec === 'clear_key') return CLEAR_KEY;
+    const id = `${spec.keyId}/${spec.version}`;
+    if (!known.has(id)) {
+      const versions = options.knownKeys.filter((ref) => ref.keyId === spec.keyId).map((ref) => ref.version);
+      const hint =
+        versions.length > 0
+          ? `this host has versions ${versions.sort((a, b) => a - b).join(', ')}`
+          : 'this host has no version of it';
+      issues.push({
+        pointer,
+        message: `key ${spec.keyId} version ${spec.version} is not on this host (${hint})`,
+      });
+    }
+    const found = keys.findIndex((ref) => ref.keyId === spec.keyId && ref.version === spec.version);
+    return found !== -1 ? found : keys.push({ keyId: spec.keyId, version: spec.version }) - 1;
+  };
+  const keyRules = policy.keyRules.map((rule, i) => ({
+    resource: indexOf(resourceNames, rule.resourceSet),
+    key: keyIndex(rule.key, `/keyRules/${i}/key`),
+  }));
+  const transformations = (policy.dataTransformationRules ?? []).map((rule, i) => ({
+    resource: indexOf(resourceNames, rule.resourceSet),
+    current: keyIndex(rule.currentKey, `/dataTransformationRules/${i}/currentKey`),
+    target: keyIndex(rule.transformationKey, `/dataTransformationRules/${i}/transformationKey`),
+  }));
+
+  if (issues.length > 0) throw new PolicyError('VEIL_POLICY_UNRESOLVED', source, issues);
+  return {
+    format: DECISION_TABLE_FORMAT,
+    name: policy.name,
+    digest: policyDigest(policy),
+    learnMode: policy.learnMode ?? false,
+    resources,
+    users,
+    processes,
+    rules,
+    keys,
+    keyRules,
+    transformations,
+  };
+}
