@@ -15,10 +15,12 @@ import type {
   KeyState,
   NativeAddon,
   NativeContainer,
+  NativeDecisionTable,
   NativeGuardPoint,
 } from './index.js';
 
 export type {
+  AccessRecord,
   BenchmarkResult,
   CipherName,
   DeliveryEntry,
@@ -28,6 +30,7 @@ export type {
   KeyAlgorithm,
   KeyInfo,
   KeyState,
+  NativeDecisionTable,
 } from './index.js';
 export { VeilNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from './errors.js';
 
@@ -314,13 +317,14 @@ function checkLength(name: string, value: number, max: number, min = 0): void {
   }
 }
 
-/** The primitives with caller-supplied keys, for known-answer tests only. */
 /** Options of a guard point: the directory guarded in place and the key of new files. */
 export interface GuardPointSpec {
   directory: string;
   key: KeyRef;
   cipher: CipherName;
   threads?: number;
+  /** The compiled policy in force from the first operation; none: everything is permitted. */
+  policy?: NativeDecisionTable;
 }
 
 /**
@@ -339,6 +343,10 @@ export function mountGuardPoint(
   checkCipher(spec.cipher);
   const threads = spec.threads ?? 8;
   checkLength('threads', threads, 64, 1);
+  if (spec.policy !== undefined && (typeof spec.policy !== 'object' || spec.policy === null)) {
+    throw invalid('policy must be a compiled decision table');
+  }
+  // The native side checks the table's shape and index ranges again, with a JSON pointer.
   return new addon.GuardPoint(
     {
       directory: spec.directory,
@@ -346,6 +354,7 @@ export function mountGuardPoint(
       keyVersion: spec.key.version,
       cipher: spec.cipher,
       threads,
+      policy: spec.policy ?? null,
     },
     onEvent,
   );
@@ -356,6 +365,7 @@ export function clearStaleMount(directory: string): boolean {
   return addon.clearStaleMount(directory);
 }
 
+/** The primitives with caller-supplied keys, for known-answer tests only. */
 export const selfTest = {
   aesGcmEncrypt(key: Buffer, iv: Buffer, aad: Buffer, plain: Buffer): { ciphertext: Buffer; tag: Buffer } {
     for (const [name, b] of Object.entries({ key, iv, aad, plain })) checkBuffer(name, b);
@@ -377,6 +387,12 @@ export const selfTest = {
   randomBytes(length: number): Buffer {
     checkLength('length', length, 1 << 20);
     return addon.selfTest.randomBytes(length);
+  },
+  /** The guard points' path matcher (policy resource sets). */
+  globMatch(pattern: string, path: string): boolean {
+    if (typeof pattern !== 'string' || typeof path !== 'string')
+      throw invalid('pattern and path must be strings');
+    return addon.selfTest.globMatch(pattern, path);
   },
 };
 

@@ -69,12 +69,13 @@ export interface NativeContainer {
 
 /** Something a guard point reports: tampering, an unusable key, a length a crash left and it repaired, its end. */
 export interface GuardPointEvent {
-  type: 'tamper' | 'key-unavailable' | 'recovered' | 'unmounted';
+  type: 'tamper' | 'key-unavailable' | 'recovered' | 'access' | 'unmounted';
   path: string; // relative to the guard point
   code?: string;
   message: string;
   uid: number;
   pid: number;
+  access?: AccessRecord;
 }
 
 export interface GuardPointOptions {
@@ -83,11 +84,53 @@ export interface GuardPointOptions {
   keyVersion: number;
   cipher: CipherName;
   threads: number;
+  policy?: NativeDecisionTable | null;
+}
+
+/**
+ * A compiled policy as the native layer evaluates it: the shape of policies/compile.ts's
+ * DecisionTable (which may carry more, such as key rules, that the native layer does not read).
+ */
+export interface NativeDecisionTable {
+  format: number;
+  name: string;
+  digest: string;
+  learnMode: boolean;
+  resources: { include: string[]; exclude: string[] }[];
+  users: { uids: number[]; gids: number[] }[];
+  processes: { executables: string[]; sha256: string[] | null }[];
+  rules: {
+    resource: number;
+    user: number;
+    process: number;
+    negate: number;
+    actions: number;
+    permit: boolean;
+    applyKey: boolean;
+    audit: boolean;
+    ruleIndex: number;
+  }[];
+}
+
+/** What an "access" event adds: the decision and what it was about (docs/policy.md, "Audit records"). */
+export interface AccessRecord {
+  time: number; // ms since the epoch
+  policy: string;
+  digest: string;
+  rule: number | null;
+  action: string;
+  effect: 'permit' | 'deny';
+  applyKey: boolean;
+  learned: boolean;
+  gid: number;
+  executable: string;
 }
 
 /** A mounted guard point, served by native threads. */
 export interface NativeGuardPoint {
   readonly directory: string;
+  /** Replaces the policy (null: none) for the next operation, on open files too. */
+  setPolicy(policy: NativeDecisionTable | null): void;
   /** Detaches the mount and resolves when the FUSE threads have ended. */
   unmount(): Promise<void>;
 }
@@ -114,6 +157,7 @@ export interface NativeAddon {
     aesXts(key: Buffer, tweak: Buffer, data: Buffer, encrypt: boolean): Buffer;
     hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer;
     randomBytes(length: number): Buffer;
+    globMatch(pattern: string, path: string): boolean;
   };
 
   GuardPoint: new (options: GuardPointOptions, onEvent: (event: GuardPointEvent) => void) => NativeGuardPoint;

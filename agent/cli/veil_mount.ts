@@ -7,10 +7,13 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { VeilError } from '../../common/errors.js';
 import { CIPHERS, type CipherName, type GuardPointEvent } from '../../native/core.js';
-import { mountStandalone } from '../mounts/standalone.js';
+import type { DecisionTable } from '../../policies/index.js';
+import { loadStandalonePolicy, mountStandalone } from '../mounts/standalone.js';
+import { describeEvent } from './describe_event.js';
 
 interface Options {
   keyFile?: string;
+  policy?: string;
   cipher: CipherName;
   foreground?: boolean;
   unmount?: boolean;
@@ -74,14 +77,10 @@ function unmount(directory: string, options: Options): never {
   report(options, { ok: true, directory: target, message: `released ${target}` });
 }
 
-function describe(event: GuardPointEvent): string {
-  const who = event.pid > 0 ? ` (uid ${event.uid}, pid ${event.pid})` : '';
-  return `${event.type}: ${event.path}: ${event.message}${event.code ? ` [${event.code}]` : ''}${who}`;
-}
-
 // Serves the guard point in this process until a signal or an outside unmount.
 function serve(directory: string, options: Options): void {
   let mount: ReturnType<typeof mountStandalone>;
+  let policy: DecisionTable | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
@@ -90,13 +89,15 @@ function serve(directory: string, options: Options): void {
     process.exit(code);
   };
   try {
+    if (options.policy !== undefined) policy = loadStandalonePolicy(options.policy);
     mount = mountStandalone({
       directory,
       keyFile: options.keyFile ?? '',
       cipher: options.cipher,
       threads: options.threads,
-      onEvent: (event) => {
-        process.stderr.write(`veil-mount: ${describe(event)}\n`);
+      policy,
+      onEvent: (event: GuardPointEvent) => {
+        process.stderr.write(`veil-mount: ${describeEvent(event, mount?.directory ?? directory)}\n`);
         if (event.code === 'VEIL_FS_UNMOUNTED_EXTERNALLY') void stop(0);
       },
     });
@@ -108,7 +109,25 @@ function serve(directory: string, options: Options): void {
     report(options, failure(error));
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
-  const message = `guarding ${mount.directory} with ${options.cipher} (pid ${process.pid})`;
+  // SIGUSR1 reads the policy file again; a bad one is reported and the policy in force stays.
+  process.on('SIGUSR1', () => {
+    if (options.policy === undefined) {
+      process.stderr.write('veil-mount: SIGUSR1: no --policy to reload\n');
+      return;
+    }
+    try {
+      const next = loadStandalonePolicy(options.policy);
+      mount.setPolicy(next);
+      process.stderr.write(`veil-mount: policy: now ${next.name} (sha256 ${next.digest.slice(0, 16)}…)\n`);
+    } catch (error) {
+      const { code, message } = failure(error) as { code: string; message: string };
+      process.stderr.write(
+        `veil-mount: policy: not reloaded, the one in force stays: ${message} (${code})\n`,
+      );
+    }
+  });
+  const under = policy === undefined ? '' : ` under policy ${policy.name}`;
+  const message = `guarding ${mount.directory} with ${options.cipher}${under} (pid ${process.pid})`;
   if (options.notifyParent && process.send) {
     process.send({ ok: true, directory: mount.directory, message } satisfies Outcome, () =>
       process.disconnect(),
@@ -157,6 +176,7 @@ const program = new Command()
   .description('Guard a directory in place with a raw key file: files under it are stored encrypted.')
   .argument('<dir>', 'the directory to guard (or to release, with --unmount)')
   .option('--key-file <file>', 'file holding the 32-byte raw key (owned by you, mode 0600)')
+  .option('--policy <file>', 'policy (docs/policy.md) deciding who may do what; SIGUSR1 reloads it')
   .addOption(new Option('--cipher <cipher>', 'cipher for new files').choices(CIPHERS).default('aes-256-gcm'))
   .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM (default: detach once mounted)')
   .option('--unmount', 'release the guard point at <dir>')

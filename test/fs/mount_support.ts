@@ -29,6 +29,8 @@ export interface GuardPointFixture {
   crash(): Promise<void>;
   /** The serving process. */
   pid(): number;
+  /** Asks the serving process to read its policy file again (SIGUSR1). */
+  reloadPolicy(): void;
 }
 
 export function isMounted(dir: string): boolean {
@@ -73,7 +75,11 @@ function waitForExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
-export async function createGuardPoint(cipher: CipherName, base?: string): Promise<GuardPointFixture> {
+export async function createGuardPoint(
+  cipher: CipherName,
+  base?: string,
+  options: { policyFile?: string } = {},
+): Promise<GuardPointFixture> {
   const work = mkdtempSync(path.join(base ?? '/var/tmp', 'veil-test-'));
   const dir = path.join(work, 'guarded');
   const keyFile = path.join(work, 'key');
@@ -87,7 +93,17 @@ export async function createGuardPoint(cipher: CipherName, base?: string): Promi
   const start = async (): Promise<void> => {
     const proc = spawn(
       process.execPath,
-      [VEIL_MOUNT, dir, '--key-file', keyFile, '--cipher', cipher, '--foreground', '--json'],
+      [
+        VEIL_MOUNT,
+        dir,
+        '--key-file',
+        keyFile,
+        '--cipher',
+        cipher,
+        '--foreground',
+        '--json',
+        ...(options.policyFile === undefined ? [] : ['--policy', options.policyFile]),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;
@@ -142,6 +158,9 @@ export async function createGuardPoint(cipher: CipherName, base?: string): Promi
     start,
     crash,
     pid: () => child?.pid ?? -1,
+    reloadPolicy: () => {
+      child?.kill('SIGUSR1');
+    },
   };
   cleanups.push(async () => {
     await stop();

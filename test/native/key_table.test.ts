@@ -374,6 +374,7 @@ test('no function of the module returns key bytes', async () => {
     await call('selfTest.aesXts', () => self.aesXts(random(64), random(16), plain4k, true));
     await call('selfTest.hkdfSha256', () => self.hkdfSha256(random(32), random(16), random(8), 64));
     await call('selfTest.randomBytes', () => self.randomBytes(64));
+    await call('selfTest.globMatch', () => self.globMatch('a/**', 'a/b'));
     const guarded = mkdtempSync(join(dir, 'guard-'));
     const guardPoint = (await call('mountGuardPoint', () =>
       core.mountGuardPoint({ directory: guarded, key: ref, cipher: 'aes-256-gcm' }),

@@ -49,11 +49,28 @@ struct FsOps {
   static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
   static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
   static void forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name);
+  static uint32_t readSecurity(GuardFs& g, fuse_ino_t ino);
+  static uint32_t changeSecurity(GuardFs& g, fuse_ino_t ino);
 };
 
-// The open file behind a fuse_file_info (fh holds a heap shared_ptr<OpenFile>).
-inline std::shared_ptr<OpenFile>& openFileOf(fuse_file_info* fi) {
-  return *reinterpret_cast<std::shared_ptr<OpenFile>*>(fi->fh);
-}
+// One open descriptor: the OpenFile its inode shares, and the policy's decisions for what
+// it was opened for, taken for its opener. Reads and writes use these, not the identity a
+// request carries: with the kernel's writeback cache, writes arrive from the kernel's
+// flusher, not from the writer. The decisions are taken again when the policy changes.
+struct FileHandle {
+  FileHandle(std::shared_ptr<OpenFile> f, Requester who, uint32_t read, uint32_t write)
+      : file(std::move(f)), opener(std::move(who)), readAction(read), writeAction(write) {}
+  std::shared_ptr<OpenFile> file;
+  std::mutex mutex;  // guards the fields below
+  Requester opener;
+  const uint32_t readAction;   // 0 when not opened for reading
+  const uint32_t writeAction;  // 0 when not opened for writing
+  uint64_t generation = 0;     // of the policy the decisions below come from
+  bool canRead = false;
+  bool canWrite = false;
+};
+
+inline FileHandle& handleOf(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
+inline std::shared_ptr<OpenFile>& openFileOf(fuse_file_info* fi) { return handleOf(fi).file; }
 
 }  // namespace veil

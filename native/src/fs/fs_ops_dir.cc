@@ -29,7 +29,7 @@ void FsOps::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   GuardFs& g = fs(req);
   std::string path = g.pathOf(ino);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::ReadDir, path)) return (void)fuse_reply_err(req, EACCES);
+  if (!g.allowed(req, kDirRead, path)) return (void)fuse_reply_err(req, EACCES);
   int fd = ::openat(g.rootFd_, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return (void)fuse_reply_err(req, errno);
   auto* handle = new DirHandle();
@@ -103,13 +103,14 @@ void FsOps::statfs(fuse_req_t req, fuse_ino_t) {
 
 // xattrs go through a real descriptor (O_PATH descriptors take none); symbolic links
 // have no user xattrs, and opening one with O_NOFOLLOW fails with ELOOP.
-int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err) {
-  std::string path = pathOf(ino);
+int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, uint32_t action, int& err) {
+  auto node = inode(ino);
+  std::string path = node ? inodes_.path(*node) : std::string();
   if (path.empty()) {
     err = ENOENT;
     return -1;
   }
-  if (!allowed(req, op, path)) {
+  if (action != 0 && !allowed(req, action, path)) {
     err = EACCES;
     return -1;
   }
@@ -122,6 +123,15 @@ namespace {
 constexpr char kCapability[] = "security.capability";
 }  // namespace
 
+// Extended attributes are the "security" attributes of docs/policy.md (changing them is
+// f_chg_sec for directories too: there is no d_chg_sec).
+uint32_t FsOps::readSecurity(GuardFs& g, fuse_ino_t ino) {
+  auto node = g.inode(ino);
+  return node && node->type == S_IFDIR ? kDirReadSec : kFileReadSec;
+}
+
+uint32_t FsOps::changeSecurity(GuardFs&, fuse_ino_t) { return kFileChangeSec; }
+
 void FsOps::forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name) {
   if (std::strcmp(name, kCapability) != 0) return;
   if (auto node = g.inode(ino)) node->capabilityXattr = -1;
@@ -130,7 +140,7 @@ void FsOps::forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name) {
 void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
   forgetCapability(fs(req), ino, name);
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
+  int fd = fs(req).xattrTarget(req, ino, changeSecurity(fs(req), ino), err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? EPERM : err);
   err = ::fsetxattr(fd, name, value, size, flags) == 0 ? 0 : errno;
   ::close(fd);
@@ -140,11 +150,11 @@ void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const cha
 void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   GuardFs& g = fs(req);
   std::shared_ptr<Inode> node = std::strcmp(name, kCapability) == 0 ? g.inode(ino) : nullptr;
-  if (node && node->capabilityXattr == 0 && g.allowed(req, Operation::XattrRead, g.pathOf(ino))) {
-    return (void)fuse_reply_err(req, ENODATA);
-  }
+  // The kernel's own question before every write and chown (is there a file capability
+  // to drop?) is no read by the caller: it is not decided, nor recorded.
+  if (node && node->capabilityXattr == 0) return (void)fuse_reply_err(req, ENODATA);
   int err = 0;
-  int fd = g.xattrTarget(req, ino, Operation::XattrRead, err);
+  int fd = g.xattrTarget(req, ino, node ? 0 : readSecurity(g, ino), err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   std::vector<char> value(size);
   ssize_t n = ::fgetxattr(fd, name, size == 0 ? nullptr : value.data(), size);
@@ -158,7 +168,7 @@ void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t si
 
 void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, Operation::XattrRead, err);
+  int fd = fs(req).xattrTarget(req, ino, readSecurity(fs(req), ino), err);
   if (fd < 0 && err == ELOOP) return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
   if (fd < 0) return (void)fuse_reply_err(req, err);
   std::vector<char> names(size);
@@ -173,7 +183,7 @@ void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void FsOps::removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   forgetCapability(fs(req), ino, name);
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, Operation::XattrWrite, err);
+  int fd = fs(req).xattrTarget(req, ino, changeSecurity(fs(req), ino), err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   err = ::fremovexattr(fd, name) == 0 ? 0 : errno;
   ::close(fd);

@@ -37,7 +37,7 @@ void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (!dir) return (void)fuse_reply_err(req, ENOENT);
   std::string path = g.inodes_.childPath(*dir, name);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::Lookup, path)) return (void)fuse_reply_err(req, EACCES);
+  // A lookup is no action of its own (docs/policy.md): what is then done with the name is.
   fuse_entry_param e;
   if (int err = g.entryFor(dir, name, path, e)) return (void)fuse_reply_err(req, err);
   fuse_reply_entry(req, &e);
@@ -60,9 +60,34 @@ int GuardFs::doGetattr(fuse_ino_t ino, struct stat& st) {
 }
 
 void FsOps::getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  GuardFs& g = fs(req);
+  if (auto node = g.inode(ino); node && !g.allowed(req, GuardFs::forType(*node, kFileReadAttr, kDirReadAttr),
+                                                   g.inodes_.path(*node))) {
+    return (void)fuse_reply_err(req, EACCES);
+  }
   struct stat st;
-  if (int err = fs(req).doGetattr(ino, st)) return (void)fuse_reply_err(req, err);
+  if (int err = g.doGetattr(ino, st)) return (void)fuse_reply_err(req, err);
   fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+// What a setattr asks for: a size change is a write; the modification and change times
+// alone, through a descriptor open for writing, are what the kernel sets after writing
+// (writeback cache), so that descriptor's write decision covers them; anything else
+// changes attributes.
+int GuardFs::admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet,
+                          fuse_file_info* fi) {
+  if (!gate_.table()) return 0;
+  constexpr int kTimes = FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+  const bool written = fi != nullptr && handleOf(fi).writeAction != 0;
+  if (written && (toSet & ~kTimes) == 0) return recheck(handleOf(fi), node.id, true);
+  Requester who = requester(req);
+  if (toSet & FUSE_SET_ATTR_SIZE) {
+    if (written ? recheck(handleOf(fi), node.id, true) != 0 : !allowed(who, kFileWrite, path)) return EACCES;
+  }
+  if ((toSet & ~FUSE_SET_ATTR_SIZE) != 0 && !allowed(who, forType(node, kFileChangeAttr, kDirChangeAttr), path)) {
+    return EACCES;
+  }
+  return 0;
 }
 
 int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, int toSet, fuse_file_info* fi,
@@ -71,7 +96,7 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
   if (!node) return ENOENT;
   std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
-  if (!allowed(req, Operation::SetAttr, path)) return EACCES;
+  if (int err = admitSetattr(req, *node, path, toSet, fi)) return err;
   if ((toSet & FUSE_SET_ATTR_MODE) && ::fchmodat(rootFd_, path.c_str(), attr.st_mode & 07777, 0) != 0) return errno;
   if (toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
     uid_t uid = (toSet & FUSE_SET_ATTR_UID) ? attr.st_uid : static_cast<uid_t>(-1);
@@ -118,7 +143,7 @@ void FsOps::readlink(fuse_req_t req, fuse_ino_t ino) {
   GuardFs& g = fs(req);
   std::string path = g.pathOf(ino);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
-  if (!g.allowed(req, Operation::ReadLink, path)) return (void)fuse_reply_err(req, EACCES);
+  if (!g.allowed(req, kFileReadAttr, path)) return (void)fuse_reply_err(req, EACCES);
   char target[PATH_MAX + 1];
   ssize_t n = ::readlinkat(g.rootFd_, path.c_str(), target, sizeof target - 1);
   if (n < 0) return (void)fuse_reply_err(req, errno);
@@ -133,8 +158,7 @@ int GuardFs::doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
-  Operation op = symlinkTarget != nullptr ? Operation::Symlink : S_ISDIR(mode) ? Operation::MakeDir : Operation::Create;
-  if (!allowed(req, op, path)) return EACCES;
+  if (!allowed(req, S_ISDIR(mode) ? kDirMake : kFileCreate, path)) return EACCES;
   int rc;
   if (symlinkTarget != nullptr) {
     rc = ::symlinkat(symlinkTarget, rootFd_, path.c_str());
@@ -178,7 +202,7 @@ int GuardFs::doUnlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool 
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
-  if (!allowed(req, directory ? Operation::RemoveDir : Operation::Remove, path)) return EACCES;
+  if (!allowed(req, directory ? kDirRemove : kFileRemove, path)) return EACCES;
   if (::unlinkat(rootFd_, path.c_str(), directory ? AT_REMOVEDIR : 0) != 0) return errno;
   inodes_.detach(*dir, name);
   return 0;
@@ -198,7 +222,8 @@ int GuardFs::doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
   if (!from || !to) return ENOENT;
   std::string oldPath = inodes_.childPath(*from, name), newPath = inodes_.childPath(*to, newName);
   if (oldPath.empty() || newPath.empty()) return ENOENT;
-  if (!allowed(req, Operation::Rename, oldPath) || !allowed(req, Operation::Rename, newPath)) return EACCES;
+  Requester who = requester(req);
+  if (!allowed(who, kFileRename, oldPath) || !allowed(who, kFileRename, newPath)) return EACCES;
   if (::renameat2(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), flags) != 0) return errno;
   inodes_.rename(from, name, to, newName, (flags & RENAME_EXCHANGE) != 0);
   return 0;
@@ -214,7 +239,7 @@ int GuardFs::doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const 
   if (!node || !dir) return ENOENT;
   std::string oldPath = inodes_.path(*node), newPath = inodes_.childPath(*dir, newName);
   if (oldPath.empty() || newPath.empty()) return ENOENT;
-  if (!allowed(req, Operation::Link, newPath)) return EACCES;
+  if (!allowed(req, kFileCreate, newPath)) return EACCES;
   if (::linkat(rootFd_, oldPath.c_str(), rootFd_, newPath.c_str(), 0) != 0) return errno;
   return entryFor(dir, newName, newPath, e);
 }

@@ -10,13 +10,71 @@
 
 namespace veil {
 
+namespace {
+// The kernel marks the open of a binary it is about to run with __FMODE_EXEC, and FUSE
+// passes the open flags through.
+constexpr int kOpenForExec = 040;
+}  // namespace
+
+uint32_t GuardFs::readActionFor(int flags) {
+  const int access = flags & O_ACCMODE;
+  if (access != O_RDONLY && access != O_RDWR) return 0;
+  return (flags & kOpenForExec) != 0 ? kExec : kFileRead;
+}
+
+uint32_t GuardFs::writeActionFor(int flags) {
+  const int access = flags & O_ACCMODE;
+  if (access != O_WRONLY && access != O_RDWR) return 0;
+  return (flags & O_APPEND) != 0 ? kFileAppend : kFileWrite;
+}
+
+int GuardFs::admitOpen(int flags, const std::string& path, Requester& who) {
+  auto table = gate_.table();
+  if (!table) return 0;
+  for (uint32_t action : {readActionFor(flags), writeActionFor(flags), (flags & O_TRUNC) != 0 ? kFileWrite : 0u}) {
+    if (action != 0 && !decide(who, action, path, *table, true).permit) return EACCES;
+  }
+  return 0;
+}
+
+void GuardFs::attachHandle(fuse_file_info* fi, std::shared_ptr<OpenFile> open, Requester who) {
+  who.settle();
+  auto* handle = new FileHandle(std::move(open), std::move(who), readActionFor(fi->flags), writeActionFor(fi->flags));
+  // Just admitted under the policy of this generation (or a later one: then decided again).
+  handle->generation = gate_.generation();
+  handle->canRead = handle->readAction != 0;
+  handle->canWrite = handle->writeAction != 0;
+  fi->fh = reinterpret_cast<uint64_t>(handle);
+}
+
+int GuardFs::recheck(FileHandle& handle, fuse_ino_t ino, bool write) {
+  const uint64_t generation = gate_.generation();
+  std::lock_guard<std::mutex> lock(handle.mutex);
+  if (handle.generation != generation) {
+    auto table = gate_.table();
+    const std::string path = pathOf(ino);
+    auto decideFor = [&](uint32_t action) {
+      return action != 0 && (!table || decide(handle.opener, action, path, *table, true).permit);
+    };
+    handle.canRead = decideFor(handle.readAction);
+    handle.canWrite = decideFor(handle.writeAction);
+    handle.generation = generation;
+  }
+  // A read through a descriptor open only for writing is the kernel filling a page a
+  // partial write changes (writeback cache); the data stays in the kernel, which lets no
+  // write-only descriptor read or map it, so the write decision covers it.
+  const bool readIsPageFill = !write && handle.readAction == 0;
+  return (write || readIsPageFill ? handle.canWrite : handle.canRead) ? 0 : EACCES;
+}
+
 int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto node = inode(ino);
   if (!node) return ENOENT;
   if (node->type != S_IFREG) return node->type == S_IFDIR ? EISDIR : EINVAL;
   std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
-  if (!allowed(req, Operation::Open, path)) return EACCES;
+  Requester who = requester(req);
+  if (int err = admitOpen(fi->flags, path, who)) return err;
   try {
     int err = 0;
     auto open = openFile(node, path, err);
@@ -24,7 +82,7 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (fi->flags & O_TRUNC) {
       if (int e = open->truncate(0)) return e;
     }
-    fi->fh = reinterpret_cast<uint64_t>(new std::shared_ptr<OpenFile>(std::move(open)));
+    attachHandle(fi, std::move(open), std::move(who));
     return 0;
   } catch (const std::exception& error) {
     return failure(error, path, req);
@@ -33,7 +91,7 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void FsOps::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (int err = fs(req).doOpen(req, ino, fi)) return (void)fuse_reply_err(req, err);
-  if (fuse_reply_open(req, fi) != 0) delete &openFileOf(fi);  // the kernel gave up on the open
+  if (fuse_reply_open(req, fi) != 0) delete &handleOf(fi);  // the kernel gave up on the open
 }
 
 // A new file is a new container: the header is on disk before the name is handed out.
@@ -43,7 +101,9 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (!dir) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
-  if (!allowed(req, Operation::Create, path)) return EACCES;
+  Requester who = requester(req);
+  if (!allowed(who, kFileCreate, path)) return EACCES;
+  if (int err = admitOpen(fi->flags & ~O_TRUNC, path, who)) return err;
   int fd = ::openat(rootFd_, path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
   if (fd < 0) return errno;
   try {
@@ -80,7 +140,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       std::lock_guard<std::mutex> lock(node->openMutex);
       node->open = open;
     }
-    fi->fh = reinterpret_cast<uint64_t>(new std::shared_ptr<OpenFile>(std::move(open)));
+    attachHandle(fi, std::move(open), std::move(who));
     return 0;
   } catch (const std::exception& error) {
     ::close(fd);
@@ -92,11 +152,12 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
 void FsOps::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   fuse_entry_param e;
   if (int err = fs(req).doCreate(req, parent, name, mode, fi, e)) return (void)fuse_reply_err(req, err);
-  if (fuse_reply_create(req, &e, fi) != 0) delete &openFileOf(fi);
+  if (fuse_reply_create(req, &e, fi) != 0) delete &handleOf(fi);
 }
 
 void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
+  if (int err = g.recheck(handleOf(fi), ino, false)) return (void)fuse_reply_err(req, err);
   auto& open = openFileOf(fi);
   size_t got = 0;
   int err = 0;
@@ -112,6 +173,7 @@ void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 
 void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
+  if (int err = g.recheck(handleOf(fi), ino, true)) return (void)fuse_reply_err(req, err);
   auto& open = openFileOf(fi);
   try {
     if (int err = open->write(reinterpret_cast<const uint8_t*>(buf), size, static_cast<uint64_t>(off))) {
@@ -124,7 +186,7 @@ void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
 }
 
 void FsOps::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete &openFileOf(fi);
+  delete &handleOf(fi);
   fuse_reply_err(req, 0);
 }
 

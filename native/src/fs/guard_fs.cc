@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -24,12 +25,11 @@ constexpr double kAttrTimeout = 1.0;
 
 }  // namespace
 
-GuardFs::GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events, std::shared_ptr<DecisionHook> hook)
-    : config_(std::move(config)),
-      keys_(keys),
-      events_(std::move(events)),
-      hook_(hook ? std::move(hook) : std::make_shared<PermitAll>()),
-      permitAll_(dynamic_cast<PermitAll*>(hook_.get()) != nullptr) {}
+GuardFs::GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events,
+                 std::shared_ptr<const DecisionTable> policy)
+    : config_(std::move(config)), keys_(keys), events_(std::move(events)), gate_(config_.directory) {
+  gate_.install(std::move(policy));
+}
 
 GuardFs::~GuardFs() { unmount(); }
 
@@ -87,7 +87,7 @@ void GuardFs::mount() {
     fuse_loop_cfg_destroy(loop);
     if (!stopping_) {
       events_(FsEvent{"unmounted", ".", "VEIL_FS_UNMOUNTED_EXTERNALLY",
-                      "the guard point was unmounted by someone else (umount)", 0, 0});
+                      "the guard point was unmounted by someone else (umount)", 0, 0, std::nullopt});
     }
   });
 }
@@ -105,7 +105,7 @@ void GuardFs::unmount() {
   session_ = nullptr;
   ::close(rootFd_);
   rootFd_ = -1;
-  events_(FsEvent{"unmounted", ".", "", "the guard point was unmounted", 0, 0});
+  events_(FsEvent{"unmounted", ".", "", "the guard point was unmounted", 0, 0, std::nullopt});
   stopping_ = false;
 }
 
@@ -185,7 +185,7 @@ void GuardFs::repairLength(const std::string& path, uint64_t length, uint64_t si
                              "set back to " + std::to_string(size) + " bytes"
                            : std::string("the container is longer than its header's size and could not be set "
                                          "back: ") + std::strerror(err),
-                  0, 0});
+                  0, 0, std::nullopt});
 }
 
 std::string GuardFs::pathOf(fuse_ino_t id) const {
@@ -193,10 +193,72 @@ std::string GuardFs::pathOf(fuse_ino_t id) const {
   return node ? inodes_.path(*node) : std::string();
 }
 
-bool GuardFs::allowed(fuse_req_t req, Operation op, const std::string& path) {
-  if (permitAll_) return true;
+Requester GuardFs::requester(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return hook_->decide(Caller{ctx->uid, ctx->gid, ctx->pid}, op, path) == Decision::Permit;
+  // libfuse reads the supplementary groups from /proc: only when a user set needs them.
+  auto groups = [req]() {
+    std::vector<gid_t> out(64);
+    int n = fuse_req_getgroups(req, static_cast<int>(out.size()), out.data());
+    if (n > static_cast<int>(out.size())) {
+      out.resize(static_cast<size_t>(n));
+      n = fuse_req_getgroups(req, n, out.data());
+    }
+    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return out;
+  };
+  return Requester(ctx->uid, ctx->gid, ctx->pid, groups, &gate_.hashes());
+}
+
+bool GuardFs::allowed(fuse_req_t req, uint32_t action, const std::string& path) {
+  if (!gate_.table()) return true;
+  Requester who = requester(req);
+  return allowed(who, action, path);
+}
+
+bool GuardFs::allowed(Requester& who, uint32_t action, const std::string& path) {
+  auto table = gate_.table();
+  return !table || decide(who, action, path, *table).permit;
+}
+
+Verdict GuardFs::decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+                        bool fileData) {
+  Verdict verdict = evaluate(table, who, action, path);
+  const bool rawView = fileData && verdict.permit && !verdict.applyKey;
+  if (rawView) {
+    verdict.permit = false;
+    verdict.audit = true;
+  }
+  if (verdict.audit) {
+    FsEvent::Access access;
+    access.timeMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    access.policy = table.name;
+    access.digest = table.digest;
+    access.rule = verdict.rule;
+    access.action = actionName(action);
+    access.effect = verdict.permit ? "permit" : "deny";
+    access.applyKey = verdict.applyKey;
+    access.learned = verdict.learned;
+    access.gid = who.gid();
+    access.executable = who.executable();
+    std::string message = rawView            ? "permitted without apply_key: the encrypted view is not served by "
+                                               "this version, so the access is denied"
+                          : verdict.learned  ? "learn mode: would have been denied"
+                          : verdict.rule < 0 ? "no rule matched"
+                                             : "rule " + std::to_string(verdict.rule);
+    events_(FsEvent{"access", path, "", std::move(message), who.uid(), who.pid(), std::move(access)});
+  }
+  return verdict;
+}
+
+void GuardFs::setPolicy(std::shared_ptr<const DecisionTable> policy) {
+  gate_.install(std::move(policy));
+  std::lock_guard<std::mutex> lock(lifecycle_);
+  if (!mounted_ || session_ == nullptr) return;
+  // Pages the kernel cached for a permitted reader would otherwise keep being served to
+  // every opener without asking: drop them for every open file.
+  for (fuse_ino_t ino : inodes_.openInodes()) fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
 }
 
 int GuardFs::statPath(const std::string& path, struct stat& st) const {
@@ -259,7 +321,7 @@ int GuardFs::failure(const std::exception& error, const std::string& path, fuse_
   const bool keyProblem = code == "VEIL_KEY_NOT_FOUND" || code == "VEIL_KEY_NOT_ACTIVE";
   const fuse_ctx* ctx = req != nullptr ? fuse_req_ctx(req) : nullptr;
   events_(FsEvent{keyProblem ? "key-unavailable" : "tamper", path, code, error.what(),
-                  ctx != nullptr ? ctx->uid : 0, ctx != nullptr ? ctx->pid : 0});
+                  ctx != nullptr ? ctx->uid : 0, ctx != nullptr ? ctx->pid : 0, std::nullopt});
   return keyProblem ? ENOKEY : EIO;
 }
 

@@ -10,13 +10,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "format/container.h"
-#include "fs/caller.h"
 #include "fs/inode_table.h"
 #include "fs/open_file.h"
+#include "policy/policy_gate.h"
 
 namespace veil {
 
@@ -28,22 +29,42 @@ struct GuardConfig {
   unsigned threads = 8;
 };
 
-// What a guard point tells JavaScript: tampering, missing keys, unexpected errors.
+// What a guard point tells JavaScript: tampering, missing keys, repairs, its end, and
+// access decisions the policy records.
 struct FsEvent {
-  std::string type;  // "tamper", "key-unavailable", "unmounted" (code VEIL_FS_UNMOUNTED_EXTERNALLY if not by us)
+  // "tamper", "key-unavailable", "recovered", "access", "unmounted" (code
+  // VEIL_FS_UNMOUNTED_EXTERNALLY if not by us)
+  std::string type;
   std::string path;
   std::string code;
   std::string message;
   uint32_t uid = 0;
   int32_t pid = 0;
+  // "access" events only (docs/policy.md, "Audit records").
+  struct Access {
+    int64_t timeMs = 0;
+    std::string policy;  // name
+    std::string digest;  // of the exact policy version
+    int rule = -1;       // -1: no rule matched
+    std::string action;
+    std::string effect;  // "permit" or "deny"
+    bool applyKey = false;
+    bool learned = false;
+    uint32_t gid = 0;
+    std::string executable;
+  };
+  std::optional<Access> access;
 };
 
 // Must return at once: it runs on the FUSE threads.
 using EventSink = std::function<void(FsEvent)>;
 
+struct FileHandle;
+
 class GuardFs {
  public:
-  GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events, std::shared_ptr<DecisionHook> hook);
+  // `policy` may be null (no policy: everything permitted); it is in force before the mount serves anything.
+  GuardFs(GuardConfig config, const KeyLookup& keys, EventSink events, std::shared_ptr<const DecisionTable> policy);
   ~GuardFs();
   GuardFs(const GuardFs&) = delete;
   GuardFs& operator=(const GuardFs&) = delete;
@@ -53,6 +74,9 @@ class GuardFs {
   // Idempotent; returns when the session threads have ended.
   void unmount();
   const std::string& directory() const { return config_.directory; }
+  // Takes effect for the next operation, on files already open too: their cached decisions
+  // go stale, and the kernel's cached pages of them are dropped so reads ask again.
+  void setPolicy(std::shared_ptr<const DecisionTable> policy);
 
   // Clears a mount left behind by a crashed process ("transport endpoint is not connected").
   static bool clearStaleMount(const std::string& directory);
@@ -66,8 +90,30 @@ class GuardFs {
   std::string pathOf(fuse_ino_t id) const;
   // A descriptor of the inode's backing file for xattr calls, after the decision hook;
   // -1 with `err` set otherwise.
-  int xattrTarget(fuse_req_t req, fuse_ino_t ino, Operation op, int& err);
-  bool allowed(fuse_req_t req, Operation op, const std::string& path);
+  int xattrTarget(fuse_req_t req, fuse_ino_t ino, uint32_t action, int& err);
+  // The policy's decision for the caller of `req` (every deny and every audited permit
+  // becomes an "access" event). Without a policy, true.
+  bool allowed(fuse_req_t req, uint32_t action, const std::string& path);
+  bool allowed(Requester& who, uint32_t action, const std::string& path);
+  // `fileData`: the action reads or writes a regular file's contents, where a permit
+  // without apply_key means the encrypted view (docs/policy.md), which this version does
+  // not serve yet: such a permit is turned into a deny, never into plaintext.
+  Verdict decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+                 bool fileData = false);
+  Requester requester(fuse_req_t req);
+  // What an open with these flags asks for (0 for nothing of that kind).
+  static uint32_t readActionFor(int flags);
+  static uint32_t writeActionFor(int flags);
+  // Decides the actions of a new descriptor; 0, or EACCES after recording the denial.
+  int admitOpen(int flags, const std::string& path, Requester& who);
+  // Whether the descriptor may still read (or write) under the policy in force now.
+  int recheck(FileHandle& handle, fuse_ino_t ino, bool write);
+  int admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet, fuse_file_info* fi);
+  // A new descriptor for `open`, its decisions taken: stored in fi->fh.
+  void attachHandle(fuse_file_info* fi, std::shared_ptr<OpenFile> open, Requester who);
+  static uint32_t forType(const Inode& node, uint32_t fileAction, uint32_t dirAction) {
+    return node.type == S_IFDIR ? dirAction : fileAction;
+  }
   int statPath(const std::string& path, struct stat& st) const;
   // `path` is childPath(parent, name), which the caller has already computed.
   int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, const std::string& path,
@@ -99,8 +145,7 @@ class GuardFs {
   GuardConfig config_;
   const KeyLookup& keys_;
   EventSink events_;
-  std::shared_ptr<DecisionHook> hook_;
-  bool permitAll_;
+  PolicyGate gate_;
   int rootFd_ = -1;
   InodeTable inodes_;
   fuse_session* session_ = nullptr;

@@ -126,4 +126,14 @@ void InodeTable::rename(const std::shared_ptr<Inode>& parent, const std::string&
   if (moved != nullptr) addName(*moved, newParent, newName);
 }
 
+std::vector<fuse_ino_t> InodeTable::openInodes() const {
+  std::vector<fuse_ino_t> out;
+  std::lock_guard<std::mutex> lock(tableMutex_);
+  for (const auto& [id, node] : byId_) {
+    std::lock_guard<std::mutex> open(node->openMutex);
+    if (!node->open.expired()) out.push_back(id);
+  }
+  return out;
+}
+
 }  // namespace veil

@@ -16,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace veil {
 
@@ -57,6 +58,8 @@ class InodeTable {
   std::string path(const Inode& inode) const;
   // Empty, like path(), when the parent is unreachable.
   std::string childPath(const Inode& parent, const std::string& name) const;
+  // The inodes with an open file (for dropping the kernel's cached pages of them).
+  std::vector<fuse_ino_t> openInodes() const;
   // Marks the inode known under (parent, name), if any, as reached by no path.
   void detach(const Inode& parent, const std::string& name);
   // After a rename the moved inode takes the new name; a replaced one is detached, or, for

@@ -8,6 +8,7 @@
 #include "keys/key_table.h"
 #include "napi/convert.h"
 #include "napi/js_errors.h"
+#include "napi/policy_convert.h"
 #include "napi/register.h"
 
 namespace veil {
@@ -22,6 +23,21 @@ Napi::Object eventObject(Napi::Env env, const FsEvent& event) {
   o.Set("message", event.message);
   o.Set("uid", Napi::Number::New(env, event.uid));
   o.Set("pid", Napi::Number::New(env, event.pid));
+  if (event.access) {
+    const FsEvent::Access& a = *event.access;
+    Napi::Object access = Napi::Object::New(env);
+    access.Set("time", Napi::Number::New(env, static_cast<double>(a.timeMs)));
+    access.Set("policy", a.policy);
+    access.Set("digest", a.digest);
+    access.Set("rule", a.rule < 0 ? env.Null() : Napi::Number::New(env, a.rule));
+    access.Set("action", a.action);
+    access.Set("effect", a.effect);
+    access.Set("applyKey", Napi::Boolean::New(env, a.applyKey));
+    access.Set("learned", Napi::Boolean::New(env, a.learned));
+    access.Set("gid", Napi::Number::New(env, a.gid));
+    access.Set("executable", a.executable);
+    o.Set("access", access);
+  }
   return o;
 }
 
@@ -56,6 +72,7 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeGuardPoint",
                        {InstanceAccessor<&GuardPointObject::directory>("directory"),
+                        InstanceMethod<&GuardPointObject::setPolicy>("setPolicy"),
                         InstanceMethod<&GuardPointObject::unmount>("unmount")});
   }
 
@@ -79,7 +96,8 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
         });
         if (status != napi_ok) delete copy;  // queue closed or full: the event is dropped, never waited for
       };
-      fs_ = std::make_shared<GuardFs>(config, KeyTable::instance(), sink, nullptr);
+      auto policy = decisionTableArg(options.Get("policy"));
+      fs_ = std::make_shared<GuardFs>(config, KeyTable::instance(), sink, std::move(policy));
       try {
         fs_->mount();
       } catch (...) {
@@ -97,6 +115,13 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
 
  private:
   Napi::Value directory(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), fs_->directory()); }
+
+  Napi::Value setPolicy(const Napi::CallbackInfo& info) {
+    return guarded(info.Env(), [&] {
+      fs_->setPolicy(decisionTableArg(info[0]));
+      return info.Env().Undefined();
+    });
+  }
 
   Napi::Value unmount(const Napi::CallbackInfo& info) {
     // The object stays referenced until the worker is done with its events.

@@ -8,6 +8,7 @@
 #include "crypto/aes.h"
 #include "crypto/kdf.h"
 #include "format/container.h"
+#include "policy/glob.h"
 #include "napi/convert.h"
 #include "napi/js_errors.h"
 #include "napi/register.h"
@@ -152,6 +153,15 @@ Napi::Value benchmarkBlocks(const Napi::CallbackInfo& info) {
   });
 }
 
+// The guard points' path matcher, so tests can hold it to the TypeScript reference's table.
+Napi::Value glob(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    const std::string pattern = info[0].As<Napi::String>().Utf8Value();
+    const std::string path = info[1].As<Napi::String>().Utf8Value();
+    return Napi::Value(Napi::Boolean::New(info.Env(), globMatch(pattern, path)));
+  });
+}
+
 }  // namespace
 
 void registerSelfTest(Napi::Env env, Napi::Object exports) {
@@ -161,6 +171,7 @@ void registerSelfTest(Napi::Env env, Napi::Object exports) {
   selfTest.Set("aesXts", Napi::Function::New(env, aesXts, "aesXts"));
   selfTest.Set("hkdfSha256", Napi::Function::New(env, hkdf, "hkdfSha256"));
   selfTest.Set("randomBytes", Napi::Function::New(env, random, "randomBytes"));
+  selfTest.Set("globMatch", Napi::Function::New(env, glob, "globMatch"));
   exports.Set("selfTest", selfTest);
   exports.Set("benchmarkBlocks", Napi::Function::New(env, benchmarkBlocks, "benchmarkBlocks"));
 }

@@ -1,0 +1,304 @@
+// Policies enforced on a real mount, for real users: test users and a group are created for
+// this file (and removed after it, even when it fails), and every file operation runs as
+// one of them in a child process. The guard point's policy file is rewritten and reloaded
+// (SIGUSR1) between steps, as an operator would.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { STANDALONE_KEY } from '../../agent/mounts/standalone.js';
+import {
+  createGuardPoint,
+  removeGuardPoints,
+  sh,
+  shStatus,
+  VEIL_MOUNT,
+  type GuardPointFixture,
+} from './mount_support.js';
+
+const ALICE = 'veiltest_alice'; // in the group below
+const BOB = 'veiltest_bob';
+const HR = 'veiltest_hr';
+
+function removeUsers(): void {
+  spawnSync('bash', [
+    '-c',
+    `userdel ${ALICE} 2>/dev/null; userdel ${BOB} 2>/dev/null; groupdel ${HR} 2>/dev/null; true`,
+  ]);
+}
+
+type Rule = Record<string, unknown>;
+
+/** A standalone policy: the sets every step uses, and the rules given. */
+function policy(name: string, rules: Rule[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify(
+    {
+      name,
+      resourceSets: {
+        all: { include: ['**'] },
+        public: { include: ['public/**'] },
+        hr: { include: ['hr/**'] },
+        logs: { include: ['logs/**'] },
+        secret: { include: ['secret/**'] },
+        tools: { include: ['tools/**'] },
+        raw: { include: ['raw/**'] },
+      },
+      userSets: { root: { uids: [0] }, hr: { groups: [HR] }, bob: { users: [BOB] } },
+      signatureSets: { 'trusted-cat': { sha256: [trustedCatHash] } },
+      processSets: { 'trusted-cat': { executables: [trustedCat], signatureSet: 'trusted-cat' } },
+      securityRules: rules,
+      keyRules: [{ resourceSet: 'all', key: STANDALONE_KEY }],
+      ...extra,
+    },
+    null,
+    2,
+  );
+}
+
+const OPEN: Rule = { actions: ['all_ops'], effect: ['permit', 'apply_key'] };
+const RULES: Rule[] = [
+  { resourceSet: 'secret', userSet: 'root', actions: ['all_ops'], effect: ['deny'] },
+  { resourceSet: 'secret', processSet: 'trusted-cat', actions: ['read'], effect: ['permit', 'apply_key'] },
+  { resourceSet: 'hr', userSet: 'hr', actions: ['all_ops'], effect: ['permit', 'apply_key', 'audit'] },
+  { resourceSet: 'logs', actions: ['read', 'f_wr_app', 'f_cre'], effect: ['permit', 'apply_key'] },
+  { resourceSet: 'tools', actions: ['read'], effect: ['permit', 'apply_key'] },
+  { resourceSet: 'raw', userSet: 'bob', actions: ['read'], effect: ['permit'] },
+  { resourceSet: 'public', ...OPEN },
+  { resourceSet: 'all', actions: ['d_rd', 'd_rd_att', 'f_rd_att'], effect: ['permit'] },
+];
+
+let work: string;
+let trustedCat: string;
+let trustedCatHash: string;
+let policyFile: string;
+let gp: GuardPointFixture;
+
+async function install(text: string, name: string): Promise<void> {
+  const seen = gp.log().length;
+  writeFileSync(policyFile, text);
+  gp.reloadPolicy();
+  const deadline = Date.now() + 5000;
+  while (!gp.log().slice(seen).includes(`policy: now ${name} `)) {
+    if (Date.now() > deadline) throw new Error(`policy ${name} not installed:\n${gp.log().slice(seen)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Runs as `user` in the guard point; the exit status and output. */
+function as(user: string, script: string): { status: number; out: string; err: string } {
+  const result = spawnSync('runuser', ['-u', user, '--', 'bash', '-c', `cd '${gp.dir}' && ${script}`], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
+}
+
+before(async () => {
+  removeUsers();
+  sh(`groupadd ${HR} && useradd -M -N -s /bin/bash -G ${HR} ${ALICE} && useradd -M -N -s /bin/bash ${BOB}`);
+  work = mkdtempSync('/var/tmp/veil-policy-');
+  sh(`chmod 755 '${work}' && mkdir -m 755 '${work}/bin' && mkdir -m 1777 '${work}/tmp'`);
+  trustedCat = path.join(work, 'bin', 'cat');
+  copyFileSync('/usr/bin/cat', trustedCat);
+  sh(`chmod 755 '${trustedCat}'`);
+  trustedCatHash = createHash('sha256').update(readFileSync(trustedCat)).digest('hex');
+  policyFile = path.join(work, 'policy.json');
+  writeFileSync(policyFile, policy('open', [OPEN]));
+  gp = await createGuardPoint('aes-256-gcm', undefined, { policyFile });
+  // Set up under the open policy; modes let every user in, so only the policy decides.
+  sh(`cd '${gp.dir}' && mkdir public hr logs secret tools raw && echo public > public/a && echo salary > hr/pay &&
+      echo line1 > logs/app.log && echo top > secret/s && cp /bin/true tools/true && echo stored > raw/r &&
+      chmod -R a+rwX . && chmod 755 tools/true`);
+});
+
+after(async () => {
+  await removeGuardPoints();
+  removeUsers();
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+describe('a policy decides per user, group, process, signature and action', () => {
+  before(async () => install(policy('rules', RULES), 'rules'));
+
+  test('a group member reads (audited); another user is denied, and the denial is recorded', async () => {
+    assert.deepEqual(as(ALICE, 'cat hr/pay'), { status: 0, out: 'salary\n', err: '' });
+    const bob = as(BOB, 'cat hr/pay');
+    assert.notEqual(bob.status, 0);
+    assert.match(bob.err, /Permission denied/);
+    const log = await gp.waitForLog(new RegExp(`user=${BOB} .*action=f_rd resource=\\S+/hr/pay effect=deny`));
+    assert.match(
+      log,
+      new RegExp(`policy=rules rule=2 user=${ALICE} .*action=f_rd .*effect=permit,apply_key`),
+    );
+  });
+
+  test('append is permitted where overwriting is not', () => {
+    const append = as(BOB, 'echo line2 >> logs/app.log');
+    assert.equal(append.status, 0, `${append.err}\n${gp.log()}`);
+    const overwrite = as(BOB, 'echo replaced > logs/app.log');
+    assert.notEqual(overwrite.status, 0);
+    assert.match(overwrite.err, /Permission denied/);
+    assert.equal(as(BOB, 'cat logs/app.log').out, 'line1\nline2\n');
+  });
+
+  test('a process set with a signature: the trusted binary reads, others and a patched copy do not', () => {
+    assert.equal(as(BOB, `'${trustedCat}' secret/s`).out, 'top\n');
+    assert.notEqual(as(BOB, 'cat secret/s').status, 0, '/usr/bin/cat is not the trusted path');
+    sh(`cp '${trustedCat}' '${work}/bin/cat.orig' && printf 'x' >> '${trustedCat}'`);
+    try {
+      const patched = as(BOB, `'${trustedCat}' secret/s`);
+      assert.notEqual(patched.status, 0, 'a patched binary at the trusted path must not match');
+      assert.match(patched.err, /Permission denied/);
+    } finally {
+      sh(`cp '${work}/bin/cat.orig' '${trustedCat}'`);
+    }
+    assert.equal(as(BOB, `'${trustedCat}' secret/s`).out, 'top\n', 'the original binary matches again');
+  });
+
+  test('root is just a user: denied plaintext by a rule about uid 0', () => {
+    const root = shStatus(`cat '${gp.dir}/secret/s'`);
+    assert.notEqual(root.status, 0);
+    assert.match(root.stderr, /Permission denied/);
+    assert.notEqual(
+      shStatus(`'${trustedCat}' '${gp.dir}/secret/s'`).status,
+      0,
+      'the first matching rule wins',
+    );
+  });
+
+  test('read without exec: the binary can be copied but not run', () => {
+    assert.equal(as(BOB, 'cat tools/true > /dev/null').status, 0);
+    const run = as(BOB, './tools/true');
+    assert.notEqual(run.status, 0);
+    assert.match(run.err, /Permission denied/);
+  });
+
+  test('a permit without apply_key (the encrypted view) is denied by this version, never plaintext', async () => {
+    const raw = as(BOB, 'cat raw/r');
+    assert.notEqual(raw.status, 0);
+    assert.doesNotMatch(raw.out, /stored/);
+    await gp.waitForLog(/resource=\S+\/raw\/r effect=deny: permitted without apply_key/);
+  });
+
+  test('no matching rule denies', () => {
+    assert.notEqual(as(BOB, 'echo x > new-at-top').status, 0);
+  });
+});
+
+test('a policy change takes effect on a file already open and read', async () => {
+  await install(policy('rules', RULES), 'rules');
+  const ready = path.join(work, 'tmp', 'ready');
+  const go = path.join(work, 'tmp', 'go');
+  const script = `import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+print(os.pread(fd, 100, 0).decode().strip(), flush=True)
+open(sys.argv[2], 'w').close()
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.02)
+try:
+    print('read again:', os.pread(fd, 100, 0).decode().strip())
+except PermissionError:
+    print('denied')`;
+  const reader = spawn('runuser', [
+    '-u',
+    ALICE,
+    '--',
+    'python3',
+    '-c',
+    script,
+    `${gp.dir}/hr/pay`,
+    ready,
+    go,
+  ]);
+  let out = '';
+  reader.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const done = new Promise<void>((resolve) => reader.once('exit', () => resolve()));
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!existsSync(ready)) {
+      if (Date.now() > deadline) throw new Error(`the reader did not start: ${out}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await install(
+      policy(
+        'no-hr',
+        RULES.filter((rule) => rule.resourceSet !== 'hr'),
+      ),
+      'no-hr',
+    );
+    writeFileSync(go, '');
+    await done;
+    assert.equal(out, 'salary\ndenied\n');
+  } finally {
+    reader.kill();
+    rmSync(ready, { force: true });
+    rmSync(go, { force: true });
+  }
+});
+
+test('learn mode permits what would be denied, and records it', async () => {
+  await install(policy('learning', RULES, { learnMode: true }), 'learning');
+  assert.equal(as(BOB, 'cat hr/pay').out, 'salary\n');
+  await gp.waitForLog(
+    new RegExp(
+      `policy=learning rule=none user=${BOB} .*resource=\\S+/hr/pay effect=permit,apply_key,learned`,
+    ),
+  );
+});
+
+test('a bad policy file is refused with its place, at start and on reload (the policy in force stays)', async () => {
+  const bad = path.join(work, 'bad.json');
+  const dir = mkdtempSync('/var/tmp/veil-policy-refused-');
+  const key = path.join(work, 'key');
+  writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 });
+  const refuse = (text: string): string => {
+    writeFileSync(bad, text);
+    const result = spawnSync(
+      process.execPath,
+      [VEIL_MOUNT, dir, '--key-file', key, '--policy', bad, '--foreground'],
+      {
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
+    assert.equal(result.status, 1, result.stderr);
+    return result.stderr;
+  };
+  try {
+    assert.match(refuse('{ "name": "x", '), /VEIL_POLICY_INVALID/);
+    assert.match(
+      refuse(
+        policy('unknown-key', [OPEN]).replace(STANDALONE_KEY.keyId, '00000000-0000-4000-8000-000000000000'),
+      ),
+      /\/keyRules\/0\/key/,
+    );
+    assert.match(
+      refuse(policy('unknown-user', [{ userSet: 'nobody-here', ...OPEN }])),
+      /\/securityRules\/0\/userSet/,
+    );
+    assert.match(
+      refuse(
+        JSON.stringify({
+          ...JSON.parse(policy('clear', [OPEN])),
+          keyRules: [{ resourceSet: 'all', key: 'clear_key' }],
+        }),
+      ),
+      /VEIL_POLICY_UNSUPPORTED/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await install(policy('rules', RULES), 'rules');
+  const seen = gp.log().length;
+  writeFileSync(policyFile, '{ "name": ');
+  gp.reloadPolicy();
+  const deadline = Date.now() + 5000;
+  while (!gp.log().slice(seen).includes('policy: not reloaded')) {
+    if (Date.now() > deadline) throw new Error(`no refusal in the log:\n${gp.log().slice(seen)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.notEqual(as(BOB, 'cat hr/pay').status, 0, 'the policy in force stays');
+});
