@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { optionsToRun, type Parsed as ParsedArgs } from './args.js';
 import { Interrupted, checkInterrupted, must, trapSignals } from './fs/proc.js';
 import { dropCachesProblem, ensurePackage, mountsUnder } from './fs/system.js';
-import { TARGET_NAMES, type TargetName, makeTarget } from './fs/targets.js';
+import { POLICY_RULES, TARGET_NAMES, type TargetName, makeTarget } from './fs/targets.js';
 import { type Settings, UNITS, WORKLOADS, type Workload, makeTarball, runWorkload } from './fs/workloads.js';
 
 interface Options {
@@ -37,8 +37,9 @@ const GOALS: ReadonlyArray<{ workload: Workload; label: string; op: '>=' | '<=';
 const HELP = `usage: npm run bench -- fs [--quick] [--rounds N] [--size MIB] [--seconds N] [--files N]
                            [--dir PATH] [--targets LIST]
 
-Runs the same workloads on a plain directory, gocryptfs, Veil AES-256-GCM and Veil
-AES-256-XTS, all on the disk holding --dir, one target after the other:
+Runs the same workloads on a plain directory, gocryptfs, Veil AES-256-GCM, Veil
+AES-256-XTS and Veil AES-256-GCM under a policy of ${POLICY_RULES} rules that every decision
+walks through (veil-gcm-policy), all on the disk holding --dir, one target after the other:
   seq-write      dd 1 MiB blocks from /dev/zero, fsync included (MB/s)
   seq-read       dd the same file back, caches dropped first (MB/s)
   rand-read-4k   fio random 4 KiB reads on that file (MB/s)
@@ -177,6 +178,19 @@ function verdicts(rows: FsRow[]): string[] {
   });
 }
 
+/** The policy issue's target: a policy of POLICY_RULES rules costs at most 5 % of Veil-GCM's throughput. */
+function policyVerdicts(rows: FsRow[]): string[] {
+  return rows.map((row) => {
+    const bare = row['veil-gcm'];
+    const ruled = row['veil-gcm-policy'];
+    if (bare === null || ruled === null || bare === 0) return `  ${row.workload}: n/a (no result)`;
+    // Throughput falls when MB/s fall; for times, when seconds grow.
+    const loss = row.unit === 'MBps' ? 1 - ruled / bare : 1 - bare / ruled;
+    const verdict = row.unit === 'MBps' ? (loss <= 0.05 ? ' met' : ' MISSED') : ' (no target)';
+    return `  ${row.workload}: ${(loss * 100).toFixed(1)} % loss${verdict}`;
+  });
+}
+
 export async function run(args: string[]): Promise<void> {
   const options = optionsToRun(parseArgs(args), HELP);
   if (options === undefined) return;
@@ -299,6 +313,8 @@ export async function run(args: string[]): Promise<void> {
   console.log('');
   console.log('targets, Veil AES-256-GCM against gocryptfs:');
   console.log(verdicts(rows).join('\n'));
+  console.log(`policy of ${POLICY_RULES} rules against none (veil-gcm), throughput loss <= 5 %:`);
+  console.log(policyVerdicts(rows).join('\n'));
   if (notes.length > 0) console.log(`notes:\n${notes.map((n) => `  ${n}`).join('\n')}`);
   console.log(
     JSON.stringify({

@@ -18,8 +18,37 @@ import { basename, dirname, join } from 'node:path';
 
 import { must, proc, sleep } from './proc.js';
 import { isRoot, mountAt, mountsUnder } from './system.js';
+import { STANDALONE_KEY } from '../../agent/mounts/standalone.js';
 
-export const TARGET_NAMES = ['plain', 'gocryptfs', 'veil-gcm', 'veil-xts'] as const;
+export const TARGET_NAMES = ['plain', 'gocryptfs', 'veil-gcm', 'veil-xts', 'veil-gcm-policy'] as const;
+
+/** Rules of the policy the veil-gcm-policy target runs under. */
+export const POLICY_RULES = 50;
+
+/**
+ * A policy of `rules` rules where every decision walks them all: each rule but the last
+ * covers every action and every user, so only its resource set (two patterns) tells it
+ * apart, and only the last, about every path, matches.
+ */
+function costlyPolicy(rules: number): string {
+  const resourceSets: Record<string, { include: string[] }> = { all: { include: ['**'] } };
+  const securityRules: Record<string, unknown>[] = [];
+  for (let i = 0; i < rules - 1; i++) {
+    resourceSets[`dept${i}`] = { include: [`dept${i}/**`, `**/*.sealed${i}`] };
+    securityRules.push({
+      resourceSet: `dept${i}`,
+      actions: ['all_ops'],
+      effect: ['permit', 'apply_key', 'audit'],
+    });
+  }
+  securityRules.push({ resourceSet: 'all', actions: ['all_ops'], effect: ['permit', 'apply_key'] });
+  return JSON.stringify({
+    name: `bench-${rules}-rules`,
+    resourceSets,
+    securityRules,
+    keyRules: [{ resourceSet: 'all', key: STANDALONE_KEY }],
+  });
+}
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 /** A target that cannot run here (missing tool, CLI not there yet, mount failed): its column is null. */
@@ -157,9 +186,11 @@ class Veil implements Target {
   readonly #log: string;
   #server: ChildProcess | undefined;
   #exited = false;
-  constructor(work: string, cipher: 'aes-256-gcm' | 'aes-256-xts') {
+  readonly #policyRules: number;
+  constructor(work: string, cipher: 'aes-256-gcm' | 'aes-256-xts', policyRules = 0) {
     this.#cipher = cipher;
-    this.name = cipher === 'aes-256-gcm' ? 'veil-gcm' : 'veil-xts';
+    this.#policyRules = policyRules;
+    this.name = policyRules > 0 ? 'veil-gcm-policy' : cipher === 'aes-256-gcm' ? 'veil-gcm' : 'veil-xts';
     this.#root = join(work, this.name);
     this.#dir = join(this.#root, 'data');
     this.#log = join(work, `${this.name}.log`);
@@ -171,7 +202,21 @@ class Veil implements Target {
     mkdirSync(this.#dir, { recursive: true });
     const keyFile = join(this.#root, 'key');
     writeFileSync(keyFile, randomBytes(32), { mode: 0o600 });
-    const args = veilMountArgs([this.#dir, '--key-file', keyFile, '--cipher', this.#cipher, '--foreground']);
+    const policy: string[] = [];
+    if (this.#policyRules > 0) {
+      const file = join(this.#root, 'policy.json');
+      writeFileSync(file, costlyPolicy(this.#policyRules));
+      policy.push('--policy', file);
+    }
+    const args = veilMountArgs([
+      this.#dir,
+      '--key-file',
+      keyFile,
+      '--cipher',
+      this.#cipher,
+      '--foreground',
+      ...policy,
+    ]);
     const log = openSync(this.#log, 'a');
     try {
       const server = spawn(process.execPath, args, {
@@ -231,5 +276,7 @@ export function makeTarget(name: TargetName, work: string): Target {
       return new Veil(work, 'aes-256-gcm');
     case 'veil-xts':
       return new Veil(work, 'aes-256-xts');
+    case 'veil-gcm-policy':
+      return new Veil(work, 'aes-256-gcm', POLICY_RULES);
   }
 }
