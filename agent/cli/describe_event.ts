@@ -48,6 +48,7 @@ export function describeEvent(event: GuardPointEvent, guardPoint: string): strin
     ['action', a.action],
     ['resource', event.path === '.' ? guardPoint : path.join(guardPoint, event.path)],
     ['effect', effect],
+    ['message', event.message],
   ];
-  return `access: ${fields.map(([k, v]) => `${k}=${value(v)}`).join(' ')}: ${event.message}`;
+  return `access: ${fields.map(([k, v]) => `${k}=${value(v)}`).join(' ')}`;
 }

@@ -180,7 +180,7 @@ describe('a policy decides per user, group, process, signature and action', () =
     const raw = as(BOB, 'cat raw/r');
     assert.notEqual(raw.status, 0);
     assert.doesNotMatch(raw.out, /stored/);
-    await gp.waitForLog(/resource=\S+\/raw\/r effect=deny: permitted without apply_key/);
+    await gp.waitForLog(/resource=\S+\/raw\/r effect=deny message="permitted without apply_key/);
   });
 
   test('no matching rule denies', () => {

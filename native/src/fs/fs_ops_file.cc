@@ -38,7 +38,8 @@ int GuardFs::admitOpen(int flags, const std::string& path, Requester& who) {
 }
 
 void GuardFs::attachHandle(fuse_file_info* fi, std::shared_ptr<OpenFile> open, Requester who) {
-  who.settle();
+  auto table = gate_.table();
+  who.settle(table && table->needsGroups, table && table->needsExecutable);
   auto* handle = new FileHandle(std::move(open), std::move(who), readActionFor(fi->flags), writeActionFor(fi->flags));
   // Just admitted under the policy of this generation (or a later one: then decided again).
   handle->generation = gate_.generation();
@@ -118,21 +119,16 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;
     }
-    if (int err = ownByCaller(req, path, fd)) {
-      ::close(fd);
-      ::unlinkat(rootFd_, path.c_str(), 0);
-      return err;
-    }
     // The new file's attributes come from its descriptor: no second open to read a size.
     struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
+    int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
+    if (err != 0) {
       ::close(fd);
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;
     }
     st.st_size = 0;
-    auto open = std::make_shared<OpenFile>(fd, std::move(container));
+    auto open = std::make_shared<OpenFile>(fd, std::move(container), kPageSize);
     entryFromStat(dir, name, st, e);
     auto node = inode(e.ino);
     if (node) {

@@ -303,14 +303,33 @@ void GuardFs::entryFromStat(const std::shared_ptr<Inode>& parent, const std::str
 }
 
 // New files, directories and links belong to the caller, as on a local filesystem.
-int GuardFs::ownByCaller(fuse_req_t req, const std::string& path, int fd) {
+// This process creates files as root:root, and the backing filesystem has already given a
+// file in a setgid directory that directory's group: a root caller (tar, a package
+// manager) needs no chown at all, and the directory is looked at only when the file's group
+// alone cannot tell whether it was inherited.
+int GuardFs::ownNewFile(fuse_req_t req, const std::string& path, int fd, struct stat& st) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  gid_t gid = st.st_gid;
+  if (gid == 0 && ctx->gid != 0) {
+    struct stat parent;
+    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
+    const bool inherited = ::fstatat(rootFd_, dir.c_str(), &parent, 0) == 0 && (parent.st_mode & S_ISGID);
+    if (!inherited) gid = ctx->gid;
+  }
+  if (st.st_uid == ctx->uid && st.st_gid == gid) return 0;
+  if (::fchown(fd, ctx->uid, gid) != 0) return errno;
+  st.st_uid = ctx->uid;
+  st.st_gid = gid;
+  return 0;
+}
+
+int GuardFs::ownByCaller(fuse_req_t req, const std::string& path) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
   uid_t uid = ctx->uid;
   gid_t gid = ctx->gid;
   struct stat parent;
   std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
   if (::fstatat(rootFd_, dir.c_str(), &parent, 0) == 0 && (parent.st_mode & S_ISGID)) gid = parent.st_gid;
-  if (fd >= 0) return ::fchown(fd, uid, gid) == 0 ? 0 : errno;
   return ::fchownat(rootFd_, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : errno;
 }
 

@@ -121,7 +121,9 @@ class GuardFs {
   void entryFromStat(const std::shared_ptr<Inode>& parent, const std::string& name, const struct stat& st,
                      fuse_entry_param& e);
   int attrFor(const Inode& inode, struct stat& st);
-  int ownByCaller(fuse_req_t req, const std::string& path, int fd = -1);
+  int ownByCaller(fuse_req_t req, const std::string& path);
+  // The same for a file just created through `fd`, whose stat `st` is updated.
+  int ownNewFile(fuse_req_t req, const std::string& path, int fd, struct stat& st);
   int failure(const std::exception& error, const std::string& path, fuse_req_t req);
   std::shared_ptr<OpenFile> openFile(const std::shared_ptr<Inode>& inode, const std::string& path, int& err);
 

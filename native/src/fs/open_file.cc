@@ -104,14 +104,14 @@ class OpenFile::StripeLock {
   std::array<bool, kStripes> held_{};
 };
 
-OpenFile::OpenFile(int fd, std::shared_ptr<Container> container)
+OpenFile::OpenFile(int fd, std::shared_ptr<Container> container, std::optional<uint64_t> length)
     : fd_(fd),
       container_(std::move(container)),
       gcm_(container_->header().cipher == Cipher::Gcm),
       size_(container_->header().size),
-      length_(0) {
+      length_(length.value_or(0)) {
   struct stat st;
-  if (::fstat(fd_, &st) == 0) length_ = static_cast<uint64_t>(st.st_size);
+  if (!length && ::fstat(fd_, &st) == 0) length_ = static_cast<uint64_t>(st.st_size);
   // Longer than the header's size says: a crash between writing and settling the length.
   // Shorter is left alone, for reads to report (GCM) or read as holes (XTS).
   if (length_ > Layout::storedEnd(blockCount(size_))) settleLength();

@@ -20,7 +20,8 @@ class OpenFile {
  public:
   // Takes ownership of `fd` (the backing file, read-write) and of the open container. A
   // length that a crash left wrong is set back to the header's (docs/format.md).
-  OpenFile(int fd, std::shared_ptr<Container> container);
+  // `length`: the backing file's, when the caller knows it (a file it just created).
+  OpenFile(int fd, std::shared_ptr<Container> container, std::optional<uint64_t> length = std::nullopt);
   ~OpenFile();
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;

@@ -100,13 +100,17 @@ std::shared_ptr<const DecisionTable> decisionTableArg(const Napi::Value& value) 
   for (uint32_t i = 0; i < resources.Length(); ++i) {
     const std::string at = "/resources/" + std::to_string(i);
     Napi::Object r = objectAt(resources.Get(i), at);
-    table->resources.push_back(ResourceSet{strings(r, "include", at), strings(r, "exclude", at)});
+    ResourceSet set;
+    for (auto& pattern : strings(r, "include", at)) set.include.emplace_back(std::move(pattern));
+    for (auto& pattern : strings(r, "exclude", at)) set.exclude.emplace_back(std::move(pattern));
+    table->resources.push_back(std::move(set));
   }
   Napi::Array users = arrayAt(o, "users", "");
   for (uint32_t i = 0; i < users.Length(); ++i) {
     const std::string at = "/users/" + std::to_string(i);
     Napi::Object u = objectAt(users.Get(i), at);
     table->users.push_back(UserSet{sortedIds(u, "uids", at), sortedIds(u, "gids", at)});
+    table->needsGroups = table->needsGroups || !table->users.back().gids.empty();
   }
   Napi::Array processes = arrayAt(o, "processes", "");
   for (uint32_t i = 0; i < processes.Length(); ++i) {
@@ -122,6 +126,7 @@ std::shared_ptr<const DecisionTable> decisionTableArg(const Napi::Value& value) 
       for (uint32_t j = 0; j < a.Length(); ++j) set.hashes.push_back(hashAt(a.Get(j), at + "/sha256/" + std::to_string(j)));
     }
     table->processes.push_back(std::move(set));
+    table->needsExecutable = true;
   }
   Napi::Array rules = arrayAt(o, "rules", "");
   for (uint32_t i = 0; i < rules.Length(); ++i) {

@@ -16,8 +16,8 @@ const char* actionName(uint32_t action) {
   return "unknown";
 }
 
-bool ResourceSet::matches(const std::string& path) const {
-  auto hit = [&](const std::string& pattern) { return globMatch(pattern, path); };
+bool ResourceSet::matches(const std::vector<std::string_view>& path) const {
+  auto hit = [&](const GlobPattern& pattern) { return pattern.matches(path); };
   return std::any_of(include.begin(), include.end(), hit) && std::none_of(exclude.begin(), exclude.end(), hit);
 }
 
@@ -39,11 +39,11 @@ const std::optional<Sha256>& Requester::hash() {
   return hash_;
 }
 
-void Requester::settle() {
-  supplementaryGroups();
-  executable();
-  loadGroups_ = nullptr;
+void Requester::settle(bool groups, bool executable) {
+  if (groups) supplementaryGroups();
+  if (executable) this->executable();
   // The hash stays lazy: only signature rules need it, and the cache keeps it cheap.
+  if (!groups_) loadGroups_ = [pid = pid_] { return groupsOf(pid); };
 }
 
 namespace {
@@ -74,6 +74,11 @@ bool processMatches(const ProcessSet& set, Requester& who) {
 }  // namespace
 
 Verdict evaluate(const DecisionTable& table, Requester& who, uint32_t action, const std::string& path) {
+  std::optional<std::vector<std::string_view>> segments;  // cut once, when a resource set asks
+  auto inResource = [&](const ResourceSet& set) {
+    if (!segments) segments = pathSegments(path);
+    return set.matches(*segments);
+  };
   Verdict verdict;
   verdict.audit = true;  // no rule matched: denied, and every denial is recorded
   for (size_t i = 0; i < table.rules.size(); ++i) {
@@ -82,7 +87,7 @@ Verdict evaluate(const DecisionTable& table, Requester& who, uint32_t action, co
     // Cheapest test first; each set test is skipped when the rule leaves the set open.
     if (rule.user >= 0 && userMatches(table.users[rule.user], who) == ((rule.negate & kNegateUser) != 0)) continue;
     if (rule.resource >= 0 &&
-        table.resources[rule.resource].matches(path) == ((rule.negate & kNegateResource) != 0)) {
+        inResource(table.resources[rule.resource]) == ((rule.negate & kNegateResource) != 0)) {
       continue;
     }
     if (rule.process >= 0 &&

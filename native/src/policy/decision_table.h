@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policy/executable.h"
+#include "policy/glob.h"
 
 namespace veil {
 
@@ -41,9 +42,9 @@ enum Action : uint32_t {
 const char* actionName(uint32_t action);
 
 struct ResourceSet {
-  std::vector<std::string> include;
-  std::vector<std::string> exclude;
-  bool matches(const std::string& path) const;
+  std::vector<GlobPattern> include;
+  std::vector<GlobPattern> exclude;
+  bool matches(const std::vector<std::string_view>& path) const;
 };
 
 struct UserSet {
@@ -78,6 +79,9 @@ struct DecisionTable {
   std::vector<UserSet> users;
   std::vector<ProcessSet> processes;
   std::vector<Rule> rules;
+  // What deciding may need to know of a caller, so an open file keeps just that.
+  bool needsGroups = false;      // a user set names groups
+  bool needsExecutable = false;  // there is a process set
 };
 
 // Who asks, resolved lazily and at most once: supplementary groups, the executable and
@@ -94,8 +98,9 @@ class Requester {
   const std::vector<gid_t>& supplementaryGroups();
   const std::string& executable();
   const std::optional<Sha256>& hash();
-  // Resolves everything still unresolved, then forgets how: for keeping past the request.
-  void settle();
+  // Resolves what the policy in force may need (groups, executable), and makes whatever is
+  // still unresolved come from /proc/<pid> later: for keeping past the request.
+  void settle(bool groups, bool executable);
 
  private:
   uid_t uid_;

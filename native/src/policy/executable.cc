@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <vector>
 
@@ -38,6 +40,19 @@ std::string executableOf(pid_t pid) {
   const std::string link = "/proc/" + std::to_string(pid) + "/exe";
   ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
   return n < 0 ? std::string() : std::string(target, static_cast<size_t>(n));
+}
+
+std::vector<gid_t> groupsOf(pid_t pid) {
+  std::vector<gid_t> out;
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Groups:", 0) != 0) continue;
+    std::istringstream ids(line.substr(7));
+    for (unsigned long id; ids >> id;) out.push_back(static_cast<gid_t>(id));
+    break;
+  }
+  return out;
 }
 
 std::optional<Sha256> ExecutableHashes::of(pid_t pid, const std::string& path) {

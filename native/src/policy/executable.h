@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 namespace veil {
 
@@ -21,6 +22,9 @@ using Sha256 = std::array<uint8_t, 32>;
 // What /proc/<pid>/exe names; empty when the process is gone. Reading the link touches no
 // filesystem, so it is safe for a binary under the guard point too.
 std::string executableOf(pid_t pid);
+
+// The supplementary groups of a process, from /proc/<pid>/status; empty when it is gone.
+std::vector<gid_t> groupsOf(pid_t pid);
 
 class ExecutableHashes {
  public:

@@ -4,9 +4,7 @@
 
 namespace veil {
 
-namespace {
-
-std::vector<std::string_view> segments(std::string_view path) {
+std::vector<std::string_view> pathSegments(std::string_view path) {
   std::vector<std::string_view> out;
   if (path.empty() || path == ".") return out;
   size_t start = 0;
@@ -18,6 +16,8 @@ std::vector<std::string_view> segments(std::string_view path) {
   }
   return out;
 }
+
+namespace {
 
 // Bytes of the UTF-8 character starting at name[i]: `?` stands for one character, and a
 // backtracking `*` must not resume inside one. Continuation bytes are 10xxxxxx.
@@ -55,9 +55,8 @@ bool segmentMatch(std::string_view pattern, std::string_view name) {
 
 }  // namespace
 
-bool globMatch(std::string_view pattern, std::string_view path) {
-  const auto pat = segments(pattern);
-  const auto name = segments(path);
+bool GlobPattern::matches(const std::vector<std::string_view>& name) const {
+  const auto& pat = segments_;
   // Greedy with one backtrack point for the last `**` seen, as for `*` within a segment:
   // a later `**` supersedes an earlier one, so this stays linear in the segments.
   size_t p = 0, n = 0, star = SIZE_MAX, resume = 0;
@@ -77,6 +76,10 @@ bool globMatch(std::string_view pattern, std::string_view path) {
   }
   while (p < pat.size() && pat[p] == "**") ++p;
   return p == pat.size();
+}
+
+bool globMatch(std::string_view pattern, std::string_view path) {
+  return GlobPattern(std::string(pattern)).matches(pathSegments(path));
 }
 
 }  // namespace veil
