@@ -17,6 +17,8 @@ import type {
   NativeContainer,
   NativeDecisionTable,
   NativeGuardPoint,
+  PolicyProbe,
+  PolicyVerdict,
 } from './index.js';
 
 export type {
@@ -387,6 +389,13 @@ export const selfTest = {
   randomBytes(length: number): Buffer {
     checkLength('length', length, 1 << 20);
     return addon.selfTest.randomBytes(length);
+  },
+  /** One decision of the guard points' policy evaluator, for a caller given in full. */
+  evaluatePolicy(table: NativeDecisionTable, probe: PolicyProbe): PolicyVerdict {
+    if (typeof table !== 'object' || typeof probe !== 'object' || probe === null) {
+      throw invalid('a decision table and a probe are needed');
+    }
+    return addon.selfTest.evaluatePolicy(table, probe);
   },
   /** The guard points' path matcher (policy resource sets). */
   globMatch(pattern: string, path: string): boolean {

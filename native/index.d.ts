@@ -112,6 +112,25 @@ export interface NativeDecisionTable {
   }[];
 }
 
+/** A caller given in full, for holding the native evaluator to the reference. */
+export interface PolicyProbe {
+  uid: number;
+  gid: number;
+  groups: number[];
+  exe: string | null;
+  sha256: string | null;
+  action: number; // bit number (policies/actions.ts)
+  path: string;
+}
+
+export interface PolicyVerdict {
+  permit: boolean;
+  applyKey: boolean;
+  audit: boolean;
+  learned: boolean;
+  rule: number | null;
+}
+
 /** What an "access" event adds: the decision and what it was about (docs/policy.md, "Audit records"). */
 export interface AccessRecord {
   time: number; // ms since the epoch
@@ -158,6 +177,7 @@ export interface NativeAddon {
     hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer;
     randomBytes(length: number): Buffer;
     globMatch(pattern: string, path: string): boolean;
+    evaluatePolicy(table: NativeDecisionTable, request: PolicyProbe): PolicyVerdict;
   };
 
   GuardPoint: new (options: GuardPointOptions, onEvent: (event: GuardPointEvent) => void) => NativeGuardPoint;

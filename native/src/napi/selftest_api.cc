@@ -9,6 +9,7 @@
 #include "crypto/kdf.h"
 #include "format/container.h"
 #include "policy/glob.h"
+#include "napi/policy_convert.h"
 #include "napi/convert.h"
 #include "napi/js_errors.h"
 #include "napi/register.h"
@@ -162,6 +163,41 @@ Napi::Value glob(const Napi::CallbackInfo& info) {
   });
 }
 
+// One decision of the guard points' evaluator for a caller given in full:
+// { uid, gid, groups, exe, sha256 (hex or null), action (bit number), path }.
+Napi::Value evaluatePolicy(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    auto table = decisionTableArg(info[0]);
+    if (!table) throw VeilException("VEIL_INVALID_ARGUMENT", "a decision table is needed");
+    Napi::Object r = info[1].As<Napi::Object>();
+    std::vector<gid_t> groups;
+    Napi::Array list = r.Get("groups").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); ++i) groups.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+    std::optional<Sha256> hash;
+    if (r.Get("sha256").IsString()) {
+      const std::string hex = r.Get("sha256").As<Napi::String>().Utf8Value();
+      if (hex.size() != 64) throw VeilException("VEIL_INVALID_ARGUMENT", "sha256 must be 64 hex digits");
+      Sha256 bytes{};
+      for (size_t i = 0; i < 32; ++i) bytes[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+      hash = bytes;
+    }
+    Requester who = Requester::known(r.Get("uid").As<Napi::Number>().Uint32Value(),
+                                     r.Get("gid").As<Napi::Number>().Uint32Value(), std::move(groups),
+                                     r.Get("exe").IsString() ? r.Get("exe").As<Napi::String>().Utf8Value() : "",
+                                     hash);
+    const uint32_t bit = r.Get("action").As<Napi::Number>().Uint32Value();
+    if (bit > 17) throw VeilException("VEIL_INVALID_ARGUMENT", "unknown action bit");
+    Verdict v = evaluate(*table, who, 1u << bit, r.Get("path").As<Napi::String>().Utf8Value());
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("permit", Napi::Boolean::New(info.Env(), v.permit));
+    out.Set("applyKey", Napi::Boolean::New(info.Env(), v.applyKey));
+    out.Set("audit", Napi::Boolean::New(info.Env(), v.audit));
+    out.Set("learned", Napi::Boolean::New(info.Env(), v.learned));
+    out.Set("rule", v.rule < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), v.rule));
+    return Napi::Value(out);
+  });
+}
+
 }  // namespace
 
 void registerSelfTest(Napi::Env env, Napi::Object exports) {
@@ -172,6 +208,7 @@ void registerSelfTest(Napi::Env env, Napi::Object exports) {
   selfTest.Set("hkdfSha256", Napi::Function::New(env, hkdf, "hkdfSha256"));
   selfTest.Set("randomBytes", Napi::Function::New(env, random, "randomBytes"));
   selfTest.Set("globMatch", Napi::Function::New(env, glob, "globMatch"));
+  selfTest.Set("evaluatePolicy", Napi::Function::New(env, evaluatePolicy, "evaluatePolicy"));
   exports.Set("selfTest", selfTest);
   exports.Set("benchmarkBlocks", Napi::Function::New(env, benchmarkBlocks, "benchmarkBlocks"));
 }

@@ -92,6 +92,16 @@ class Requester {
   using GroupLoader = std::function<std::vector<gid_t>()>;
   Requester(uid_t uid, gid_t gid, pid_t pid, GroupLoader loadGroups, ExecutableHashes* hashes)
       : uid_(uid), gid_(gid), pid_(pid), loadGroups_(std::move(loadGroups)), hashes_(hashes) {}
+  // Everything given, nothing looked up: for holding the evaluator to the reference.
+  static Requester known(uid_t uid, gid_t gid, std::vector<gid_t> groups, std::string executable,
+                         std::optional<Sha256> hash) {
+    Requester who(uid, gid, 0, nullptr, nullptr);
+    who.groups_ = std::move(groups);
+    who.executable_ = std::move(executable);
+    who.hashed_ = true;
+    who.hash_ = hash;
+    return who;
+  }
   uid_t uid() const { return uid_; }
   gid_t gid() const { return gid_; }
   pid_t pid() const { return pid_; }
