@@ -17,7 +17,7 @@ const BENCHMARKS: Record<string, Entry> = {
     load: () => import('./crypto.js'),
   },
   fs: {
-    summary: 'filesystem: plain directory, gocryptfs, Veil GCM and XTS mounts (dd, fio, tar, find)',
+    summary: 'filesystem: plain directory, gocryptfs, Veil GCM and XTS, Veil GCM under a policy (dd, fio, tar, find)',
     load: () => import('./fs.js'),
   },
 };
