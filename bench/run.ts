@@ -17,7 +17,8 @@ const BENCHMARKS: Record<string, Entry> = {
     load: () => import('./crypto.js'),
   },
   fs: {
-    summary: 'filesystem: plain directory, gocryptfs, Veil GCM and XTS, Veil GCM under a policy (dd, fio, tar, find)',
+    summary:
+      'filesystem: plain directory, gocryptfs, Veil GCM and XTS, Veil GCM under a policy (dd, fio, tar, find)',
     load: () => import('./fs.js'),
   },
 };
