@@ -33,6 +33,10 @@ export type {
   KeyInfo,
   KeyState,
   NativeDecisionTable,
+  NativeProcessSet,
+  NativeResourceSet,
+  NativeRule,
+  NativeUserSet,
 } from './index.js';
 export { VeilNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from './errors.js';
 

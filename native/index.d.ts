@@ -87,29 +87,53 @@ export interface GuardPointOptions {
   policy?: NativeDecisionTable | null;
 }
 
+export interface NativeResourceSet {
+  include: string[];
+  exclude: string[];
+}
+
+export interface NativeUserSet {
+  /** Sorted, without duplicates: users and uids together. */
+  uids: number[];
+  /** Sorted, without duplicates: groups and gids together. */
+  gids: number[];
+}
+
+export interface NativeProcessSet {
+  executables: string[];
+  /** The signature set's hashes, sorted; null when the set binds no signature set. */
+  sha256: string[] | null;
+}
+
+export interface NativeRule {
+  /** Index into the table's sets, or -1 for any. */
+  resource: number;
+  user: number;
+  process: number;
+  negate: number;
+  actions: number;
+  permit: boolean;
+  applyKey: boolean;
+  /** Always true for a deny: every denial is an audit record. */
+  audit: boolean;
+  /** The rule's place in the policy's securityRules, for audit records. */
+  ruleIndex: number;
+}
+
 /**
- * A compiled policy as the native layer evaluates it: the shape of policies/compile.ts's
- * DecisionTable (which may carry more, such as key rules, that the native layer does not read).
+ * A compiled policy as the native layer evaluates it: the part of policies/compile.ts's
+ * DecisionTable that the native layer reads (that one adds key rules).
  */
 export interface NativeDecisionTable {
   format: number;
   name: string;
+  /** SHA-256 (hex) of the canonical policy: audit records name the exact policy version. */
   digest: string;
   learnMode: boolean;
-  resources: { include: string[]; exclude: string[] }[];
-  users: { uids: number[]; gids: number[] }[];
-  processes: { executables: string[]; sha256: string[] | null }[];
-  rules: {
-    resource: number;
-    user: number;
-    process: number;
-    negate: number;
-    actions: number;
-    permit: boolean;
-    applyKey: boolean;
-    audit: boolean;
-    ruleIndex: number;
-  }[];
+  resources: NativeResourceSet[];
+  users: NativeUserSet[];
+  processes: NativeProcessSet[];
+  rules: NativeRule[];
 }
 
 /** A caller given in full, for holding the native evaluator to the reference. */

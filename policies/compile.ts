@@ -8,6 +8,13 @@ import { createHash } from 'node:crypto';
 import { localAccounts, type Resolver } from './accounts.js';
 import { actionMask } from './actions.js';
 import { childPointer, PolicyError, type PolicyIssue } from './errors.js';
+import type {
+  NativeDecisionTable,
+  NativeProcessSet,
+  NativeResourceSet,
+  NativeRule,
+  NativeUserSet,
+} from '../native/core.js';
 import type { KeyRef, KeySpec, Policy, SetKind } from './types.js';
 import { checkPolicy } from './validate.js';
 
@@ -24,37 +31,12 @@ export const NEGATE: Readonly<Record<SetKind, number>> = Object.freeze({
   processSet: 4,
 });
 
-export interface CompiledResourceSet {
-  include: string[];
-  exclude: string[];
-}
-
-export interface CompiledUserSet {
-  /** Sorted, without duplicates: users and uids together. */
-  uids: number[];
-  /** Sorted, without duplicates: groups and gids together. */
-  gids: number[];
-}
-
-export interface CompiledProcessSet {
-  executables: string[];
-  /** The signature set's hashes, sorted; null when the set binds no signature set. */
-  sha256: string[] | null;
-}
-
-export interface CompiledRule {
-  resource: number;
-  user: number;
-  process: number;
-  negate: number;
-  actions: number;
-  permit: boolean;
-  applyKey: boolean;
-  /** Always true for a deny: every denial is an audit record. */
-  audit: boolean;
-  /** The rule's place in the policy's securityRules, for audit records. */
-  ruleIndex: number;
-}
+// The part the native layer evaluates is defined beside it (native/index.d.ts), so both
+// sides read one shape.
+export type CompiledResourceSet = NativeResourceSet;
+export type CompiledUserSet = NativeUserSet;
+export type CompiledProcessSet = NativeProcessSet;
+export type CompiledRule = NativeRule;
 
 export interface CompiledKeyRule {
   resource: number;
@@ -68,16 +50,8 @@ export interface CompiledTransformation {
   target: number;
 }
 
-export interface DecisionTable {
+export interface DecisionTable extends NativeDecisionTable {
   format: typeof DECISION_TABLE_FORMAT;
-  name: string;
-  /** SHA-256 (hex) of the canonical policy: audit records name the exact policy version. */
-  digest: string;
-  learnMode: boolean;
-  resources: CompiledResourceSet[];
-  users: CompiledUserSet[];
-  processes: CompiledProcessSet[];
-  rules: CompiledRule[];
   /** Every key version the key and transformation rules use, each once. */
   keys: KeyRef[];
   keyRules: CompiledKeyRule[];

@@ -76,15 +76,20 @@ let trustedCatHash: string;
 let policyFile: string;
 let gp: GuardPointFixture;
 
-async function install(text: string, name: string): Promise<void> {
+/** Writes the policy file, signals a reload, and resolves once the log says `expected`. */
+async function reload(text: string, expected: string): Promise<void> {
   const seen = gp.log().length;
   writeFileSync(policyFile, text);
   gp.reloadPolicy();
   const deadline = Date.now() + 5000;
-  while (!gp.log().slice(seen).includes(`policy: now ${name} `)) {
-    if (Date.now() > deadline) throw new Error(`policy ${name} not installed:\n${gp.log().slice(seen)}`);
+  while (!gp.log().slice(seen).includes(expected)) {
+    if (Date.now() > deadline) throw new Error(`no "${expected}" in the log:\n${gp.log().slice(seen)}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+async function install(text: string, name: string): Promise<void> {
+  await reload(text, `policy: now ${name} `);
 }
 
 /** Runs as `user` in the guard point; the exit status and output. */
@@ -292,13 +297,6 @@ test('a bad policy file is refused with its place, at start and on reload (the p
     rmSync(dir, { recursive: true, force: true });
   }
   await install(policy('rules', RULES), 'rules');
-  const seen = gp.log().length;
-  writeFileSync(policyFile, '{ "name": ');
-  gp.reloadPolicy();
-  const deadline = Date.now() + 5000;
-  while (!gp.log().slice(seen).includes('policy: not reloaded')) {
-    if (Date.now() > deadline) throw new Error(`no refusal in the log:\n${gp.log().slice(seen)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await reload('{ "name": ', 'policy: not reloaded');
   assert.notEqual(as(BOB, 'cat hr/pay').status, 0, 'the policy in force stays');
 });

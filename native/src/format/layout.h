@@ -19,13 +19,9 @@ static_assert(kTagEntriesOffset + kGroupBlocks * kTagEntrySize == kPageSize, "a 
 
 class Layout {
  public:
-  explicit Layout(Cipher cipher) : gcm_(cipher == Cipher::Gcm) {}
-
-  bool hasTags() const { return gcm_; }
-
   // Bytes per block of a run as the JavaScript API passes it: the ciphertext of every
   // block, then (GCM) every tag entry.
-  size_t runUnit() const { return kPageSize + (gcm_ ? kTagEntrySize : 0); }
+  static size_t runUnit(Cipher cipher) { return kPageSize + (cipher == Cipher::Gcm ? kTagEntrySize : 0); }
 
   // The same for both ciphers: XTS leaves its tag pages empty.
   static uint64_t blockOffset(uint64_t index) { return kPageSize * (groupStartPage(index) + 1 + index % kGroupBlocks); }
@@ -62,8 +58,6 @@ class Layout {
 
  private:
   static uint64_t groupStartPage(uint64_t index) { return (kGroupBlocks + 1) * (index / kGroupBlocks); }
-
-  bool gcm_;
 };
 
 }  // namespace veil

@@ -49,8 +49,6 @@ struct FsOps {
   static void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
   static void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
   static void forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name);
-  static uint32_t readSecurity(GuardFs& g, fuse_ino_t ino);
-  static uint32_t changeSecurity(GuardFs& g, fuse_ino_t ino);
 };
 
 // One open descriptor: the OpenFile its inode shares, and the policy's decisions for what

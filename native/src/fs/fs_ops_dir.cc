@@ -102,14 +102,19 @@ void FsOps::statfs(fuse_req_t req, fuse_ino_t) {
 }
 
 // xattrs go through a real descriptor (O_PATH descriptors take none); symbolic links
-// have no user xattrs, and opening one with O_NOFOLLOW fails with ELOOP.
-int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, uint32_t action, int& err) {
+// have no user xattrs, and opening one with O_NOFOLLOW fails with ELOOP. Extended
+// attributes are the "security" attributes of docs/policy.md; changing them is f_chg_sec
+// for directories too (there is no d_chg_sec).
+int GuardFs::xattrTarget(fuse_req_t req, fuse_ino_t ino, XattrAccess access, int& err) {
   auto node = inode(ino);
   std::string path = node ? inodes_.path(*node) : std::string();
   if (path.empty()) {
     err = ENOENT;
     return -1;
   }
+  const uint32_t action = access == XattrAccess::Read     ? forType(*node, kFileReadSec, kDirReadSec)
+                          : access == XattrAccess::Change ? static_cast<uint32_t>(kFileChangeSec)
+                                                          : 0u;
   if (action != 0 && !allowed(req, action, path)) {
     err = EACCES;
     return -1;
@@ -123,15 +128,6 @@ namespace {
 constexpr char kCapability[] = "security.capability";
 }  // namespace
 
-// Extended attributes are the "security" attributes of docs/policy.md (changing them is
-// f_chg_sec for directories too: there is no d_chg_sec).
-uint32_t FsOps::readSecurity(GuardFs& g, fuse_ino_t ino) {
-  auto node = g.inode(ino);
-  return node && node->type == S_IFDIR ? kDirReadSec : kFileReadSec;
-}
-
-uint32_t FsOps::changeSecurity(GuardFs&, fuse_ino_t) { return kFileChangeSec; }
-
 void FsOps::forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name) {
   if (std::strcmp(name, kCapability) != 0) return;
   if (auto node = g.inode(ino)) node->capabilityXattr = -1;
@@ -140,7 +136,7 @@ void FsOps::forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name) {
 void FsOps::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
   forgetCapability(fs(req), ino, name);
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, changeSecurity(fs(req), ino), err);
+  int fd = fs(req).xattrTarget(req, ino, GuardFs::XattrAccess::Change, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? EPERM : err);
   err = ::fsetxattr(fd, name, value, size, flags) == 0 ? 0 : errno;
   ::close(fd);
@@ -154,7 +150,7 @@ void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t si
   // to drop?) is no read by the caller: it is not decided, nor recorded.
   if (node && node->capabilityXattr == 0) return (void)fuse_reply_err(req, ENODATA);
   int err = 0;
-  int fd = g.xattrTarget(req, ino, node ? 0 : readSecurity(g, ino), err);
+  int fd = g.xattrTarget(req, ino, node ? GuardFs::XattrAccess::Unchecked : GuardFs::XattrAccess::Read, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   std::vector<char> value(size);
   ssize_t n = ::fgetxattr(fd, name, size == 0 ? nullptr : value.data(), size);
@@ -168,7 +164,7 @@ void FsOps::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t si
 
 void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, readSecurity(fs(req), ino), err);
+  int fd = fs(req).xattrTarget(req, ino, GuardFs::XattrAccess::Read, err);
   if (fd < 0 && err == ELOOP) return (void)(size == 0 ? fuse_reply_xattr(req, 0) : fuse_reply_buf(req, nullptr, 0));
   if (fd < 0) return (void)fuse_reply_err(req, err);
   std::vector<char> names(size);
@@ -183,7 +179,7 @@ void FsOps::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 void FsOps::removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   forgetCapability(fs(req), ino, name);
   int err = 0;
-  int fd = fs(req).xattrTarget(req, ino, changeSecurity(fs(req), ino), err);
+  int fd = fs(req).xattrTarget(req, ino, GuardFs::XattrAccess::Change, err);
   if (fd < 0) return (void)fuse_reply_err(req, err == ELOOP ? ENODATA : err);
   err = ::fremovexattr(fd, name) == 0 ? 0 : errno;
   ::close(fd);

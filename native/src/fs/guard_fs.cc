@@ -210,9 +210,10 @@ Requester GuardFs::requester(fuse_req_t req) {
 }
 
 bool GuardFs::allowed(fuse_req_t req, uint32_t action, const std::string& path) {
-  if (!gate_.table()) return true;
+  auto table = gate_.table();
+  if (!table) return true;
   Requester who = requester(req);
-  return allowed(who, action, path);
+  return decide(who, action, path, *table).permit;
 }
 
 bool GuardFs::allowed(Requester& who, uint32_t action, const std::string& path) {

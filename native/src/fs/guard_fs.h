@@ -88,9 +88,10 @@ class GuardFs {
   std::shared_ptr<Inode> inode(fuse_ino_t id) const { return inodes_.get(id); }
   // The inode's path relative to the root; empty when the inode is unknown or unreachable.
   std::string pathOf(fuse_ino_t id) const;
-  // A descriptor of the inode's backing file for xattr calls, after the decision hook;
-  // -1 with `err` set otherwise.
-  int xattrTarget(fuse_req_t req, fuse_ino_t ino, uint32_t action, int& err);
+  // A descriptor of the inode's backing file for xattr calls, once the policy permits the
+  // access (Unchecked: the kernel's own question, not the caller's); -1 with `err` set otherwise.
+  enum class XattrAccess { Read, Change, Unchecked };
+  int xattrTarget(fuse_req_t req, fuse_ino_t ino, XattrAccess access, int& err);
   // The policy's decision for the caller of `req` (every deny and every audited permit
   // becomes an "access" event). Without a policy, true.
   bool allowed(fuse_req_t req, uint32_t action, const std::string& path);

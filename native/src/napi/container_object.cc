@@ -178,7 +178,7 @@ class ContainerObject : public Napi::ObjectWrap<ContainerObject> {
   }
 
   // Whole blocks only: plaintext in 4096-byte blocks, runs at the cipher's unit.
-  size_t runUnit() { return Layout(container_->header().cipher).runUnit(); }
+  size_t runUnit() { return Layout::runUnit(container_->header().cipher); }
   size_t blocksIn(const Napi::Buffer<uint8_t>& input, bool encrypt) {
     size_t unit = encrypt ? kPlainBlockSize : runUnit();
     if (input.Length() % unit != 0) throw VeilException("VEIL_INVALID_ARGUMENT", "input is not whole blocks");
