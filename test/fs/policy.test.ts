@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { STANDALONE_KEY } from '../../agent/mounts/standalone.js';
+import { containerLength, decodeContainer, keyringOf } from '../reference/container_codec.js';
 import {
   createGuardPoint,
   removeGuardPoints,
@@ -181,15 +182,118 @@ describe('a policy decides per user, group, process, signature and action', () =
     assert.match(run.err, /Permission denied/);
   });
 
-  test('a permit without apply_key (the encrypted view) is denied by this version, never plaintext', async () => {
-    const raw = as(BOB, 'cat raw/r');
-    assert.notEqual(raw.status, 0);
-    assert.doesNotMatch(raw.out, /stored/);
-    await gp.waitForLog(/resource=\S+\/raw\/r effect=deny message="permitted without apply_key/);
+  test('a permit without apply_key gives the stored bytes, never plaintext', () => {
+    const raw = as(BOB, 'cat raw/r | od -An -c | head -c 64');
+    assert.equal(raw.status, 0, raw.err);
+    assert.match(raw.out, /V +E +I +L/, 'the container starts with its magic');
+    assert.doesNotMatch(as(BOB, 'cat raw/r').out, /stored/);
+    assert.equal(as(BOB, './raw/r').status === 0, false, 'the encrypted view of a file is never run');
   });
 
   test('no matching rule denies', () => {
     assert.notEqual(as(BOB, 'echo x > new-at-top').status, 0);
+  });
+});
+
+describe('the encrypted view: backup and restore without plaintext', () => {
+  // The owner works with plaintext; the backup user reads and writes the stored bytes.
+  const VAULT: Rule[] = [
+    { resourceSet: 'vault', userSet: 'owner', ...OPEN },
+    {
+      resourceSet: 'vault',
+      userSet: 'bob',
+      actions: ['read', 'write', 'f_cre', 'f_rd_att', 'd_rd', 'd_rd_att'],
+      effect: ['permit', 'audit'],
+    },
+    { resourceSet: 'all', actions: ['d_rd', 'd_rd_att', 'f_rd_att'], effect: ['permit'] },
+  ];
+  const vaultPolicy = (): string => {
+    const doc = JSON.parse(policy('vault', VAULT)) as Record<string, Record<string, unknown>>;
+    doc.resourceSets.vault = { include: ['vault/**'] };
+    doc.userSets.owner = { users: [ALICE] };
+    return JSON.stringify(doc);
+  };
+  const original = Buffer.from(
+    Array.from({ length: 700 }, (_, i) => `line ${i} of the owner's document\n`).join(''),
+  );
+  let backup: string;
+  let keyring: ReturnType<typeof keyringOf>;
+
+  before(async () => {
+    await install(policy('open', [OPEN]), 'open');
+    sh(`mkdir -m 777 '${gp.dir}/vault'`);
+    await install(vaultPolicy(), 'vault');
+    backup = path.join(work, 'tmp', 'backup');
+    writeFileSync(path.join(work, 'tmp', 'original'), original);
+    const put = as(ALICE, `cp '${work}/tmp/original' vault/doc && chmod 666 vault/doc`);
+    assert.equal(put.status, 0, put.err);
+    keyring = keyringOf([{ ...STANDALONE_KEY, material: gp.key }]);
+  });
+
+  test('a backup through the encrypted view is the container, which decodes to the plaintext', async () => {
+    assert.equal(
+      as(ALICE, 'cat vault/doc').out,
+      original.toString(),
+      'the owner reads plaintext (now cached)',
+    );
+    const copy = as(BOB, `cat vault/doc > '${backup}'`);
+    assert.equal(copy.status, 0, copy.err);
+    const stored = readFileSync(backup);
+    assert.equal(stored.length, containerLength(original.length));
+    assert.equal(stored.includes(Buffer.from('owner')), false, 'no plaintext in the backup');
+    assert.deepEqual(decodeContainer(stored, keyring), original);
+    await gp.waitForLog(new RegExp(`user=${BOB} .*action=f_rd resource=\\S+/vault/doc effect=permit `));
+    // Both views through one inode: neither page cache fed the other.
+    assert.equal(as(ALICE, 'cat vault/doc').out, original.toString());
+    assert.deepEqual(Buffer.from(as(BOB, 'base64 -w0 vault/doc').out, 'base64'), stored);
+  });
+
+  test('a mapping of the encrypted view maps stored bytes, and leaves no trace in the plaintext view', () => {
+    const mapped = as(
+      BOB,
+      `python3 -c "import mmap, os, sys; fd = os.open('vault/doc', os.O_RDONLY); ` +
+        `m = mmap.mmap(fd, 4096 * 3, access=mmap.ACCESS_COPY); sys.stdout.write(m[:8192].hex())"`,
+    );
+    assert.equal(mapped.status, 0, mapped.err);
+    assert.equal(mapped.out, readFileSync(backup).subarray(0, 8192).toString('hex'));
+    assert.equal(as(ALICE, 'cat vault/doc').out, original.toString());
+  });
+
+  test('restore over a changed file and into a new one: the owner reads the original', () => {
+    assert.equal(as(ALICE, 'echo changed > vault/doc').status, 0);
+    const over = as(BOB, `cat '${backup}' > vault/doc`);
+    assert.equal(over.status, 0, over.err);
+    // Straight after: the size is the plaintext's again, and so are the contents.
+    assert.equal(as(ALICE, 'stat -c %s vault/doc').out.trim(), String(original.length));
+    assert.equal(as(ALICE, 'cat vault/doc').out, original.toString());
+    const fresh = as(BOB, `cp '${backup}' vault/restored && stat -c %s vault/restored`);
+    assert.equal(fresh.status, 0, fresh.err);
+    assert.equal(as(ALICE, 'cat vault/restored').out, original.toString());
+    assert.equal(as(ALICE, 'stat -c %s vault/restored').out.trim(), String(original.length));
+  });
+
+  test('a file open in one view waits, then is refused (EBUSY), to the other', () => {
+    const clash = shStatus(
+      `cd '${gp.dir}' && (runuser -u ${ALICE} -- bash -c 'exec 3<vault/doc; head -c 5 <&3 >/dev/null; sleep 4' &)
+       sleep 1; runuser -u ${BOB} -- cat vault/doc > /dev/null`,
+    );
+    assert.notEqual(clash.status, 0);
+    assert.match(clash.stderr, /Device or resource busy/);
+    sh('sleep 3');
+    assert.equal(as(BOB, 'cat vault/doc | wc -c').out.trim(), String(containerLength(original.length)));
+  });
+
+  test('a tampered restore fails with EIO and an event, never wrong plaintext', async () => {
+    const tampered = readFileSync(backup);
+    tampered[4096 + 100] ^= 1;
+    writeFileSync(path.join(work, 'tmp', 'tampered'), tampered);
+    assert.equal(as(BOB, `cat '${work}/tmp/tampered' > vault/doc`).status, 0);
+    const read = as(ALICE, 'cat vault/doc');
+    assert.notEqual(read.status, 0);
+    assert.match(read.err, /Input\/output error/);
+    await gp.waitForLog(/tamper: vault\/doc: authentication failed/);
+    assert.equal(as(BOB, `cat '${backup}' > vault/doc`).status, 0);
+    assert.equal(as(ALICE, 'cat vault/doc').out, original.toString());
   });
 });
 

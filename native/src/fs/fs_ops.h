@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fuse_lowlevel.h>
+#include <unistd.h>
 
 #include "fs/guard_fs.h"
 
@@ -51,21 +52,51 @@ struct FsOps {
   static void forgetCapability(GuardFs& g, fuse_ino_t ino, const char* name);
 };
 
-// One open descriptor: the OpenFile its inode shares, and the policy's decisions for what
-// it was opened for, taken for its opener. Reads and writes use these, not the identity a
-// request carries: with the kernel's writeback cache, writes arrive from the kernel's
-// flusher, not from the writer. The decisions are taken again when the policy changes.
+// One open descriptor: the OpenFile its inode shares (plaintext view) or a descriptor of
+// the backing file of its own (encrypted view), and the policy's decisions for what it was
+// opened for, taken for its opener. Reads and writes use these, not the identity a request
+// carries: with the kernel's writeback cache, writes arrive from the kernel's flusher, not
+// from the writer. The decisions are taken again when the policy changes.
 struct FileHandle {
-  FileHandle(std::shared_ptr<OpenFile> f, Requester who, uint32_t read, uint32_t write)
-      : file(std::move(f)), opener(std::move(who)), readAction(read), writeAction(write) {}
-  std::shared_ptr<OpenFile> file;
-  std::mutex mutex;  // guards the fields below
+  FileHandle(std::shared_ptr<Inode> n, std::shared_ptr<OpenFile> f, int fd, Requester who, uint32_t read,
+             uint32_t write)
+      : node(std::move(n)), file(std::move(f)), rawFd(fd), opener(std::move(who)), readAction(read),
+        writeAction(write) {}
+  ~FileHandle() {
+    if (rawFd >= 0) ::close(rawFd);
+  }
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  bool raw() const { return rawFd >= 0; }
+
+  const std::shared_ptr<Inode> node;
+  std::shared_ptr<OpenFile> file;  // null in the encrypted view
+  const int rawFd;                 // the encrypted view's descriptor, else -1
+  std::mutex mutex;                // guards the fields below
   Requester opener;
   const uint32_t readAction;   // 0 when not opened for reading
-  const uint32_t writeAction;  // 0 when not opened for writing
+  const uint32_t writeAction;  // 0 when not opened for writing (O_TRUNC counts as writing)
   uint64_t generation = 0;     // of the policy the decisions below come from
   bool canRead = false;
   bool canWrite = false;
+};
+
+// Counts a descriptor in its view for as long as it is not handed over to a FileHandle.
+class ViewTicket {
+ public:
+  ViewTicket(Inode& node, bool raw, bool write) : node_(node), raw_(raw), write_(write) {}
+  ~ViewTicket() {
+    if (!kept_) GuardFs::leaveView(node_, raw_, write_);
+  }
+  ViewTicket(const ViewTicket&) = delete;
+  ViewTicket& operator=(const ViewTicket&) = delete;
+  void keep() { kept_ = true; }
+
+ private:
+  Inode& node_;
+  const bool raw_;
+  const bool write_;
+  bool kept_ = false;
 };
 
 inline FileHandle& handleOf(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "fs/fs_ops.h"
 
@@ -15,6 +16,9 @@ namespace veil {
 
 namespace {
 constexpr double kAttrTimeout = 1.0;
+constexpr const char* kTruncateByName =
+    "permitted without apply_key: in the encrypted view a file is truncated through a descriptor open for "
+    "writing (O_TRUNC, ftruncate), not by its name";
 constexpr uint32_t kMaxWrite = 1 << 20;
 }  // namespace
 
@@ -56,6 +60,7 @@ void FsOps::forgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets)
 int GuardFs::doGetattr(fuse_ino_t ino, struct stat& st) {
   auto node = inode(ino);
   if (!node) return ENOENT;
+  if (node->stale) return ESTALE;
   return attrFor(*node, st);
 }
 
@@ -82,7 +87,11 @@ int GuardFs::admitSetattr(fuse_req_t req, const Inode& node, const std::string& 
   if (written && (toSet & ~kTimes) == 0) return recheck(handleOf(fi), node.id, true);
   Requester who = requester(req);
   if (toSet & FUSE_SET_ATTR_SIZE) {
-    if (written ? recheck(handleOf(fi), node.id, true) != 0 : !allowed(who, kFileWrite, path)) return EACCES;
+    if (written) {
+      if (recheck(handleOf(fi), node.id, true) != 0) return EACCES;
+    } else if (!decideData(who, kFileWrite, path, *gate_.table(), false, kTruncateByName).permit) {
+      return EACCES;
+    }
   }
   if ((toSet & ~FUSE_SET_ATTR_SIZE) != 0 && !allowed(who, forType(node, kFileChangeAttr, kDirChangeAttr), path)) {
     return EACCES;
@@ -94,6 +103,7 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
                        struct stat& out) {
   auto node = inode(ino);
   if (!node) return ENOENT;
+  if (node->stale) return ESTALE;
   std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
   if (int err = admitSetattr(req, *node, path, toSet, fi)) return err;
@@ -103,15 +113,14 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
     gid_t gid = (toSet & FUSE_SET_ATTR_GID) ? attr.st_gid : static_cast<gid_t>(-1);
     if (::fchownat(rootFd_, path.c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   }
+  std::optional<off_t> rawSize;
   if (toSet & FUSE_SET_ATTR_SIZE) {
     if (node->type != S_IFREG) return EINVAL;
-    try {
-      int err = 0;
-      std::shared_ptr<OpenFile> open = fi != nullptr ? openFileOf(fi) : openFile(node, path, err);
-      if (!open) return err;
-      if (int e = open->truncate(static_cast<uint64_t>(attr.st_size))) return e;
-    } catch (const std::exception& error) {
-      return failure(error, path, req);
+    if (fi != nullptr && handleOf(fi).raw()) {
+      if (::ftruncate(handleOf(fi).rawFd, attr.st_size) != 0) return errno;
+      rawSize = attr.st_size;
+    } else if (int err = truncatePlaintext(req, node, path, static_cast<uint64_t>(attr.st_size), fi)) {
+      return err;
     }
   }
   if (toSet & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
@@ -130,7 +139,27 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
     }
     if (::utimensat(rootFd_, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   }
-  return attrFor(*node, out);
+  if (int err = attrFor(*node, out)) return err;
+  // The encrypted view's writer sees the length it set (its inode number is retired at close).
+  if (rawSize) out.st_size = *rawSize;
+  return 0;
+}
+
+int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,
+                               uint64_t size, fuse_file_info* fi) {
+  std::optional<ViewTicket> ticket;
+  if (fi == nullptr) {
+    if (int err = enterView(*node, false, true)) return err;
+    ticket.emplace(*node, false, true);
+  }
+  try {
+    int err = 0;
+    std::shared_ptr<OpenFile> open = fi != nullptr ? openFileOf(fi) : openFile(node, path, err);
+    if (!open) return err;
+    return open->truncate(size);
+  } catch (const std::exception& error) {
+    return failure(error, path, req);
+  }
 }
 
 void FsOps::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int toSet, fuse_file_info* fi) {

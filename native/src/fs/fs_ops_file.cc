@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -28,24 +29,48 @@ uint32_t GuardFs::writeActionFor(int flags) {
   return (flags & O_APPEND) != 0 ? kFileAppend : kFileWrite;
 }
 
-int GuardFs::admitOpen(int flags, const std::string& path, Requester& who) {
+namespace {
+constexpr const char* kMixedViews =
+    "read and write decisions give different views (apply_key on one, not on the other): one descriptor "
+    "cannot show both";
+constexpr const char* kViewChanged = "the policy now gives this file in the other view than the descriptor's";
+}  // namespace
+
+int GuardFs::admitOpen(int flags, const std::string& path, Requester& who, bool& raw) {
+  raw = false;
   auto table = gate_.table();
   if (!table) return 0;
-  for (uint32_t action : {readActionFor(flags), writeActionFor(flags), (flags & O_TRUNC) != 0 ? kFileWrite : 0u}) {
-    if (action != 0 && !decide(who, action, path, *table, true).permit) return EACCES;
+  std::optional<bool> view;
+  const uint32_t write = writeActionFor(flags);
+  const uint32_t truncate = (flags & O_TRUNC) != 0 && write != kFileWrite ? kFileWrite : 0u;
+  for (uint32_t action : {readActionFor(flags), write, truncate}) {
+    if (action == 0) continue;
+    Verdict verdict = decideData(who, action, path, *table, view, kMixedViews);
+    if (!verdict.permit) return EACCES;
+    view = !verdict.applyKey;
   }
+  raw = view.value_or(false);
   return 0;
 }
 
-void GuardFs::attachHandle(fuse_file_info* fi, std::shared_ptr<OpenFile> open, Requester who) {
+uint32_t GuardFs::openedForWriting(int flags) {
+  const uint32_t action = writeActionFor(flags);
+  return action != 0 || (flags & O_TRUNC) == 0 ? action : kFileWrite;
+}
+
+void GuardFs::attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open,
+                           int rawFd, Requester who) {
   auto table = gate_.table();
   who.settle(table && table->needsGroups, table && table->needsExecutable);
-  auto* handle = new FileHandle(std::move(open), std::move(who), readActionFor(fi->flags), writeActionFor(fi->flags));
+  auto* handle = new FileHandle(std::move(node), std::move(open), rawFd, std::move(who), readActionFor(fi->flags),
+                                openedForWriting(fi->flags));
   // Just admitted under the policy of this generation (or a later one: then decided again).
   handle->generation = gate_.generation();
   handle->canRead = handle->readAction != 0;
   handle->canWrite = handle->writeAction != 0;
   fi->fh = reinterpret_cast<uint64_t>(handle);
+  // The encrypted view bypasses the kernel's page cache, which holds plaintext.
+  if (handle->raw()) fi->direct_io = 1;
 }
 
 int GuardFs::recheck(FileHandle& handle, fuse_ino_t ino, bool write) {
@@ -55,7 +80,9 @@ int GuardFs::recheck(FileHandle& handle, fuse_ino_t ino, bool write) {
     auto table = gate_.table();
     const std::string path = pathOf(ino);
     auto decideFor = [&](uint32_t action) {
-      return action != 0 && (!table || decide(handle.opener, action, path, *table, true).permit);
+      if (action == 0) return false;
+      if (!table) return !handle.raw();
+      return decideData(handle.opener, action, path, *table, handle.raw(), kViewChanged).permit;
     };
     handle.canRead = decideFor(handle.readAction);
     handle.canWrite = decideFor(handle.writeAction);
@@ -63,19 +90,62 @@ int GuardFs::recheck(FileHandle& handle, fuse_ino_t ino, bool write) {
   }
   // A read through a descriptor open only for writing is the kernel filling a page a
   // partial write changes (writeback cache); the data stays in the kernel, which lets no
-  // write-only descriptor read or map it, so the write decision covers it.
-  const bool readIsPageFill = !write && handle.readAction == 0;
+  // write-only descriptor read or map it, so the write decision covers it. The encrypted
+  // view has no page cache: there, only a reader reads.
+  const bool readIsPageFill = !write && handle.readAction == 0 && !handle.raw();
   return (write || readIsPageFill ? handle.canWrite : handle.canRead) ? 0 : EACCES;
+}
+
+int GuardFs::enterView(Inode& node, bool raw, bool write) {
+  constexpr auto kWait = std::chrono::seconds(2);
+  std::unique_lock<std::mutex> lock(node.openMutex);
+  // A close reaches this process after close(2) has returned (the kernel sends it in the
+  // background): an open right after another view's close waits for it instead of failing.
+  auto free = [&] {
+    if (node.rawWriters > 0) return false;
+    return raw ? node.plainHandles == 0 && (!write || node.rawReaders == 0) : node.rawReaders == 0;
+  };
+  if (!node.viewsChanged.wait_for(lock, kWait, free)) return EBUSY;
+  if (node.stale) return ESTALE;
+  ++(raw ? (write ? node.rawWriters : node.rawReaders) : node.plainHandles);
+  return 0;
+}
+
+void GuardFs::leaveView(Inode& node, bool raw, bool write) {
+  {
+    std::lock_guard<std::mutex> lock(node.openMutex);
+    --(raw ? (write ? node.rawWriters : node.rawReaders) : node.plainHandles);
+  }
+  node.viewsChanged.notify_all();
+}
+
+int GuardFs::openRaw(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi,
+                     Requester who) {
+  const int flags = fi->flags & (O_ACCMODE | O_TRUNC | O_APPEND);
+  int fd = ::openat(rootFd_, path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno;
+  attachHandle(fi, node, nullptr, fd, std::move(who));
+  return 0;
 }
 
 int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto node = inode(ino);
   if (!node) return ENOENT;
+  if (node->stale) return ESTALE;
   if (node->type != S_IFREG) return node->type == S_IFDIR ? EISDIR : EINVAL;
   std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
   Requester who = requester(req);
-  if (int err = admitOpen(fi->flags, path, who)) return err;
+  bool raw = false;
+  if (int err = admitOpen(fi->flags, path, who, raw)) return err;
+  const bool write = openedForWriting(fi->flags) != 0;
+  if (int err = enterView(*node, raw, write)) return err;
+  ViewTicket ticket(*node, raw, write);
+  if (raw) {
+    int err = openRaw(node, path, fi, std::move(who));
+    if (err == 0) ticket.keep();
+    return err;
+  }
   try {
     int err = 0;
     auto open = openFile(node, path, err);
@@ -83,7 +153,8 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (fi->flags & O_TRUNC) {
       if (int e = open->truncate(0)) return e;
     }
-    attachHandle(fi, std::move(open), std::move(who));
+    attachHandle(fi, node, std::move(open), -1, std::move(who));
+    ticket.keep();
     return 0;
   } catch (const std::exception& error) {
     return failure(error, path, req);
@@ -91,8 +162,9 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void FsOps::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (int err = fs(req).doOpen(req, ino, fi)) return (void)fuse_reply_err(req, err);
-  if (fuse_reply_open(req, fi) != 0) delete &handleOf(fi);  // the kernel gave up on the open
+  GuardFs& g = fs(req);
+  if (int err = g.doOpen(req, ino, fi)) return (void)fuse_reply_err(req, err);
+  if (fuse_reply_open(req, fi) != 0) g.closeHandle(fi);  // the kernel gave up on the open
 }
 
 // A new file is a new container: the header is on disk before the name is handed out.
@@ -104,9 +176,11 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (path.empty()) return ENOENT;
   Requester who = requester(req);
   if (!allowed(who, kFileCreate, path)) return EACCES;
-  if (int err = admitOpen(fi->flags & ~O_TRUNC, path, who)) return err;
+  bool raw = false;
+  if (int err = admitOpen(fi->flags & ~O_TRUNC, path, who, raw)) return err;
   int fd = ::openat(rootFd_, path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
   if (fd < 0) return errno;
+  if (raw) return createRaw(req, dir, name, path, fd, fi, std::move(who), e);
   try {
     auto container = Container::create(keys_, config_.keyId, config_.keyVersion, config_.cipher);
     // The header page: an empty container is exactly one page long (docs/format.md).
@@ -131,12 +205,13 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
     auto open = std::make_shared<OpenFile>(fd, std::move(container), kPageSize);
     entryFromStat(dir, name, st, e);
     auto node = inode(e.ino);
-    if (node) {
-      node->capabilityXattr = 0;  // a new file has no xattrs
+    node->capabilityXattr = 0;  // a new file has no xattrs
+    {
       std::lock_guard<std::mutex> lock(node->openMutex);
       node->open = open;
+      ++node->plainHandles;
     }
-    attachHandle(fi, std::move(open), std::move(who));
+    attachHandle(fi, node, std::move(open), -1, std::move(who));
     return 0;
   } catch (const std::exception& error) {
     ::close(fd);
@@ -145,21 +220,58 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   }
 }
 
-void FsOps::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-  fuse_entry_param e;
-  if (int err = fs(req).doCreate(req, parent, name, mode, fi, e)) return (void)fuse_reply_err(req, err);
-  if (fuse_reply_create(req, &e, fi) != 0) delete &handleOf(fi);
+// A file the encrypted view creates starts empty: what the caller writes is the container.
+int GuardFs::createRaw(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path,
+                       int fd, fuse_file_info* fi, Requester who, fuse_entry_param& e) {
+  struct stat st;
+  int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
+  if (err != 0) {
+    ::close(fd);
+    ::unlinkat(rootFd_, path.c_str(), 0);
+    return err;
+  }
+  entryFromStat(dir, name, st, e);
+  auto node = inode(e.ino);
+  node->capabilityXattr = 0;
+  {
+    std::lock_guard<std::mutex> lock(node->openMutex);
+    ++node->rawWriters;
+  }
+  attachHandle(fi, node, nullptr, fd, std::move(who));
+  return 0;
 }
+
+void FsOps::create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  GuardFs& g = fs(req);
+  fuse_entry_param e;
+  if (int err = g.doCreate(req, parent, name, mode, fi, e)) return (void)fuse_reply_err(req, err);
+  if (fuse_reply_create(req, &e, fi) != 0) g.closeHandle(fi);
+}
+
+namespace {
+// A read of the encrypted view: the stored bytes as they are, in this thread's buffer.
+std::vector<uint8_t>& rawBuffer(size_t size) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < size) buffer.resize(size);
+  return buffer;
+}
+}  // namespace
 
 void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
-  if (int err = g.recheck(handleOf(fi), ino, false)) return (void)fuse_reply_err(req, err);
-  auto& open = openFileOf(fi);
+  FileHandle& handle = handleOf(fi);
+  if (int err = g.recheck(handle, ino, false)) return (void)fuse_reply_err(req, err);
+  if (handle.raw()) {
+    auto& buffer = rawBuffer(size);
+    ssize_t n = ::pread(handle.rawFd, buffer.data(), size, off);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    return (void)fuse_reply_buf(req, reinterpret_cast<const char*>(buffer.data()), static_cast<size_t>(n));
+  }
   size_t got = 0;
   int err = 0;
   const uint8_t* data = nullptr;
   try {
-    data = open->read(size, static_cast<uint64_t>(off), got, err);
+    data = handle.file->read(size, static_cast<uint64_t>(off), got, err);
   } catch (const std::exception& error) {
     return (void)fuse_reply_err(req, g.failure(error, g.pathOf(ino), req));
   }
@@ -169,10 +281,15 @@ void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 
 void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
-  if (int err = g.recheck(handleOf(fi), ino, true)) return (void)fuse_reply_err(req, err);
-  auto& open = openFileOf(fi);
+  FileHandle& handle = handleOf(fi);
+  if (int err = g.recheck(handle, ino, true)) return (void)fuse_reply_err(req, err);
+  if (handle.raw()) {
+    ssize_t n = ::pwrite(handle.rawFd, buf, size, off);
+    if (n < 0) return (void)fuse_reply_err(req, errno);
+    return (void)fuse_reply_write(req, static_cast<size_t>(n));
+  }
   try {
-    if (int err = open->write(reinterpret_cast<const uint8_t*>(buf), size, static_cast<uint64_t>(off))) {
+    if (int err = handle.file->write(reinterpret_cast<const uint8_t*>(buf), size, static_cast<uint64_t>(off))) {
       return (void)fuse_reply_err(req, err);
     }
   } catch (const std::exception& error) {
@@ -181,13 +298,31 @@ void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
   fuse_reply_write(req, size);
 }
 
+void GuardFs::closeHandle(fuse_file_info* fi) {
+  auto* handle = &handleOf(fi);
+  std::shared_ptr<Inode> node = handle->node;
+  const bool raw = handle->raw();
+  const bool write = handle->writeAction != 0;
+  delete handle;
+  if (raw) {
+    closeRaw(std::move(node), write);
+  } else {
+    leaveView(*node, false, write);
+  }
+}
+
 void FsOps::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  delete &handleOf(fi);
+  fs(req).closeHandle(fi);
   fuse_reply_err(req, 0);
 }
 
 void FsOps::fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  fuse_reply_err(req, openFileOf(fi)->sync(datasync != 0));
+  FileHandle& handle = handleOf(fi);
+  if (handle.raw()) {
+    const int rc = datasync != 0 ? ::fdatasync(handle.rawFd) : ::fsync(handle.rawFd);
+    return (void)fuse_reply_err(req, rc == 0 ? 0 : errno);
+  }
+  fuse_reply_err(req, handle.file->sync(datasync != 0));
 }
 
 }  // namespace veil

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <vector>
 
 #include "common/error.h"
@@ -78,6 +79,11 @@ void GuardFs::mount() {
     throw;
   }
   mounted_ = true;
+  {
+    std::lock_guard<std::mutex> notices(noticeMutex_);
+    noticesEnd_ = false;
+  }
+  notifier_ = std::thread([this] { runNotifier(); });
   // No signal handlers: Node owns the process's signals and unmounts through unmount().
   loop_ = std::thread([this] {
     fuse_loop_config* loop = fuse_loop_cfg_create();
@@ -101,6 +107,12 @@ void GuardFs::unmount() {
   // Detaches the mount; the kernel then ends the connection and the loop threads return.
   fuse_session_unmount(session_);
   if (loop_.joinable()) loop_.join();
+  {
+    std::lock_guard<std::mutex> notices(noticeMutex_);
+    noticesEnd_ = true;
+  }
+  noticeReady_.notify_all();
+  if (notifier_.joinable()) notifier_.join();
   fuse_session_destroy(session_);
   session_ = nullptr;
   ::close(rootFd_);
@@ -221,36 +233,50 @@ bool GuardFs::allowed(Requester& who, uint32_t action, const std::string& path) 
   return !table || decide(who, action, path, *table).permit;
 }
 
-Verdict GuardFs::decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
-                        bool fileData) {
+Verdict GuardFs::decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table) {
   Verdict verdict = evaluate(table, who, action, path);
-  const bool rawView = fileData && verdict.permit && !verdict.applyKey;
-  if (rawView) {
+  if (verdict.audit) record(who, action, path, table, verdict, "");
+  return verdict;
+}
+
+Verdict GuardFs::decideData(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+                            std::optional<bool> raw, const char* otherView) {
+  Verdict verdict = evaluate(table, who, action, path);
+  std::string refusal;
+  if (verdict.permit && !verdict.applyKey && action == kExec) {
+    refusal = "permitted without apply_key: the encrypted view of a program cannot be run";
+  } else if (verdict.permit && raw && *raw == verdict.applyKey) {
+    refusal = otherView;
+  }
+  if (!refusal.empty()) {
     verdict.permit = false;
     verdict.audit = true;
   }
-  if (verdict.audit) {
-    FsEvent::Access access;
-    access.timeMs = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
-    access.policy = table.name;
-    access.digest = table.digest;
-    access.rule = verdict.rule;
-    access.action = actionName(action);
-    access.effect = verdict.permit ? "permit" : "deny";
-    access.applyKey = verdict.applyKey;
-    access.learned = verdict.learned;
-    access.gid = who.gid();
-    access.executable = who.executable();
-    std::string message = rawView            ? "permitted without apply_key: the encrypted view is not served by "
-                                               "this version, so the access is denied"
-                          : verdict.learned  ? "learn mode: would have been denied"
-                          : verdict.rule < 0 ? "no rule matched"
-                                             : "rule " + std::to_string(verdict.rule);
-    events_(FsEvent{"access", path, "", std::move(message), who.uid(), who.pid(), std::move(access)});
-  }
+  if (verdict.audit) record(who, action, path, table, verdict, refusal);
   return verdict;
+}
+
+void GuardFs::record(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+                     const Verdict& verdict, std::string message) {
+  FsEvent::Access access;
+  access.timeMs = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  access.policy = table.name;
+  access.digest = table.digest;
+  access.rule = verdict.rule;
+  access.action = actionName(action);
+  access.effect = verdict.permit ? "permit" : "deny";
+  access.applyKey = verdict.applyKey;
+  access.learned = verdict.learned;
+  access.gid = who.gid();
+  access.executable = who.executable();
+  if (message.empty()) {
+    message = verdict.learned    ? "learn mode: would have been denied"
+              : verdict.rule < 0 ? "no rule matched"
+                                 : "rule " + std::to_string(verdict.rule);
+  }
+  events_(FsEvent{"access", path, "", std::move(message), who.uid(), who.pid(), std::move(access)});
 }
 
 void GuardFs::setPolicy(std::shared_ptr<const DecisionTable> policy) {
@@ -260,6 +286,42 @@ void GuardFs::setPolicy(std::shared_ptr<const DecisionTable> policy) {
   // Pages the kernel cached for a permitted reader would otherwise keep being served to
   // every opener without asking: drop them for every open file.
   for (fuse_ino_t ino : inodes_.openInodes()) fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
+}
+
+void GuardFs::closeRaw(std::shared_ptr<Inode> node, bool wrote) {
+  Notice notice;
+  notice.ino = node->id;
+  if (wrote) std::tie(notice.parent, notice.name) = inodes_.retire(*node);
+  notice.leaving = std::move(node);
+  notice.leavingWriter = wrote;
+  notifyKernel(std::move(notice));
+}
+
+void GuardFs::notifyKernel(Notice notice) {
+  {
+    std::lock_guard<std::mutex> lock(noticeMutex_);
+    notices_.push_back(std::move(notice));
+  }
+  noticeReady_.notify_one();
+}
+
+void GuardFs::runNotifier() {
+  std::unique_lock<std::mutex> lock(noticeMutex_);
+  for (;;) {
+    noticeReady_.wait(lock, [this] { return noticesEnd_ || !notices_.empty(); });
+    if (noticesEnd_) return;
+    std::vector<Notice> batch;
+    batch.swap(notices_);
+    lock.unlock();
+    for (const Notice& notice : batch) {
+      fuse_lowlevel_notify_inval_inode(session_, notice.ino, 0, 0);
+      if (notice.parent != 0) {
+        fuse_lowlevel_notify_inval_entry(session_, notice.parent, notice.name.c_str(), notice.name.size());
+      }
+      if (notice.leaving) leaveView(*notice.leaving, true, notice.leavingWriter);
+    }
+    lock.lock();
+  }
 }
 
 int GuardFs::statPath(const std::string& path, struct stat& st) const {

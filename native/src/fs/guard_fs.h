@@ -7,12 +7,14 @@
 #include <fuse_lowlevel.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "format/container.h"
 #include "fs/inode_table.h"
@@ -60,6 +62,7 @@ struct FsEvent {
 using EventSink = std::function<void(FsEvent)>;
 
 struct FileHandle;
+class ViewTicket;
 
 class GuardFs {
  public:
@@ -83,6 +86,7 @@ class GuardFs {
 
  private:
   friend struct FsOps;
+  friend class ViewTicket;
 
   // Shared helpers (guard_fs.cc).
   std::shared_ptr<Inode> inode(fuse_ino_t id) const { return inodes_.get(id); }
@@ -96,25 +100,51 @@ class GuardFs {
   // becomes an "access" event). Without a policy, true.
   bool allowed(fuse_req_t req, uint32_t action, const std::string& path);
   bool allowed(Requester& who, uint32_t action, const std::string& path);
-  // `fileData`: the action reads or writes a regular file's contents, where a permit
-  // without apply_key means the encrypted view (docs/policy.md), which this version does
-  // not serve yet: such a permit is turned into a deny, never into plaintext.
-  Verdict decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
-                 bool fileData = false);
+  Verdict decide(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table);
+  // The same for reading, writing or running a file's contents, where a permit without
+  // apply_key means the encrypted view (docs/policy.md). `raw`: the view the operation
+  // needs, if it needs one; a permit in the other view is then a deny, recorded with
+  // `otherView` as its message. A program's encrypted view is never run.
+  Verdict decideData(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+                     std::optional<bool> raw = std::nullopt, const char* otherView = "");
+  void record(Requester& who, uint32_t action, const std::string& path, const DecisionTable& table,
+              const Verdict& verdict, std::string message);
   Requester requester(fuse_req_t req);
   // What an open with these flags asks for (0 for nothing of that kind).
   static uint32_t readActionFor(int flags);
   static uint32_t writeActionFor(int flags);
-  // Decides the actions of a new descriptor; 0, or EACCES after recording the denial.
-  int admitOpen(int flags, const std::string& path, Requester& who);
+  // The same, where O_TRUNC alone also writes.
+  static uint32_t openedForWriting(int flags);
+  // Decides the actions of a new descriptor and its view (`raw`: the encrypted view);
+  // 0, or EACCES after recording the denial.
+  int admitOpen(int flags, const std::string& path, Requester& who, bool& raw);
   // Whether the descriptor may still read (or write) under the policy in force now.
   int recheck(FileHandle& handle, fuse_ino_t ino, bool write);
+  // A file is open in one view at a time, and a writer of its stored bytes has it alone
+  // (the kernel caches one set of pages and one size per inode): waits a little for the
+  // other view's descriptors to close, then counts the new one in. 0, EBUSY, or ESTALE
+  // when the inode number was retired meanwhile.
+  static int enterView(Inode& node, bool raw, bool write);
+  static void leaveView(Inode& node, bool raw, bool write);
+  // After a descriptor of the encrypted view closes: the kernel's pages of the inode are
+  // dropped, and after a writer the name gets a new inode number (InodeTable::retire);
+  // then the view is left.
+  void closeRaw(std::shared_ptr<Inode> node, bool wrote);
   int admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet, fuse_file_info* fi);
   // A new descriptor for `open`, its decisions taken: stored in fi->fh.
-  void attachHandle(fuse_file_info* fi, std::shared_ptr<OpenFile> open, Requester who);
+  void attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open, int rawFd,
+                    Requester who);
+  // Ends a descriptor: its view is left, and closeRaw() done for the encrypted view.
+  void closeHandle(fuse_file_info* fi);
+  int createRaw(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path, int fd,
+                fuse_file_info* fi, Requester who, fuse_entry_param& e);
+  int openRaw(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi, Requester who);
   static uint32_t forType(const Inode& node, uint32_t fileAction, uint32_t dirAction) {
     return node.type == S_IFDIR ? dirAction : fileAction;
   }
+  // A size change in the plaintext view, through `fi` or (null) by name.
+  int truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path, uint64_t size,
+                        fuse_file_info* fi);
   int statPath(const std::string& path, struct stat& st) const;
   // `path` is childPath(parent, name), which the caller has already computed.
   int entryFor(const std::shared_ptr<Inode>& parent, const std::string& name, const std::string& path,
@@ -142,6 +172,20 @@ class GuardFs {
   int doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi,
                fuse_entry_param& e);
 
+  // Tells the kernel to drop what it caches of an inode (and of a name): from a thread of
+  // its own, since the kernel may hold locks that a FUSE thread's request needs.
+  struct Notice {
+    fuse_ino_t ino = 0;
+    fuse_ino_t parent = 0;  // 0: no name to drop
+    std::string name;
+    // An encrypted-view descriptor that closed leaves its view only once the kernel has
+    // dropped its pages: an open waiting in the other view then finds none of them.
+    std::shared_ptr<Inode> leaving;
+    bool leavingWriter = false;
+  };
+  void notifyKernel(Notice notice);
+  void runNotifier();
+
   void checkExistingFiles();
   void repairLength(const std::string& path, uint64_t length, uint64_t size);
 
@@ -156,6 +200,11 @@ class GuardFs {
   std::mutex lifecycle_;
   std::atomic<bool> mounted_{false};
   std::atomic<bool> stopping_{false};  // unmount() was called: the loop's end is expected
+  std::mutex noticeMutex_;
+  std::condition_variable noticeReady_;
+  std::vector<Notice> notices_;  // guarded by noticeMutex_, like noticesEnd_
+  bool noticesEnd_ = false;
+  std::thread notifier_;
 };
 
 }  // namespace veil

@@ -56,7 +56,8 @@ void InodeTable::forget(fuse_ino_t id, uint64_t count) {
       std::unique_lock<std::shared_mutex> tree(treeMutex_);
       dropName(inode);
     }
-    byBacking_.erase({inode.dev, inode.backingIno});
+    auto backing = byBacking_.find({inode.dev, inode.backingIno});
+    if (backing != byBacking_.end() && backing->second == id) byBacking_.erase(backing);
     byId_.erase(it);
   }
 }
@@ -100,6 +101,19 @@ void InodeTable::addName(Inode& inode, const std::shared_ptr<Inode>& parent, con
   inode.detached = false;
 }
 
+std::pair<fuse_ino_t, std::string> InodeTable::retire(Inode& inode) {
+  std::lock_guard<std::mutex> lock(tableMutex_);
+  std::unique_lock<std::shared_mutex> tree(treeMutex_);
+  inode.stale = true;
+  auto backing = byBacking_.find({inode.dev, inode.backingIno});
+  if (backing != byBacking_.end() && backing->second == inode.id) byBacking_.erase(backing);
+  if (!inode.parent || inode.detached) return {0, {}};
+  std::pair<fuse_ino_t, std::string> entry{inode.parent->id, inode.name};
+  dropName(inode);
+  inode.detached = true;
+  return entry;
+}
+
 void InodeTable::detach(const Inode& parent, const std::string& name) {
   std::lock_guard<std::mutex> lock(tableMutex_);
   std::unique_lock<std::shared_mutex> tree(treeMutex_);
@@ -131,7 +145,7 @@ std::vector<fuse_ino_t> InodeTable::openInodes() const {
   std::lock_guard<std::mutex> lock(tableMutex_);
   for (const auto& [id, node] : byId_) {
     std::lock_guard<std::mutex> open(node->openMutex);
-    if (!node->open.expired()) out.push_back(id);
+    if (!node->open.expired() || node->rawReaders + node->rawWriters > 0) out.push_back(id);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -40,6 +41,17 @@ struct Inode {
   // One OpenFile per inode while any descriptor is open, so every writer shares one lock.
   mutable std::mutex openMutex;
   std::weak_ptr<OpenFile> open;
+  // The open descriptors by view (docs/policy.md, "The encrypted view"), guarded by
+  // openMutex: the kernel caches one set of pages and one size per inode, so a file is open
+  // in one view at a time, and a writer of stored bytes has it to itself.
+  int plainHandles = 0;
+  int rawReaders = 0;
+  int rawWriters = 0;
+  std::condition_variable viewsChanged;
+  // Its stored bytes were rewritten as they are: the kernel's size of this inode number is
+  // wrong, so the name now leads to a new number and this one answers ESTALE, which makes
+  // the kernel look the name up again.
+  std::atomic<bool> stale{false};
 };
 
 class InodeTable {
@@ -60,6 +72,9 @@ class InodeTable {
   std::string childPath(const Inode& parent, const std::string& name) const;
   // The inodes with an open file (for dropping the kernel's cached pages of them).
   std::vector<fuse_ino_t> openInodes() const;
+  // Gives the inode's name a new inode number at the next lookup and marks this one stale;
+  // returns its parent's number and name (for invalidating the kernel's entry), or 0.
+  std::pair<fuse_ino_t, std::string> retire(Inode& inode);
   // Marks the inode known under (parent, name), if any, as reached by no path.
   void detach(const Inode& parent, const std::string& name);
   // After a rename the moved inode takes the new name; a replaced one is detached, or, for
