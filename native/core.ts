@@ -33,6 +33,7 @@ export type {
   KeyInfo,
   KeyState,
   NativeDecisionTable,
+  NativeKeyRule,
   NativeProcessSet,
   NativeResourceSet,
   NativeRule,

@@ -120,9 +120,15 @@ export interface NativeRule {
   ruleIndex: number;
 }
 
+/** A key rule: files in `resource` (-1: every file) are stored under keys[key], or stay plaintext (-1). */
+export interface NativeKeyRule {
+  resource: number;
+  key: number;
+}
+
 /**
  * A compiled policy as the native layer evaluates it: the part of policies/compile.ts's
- * DecisionTable that the native layer reads (that one adds key rules).
+ * DecisionTable that the native layer reads (that one adds transformation rules).
  */
 export interface NativeDecisionTable {
   format: number;
@@ -134,6 +140,9 @@ export interface NativeDecisionTable {
   users: NativeUserSet[];
   processes: NativeProcessSet[];
   rules: NativeRule[];
+  /** Every key version the key rules use, each once. */
+  keys: { keyId: string; version: number }[];
+  keyRules: NativeKeyRule[];
 }
 
 /** A caller given in full, for holding the native evaluator to the reference. */

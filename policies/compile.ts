@@ -10,6 +10,7 @@ import { actionMask } from './actions.js';
 import { childPointer, PolicyError, type PolicyIssue } from './errors.js';
 import type {
   NativeDecisionTable,
+  NativeKeyRule,
   NativeProcessSet,
   NativeResourceSet,
   NativeRule,
@@ -38,11 +39,8 @@ export type CompiledUserSet = NativeUserSet;
 export type CompiledProcessSet = NativeProcessSet;
 export type CompiledRule = NativeRule;
 
-export interface CompiledKeyRule {
-  resource: number;
-  /** Index into `keys`, or CLEAR_KEY. */
-  key: number;
-}
+/** `key`: an index into `keys`, or CLEAR_KEY. */
+export type CompiledKeyRule = NativeKeyRule;
 
 export interface CompiledTransformation {
   resource: number;
@@ -54,7 +52,6 @@ export interface DecisionTable extends NativeDecisionTable {
   format: typeof DECISION_TABLE_FORMAT;
   /** Every key version the key and transformation rules use, each once. */
   keys: KeyRef[];
-  keyRules: CompiledKeyRule[];
   transformations: CompiledTransformation[];
 }
 

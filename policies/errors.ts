@@ -8,7 +8,6 @@ export const POLICY_ERROR_CODES = [
   'VEIL_POLICY_INVALID',
   'VEIL_POLICY_UNREADABLE',
   'VEIL_POLICY_UNRESOLVED',
-  'VEIL_POLICY_UNSUPPORTED',
 ] as const;
 
 export type PolicyErrorCode = (typeof POLICY_ERROR_CODES)[number];
@@ -29,7 +28,6 @@ const HEADLINES: Record<PolicyErrorCode, string> = {
   VEIL_POLICY_INVALID: 'the policy is invalid',
   VEIL_POLICY_UNREADABLE: 'the policy cannot be read',
   VEIL_POLICY_UNRESOLVED: 'the policy names what this host does not have',
-  VEIL_POLICY_UNSUPPORTED: 'the policy asks for what this version cannot do',
 };
 
 function place(issue: PolicyIssue): string {

@@ -8,11 +8,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { VeilError } from '../../common/errors.js';
 import { CIPHERS, type CipherName, type GuardPointEvent } from '../../native/core.js';
 import type { DecisionTable } from '../../policies/index.js';
-import { loadStandalonePolicy, mountStandalone } from '../mounts/standalone.js';
+import { loadStandalonePolicy, mountStandalone, type ExtraKey } from '../mounts/standalone.js';
 import { describeEvent } from './describe_event.js';
 
 interface Options {
   keyFile?: string;
+  key: ExtraKey[];
   policy?: string;
   cipher: CipherName;
   foreground?: boolean;
@@ -89,8 +90,9 @@ function serve(directory: string, options: Options): void {
     process.exit(code);
   };
   try {
-    if (options.policy !== undefined) policy = loadStandalonePolicy(options.policy);
+    if (options.policy !== undefined) policy = loadStandalonePolicy(options.policy, options.key);
     mount = mountStandalone({
+      extraKeys: options.key,
       directory,
       keyFile: options.keyFile ?? '',
       cipher: options.cipher,
@@ -116,7 +118,7 @@ function serve(directory: string, options: Options): void {
       return;
     }
     try {
-      const next = loadStandalonePolicy(options.policy);
+      const next = loadStandalonePolicy(options.policy, options.key);
       mount.setPolicy(next);
       process.stderr.write(`veil-mount: policy: now ${next.name} (sha256 ${next.digest.slice(0, 16)}…)\n`);
     } catch (error) {
@@ -165,6 +167,20 @@ function detach(options: Options, argv: string[]): void {
   });
 }
 
+const KEY_ARGUMENT =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([1-9][0-9]{0,9})=(.+)$/;
+
+function extraKey(value: string, previous: ExtraKey[]): ExtraKey[] {
+  const match = KEY_ARGUMENT.exec(value);
+  const version = Number(match?.[2]);
+  if (!match || version > 0xffffffff) {
+    throw new InvalidArgumentError(
+      'expected KEY-ID:VERSION=FILE (a lower-case UUID, a version from 1, a key file)',
+    );
+  }
+  return [...previous, { ref: { keyId: match[1], version }, file: match[3] }];
+}
+
 function threadCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a whole number from 1 to 64');
@@ -177,6 +193,12 @@ const program = new Command()
   .argument('<dir>', 'the directory to guard (or to release, with --unmount)')
   .option('--key-file <file>', 'file holding the 32-byte raw key (owned by you, mode 0600)')
   .option('--policy <file>', 'policy (docs/policy.md) deciding who may do what; SIGUSR1 reloads it')
+  .option(
+    '--key <id:version=file>',
+    "another key for the policy's key rules, from its 32-byte raw key file (repeatable)",
+    extraKey,
+    [],
+  )
   .addOption(new Option('--cipher <cipher>', 'cipher for new files').choices(CIPHERS).default('aes-256-gcm'))
   .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM (default: detach once mounted)')
   .option('--unmount', 'release the guard point at <dir>')

@@ -1,5 +1,6 @@
 // Guard points without a manager (`veil-mount`): the key comes from a raw key file and is
-// filed under one fixed key id, so files written in one mount open in the next.
+// filed under one fixed key id, so files written in one mount open in the next. A policy's
+// key rules may name more keys, each from a raw key file of its own.
 import {
   clearStaleMount,
   keys,
@@ -8,13 +9,7 @@ import {
   type GuardPointEvent,
   type KeyRef,
 } from '../../native/core.js';
-import {
-  CLEAR_KEY,
-  compilePolicy,
-  loadPolicyFile,
-  PolicyError,
-  type DecisionTable,
-} from '../../policies/index.js';
+import { compilePolicy, loadPolicyFile, type DecisionTable } from '../../policies/index.js';
 
 /** The key id every standalone container names in its header (docs/operations.md). */
 export const STANDALONE_KEY: KeyRef = { keyId: '5a4d0c1e-0000-4000-8000-000000000001', version: 1 };
@@ -26,23 +21,21 @@ export interface StandaloneMount {
   unmount(): Promise<void>;
 }
 
+/** A key version more than the standalone key, for the key rules of a policy: `--key`. */
+export interface ExtraKey {
+  ref: KeyRef;
+  file: string;
+}
+
 /**
- * Reads, validates and compiles a policy file for a standalone guard point: the only key
- * there is the standalone key. Files that stay plaintext (`clear_key`) are refused until
- * the guard point can keep them (initial encryption comes with live data transformation).
+ * Reads, validates and compiles a policy file for a standalone guard point: the keys there
+ * are the standalone key and the extra keys given.
  */
-export function loadStandalonePolicy(path: string): DecisionTable {
-  const table = compilePolicy(loadPolicyFile(path), { knownKeys: [STANDALONE_KEY], source: path });
-  const clear = table.keyRules.findIndex((rule) => rule.key === CLEAR_KEY);
-  if (clear >= 0) {
-    throw new PolicyError('VEIL_POLICY_UNSUPPORTED', path, [
-      {
-        pointer: `/keyRules/${clear}/key`,
-        message: 'clear_key (files that stay plaintext) is not supported by this version of veil-mount',
-      },
-    ]);
-  }
-  return table;
+export function loadStandalonePolicy(path: string, extraKeys: readonly ExtraKey[] = []): DecisionTable {
+  return compilePolicy(loadPolicyFile(path), {
+    knownKeys: [STANDALONE_KEY, ...extraKeys.map((key) => key.ref)],
+    source: path,
+  });
 }
 
 export function mountStandalone(options: {
@@ -51,9 +44,12 @@ export function mountStandalone(options: {
   cipher: CipherName;
   threads?: number;
   policy?: DecisionTable;
+  extraKeys?: readonly ExtraKey[];
   onEvent?: (event: GuardPointEvent) => void;
 }): StandaloneMount {
   keys.importFile(STANDALONE_KEY, 'active', options.keyFile);
+  const extra = options.extraKeys ?? [];
+  for (const key of extra) keys.importFile(key.ref, 'active', key.file);
   clearStaleMount(options.directory);
   const guardPoint = mountGuardPoint(
     {
@@ -73,6 +69,7 @@ export function mountStandalone(options: {
     async unmount() {
       await guardPoint.unmount();
       keys.remove(STANDALONE_KEY);
+      for (const key of extra) keys.remove(key.ref);
     },
   };
 }

@@ -78,7 +78,7 @@ function waitForExit(child: ChildProcess): Promise<void> {
 export async function createGuardPoint(
   cipher: CipherName,
   base?: string,
-  options: { policyFile?: string } = {},
+  options: { policyFile?: string; extraArgs?: string[] } = {},
 ): Promise<GuardPointFixture> {
   const work = mkdtempSync(path.join(base ?? '/var/tmp', 'veil-test-'));
   const dir = path.join(work, 'guarded');
@@ -103,6 +103,7 @@ export async function createGuardPoint(
         '--foreground',
         '--json',
         ...(options.policyFile === undefined ? [] : ['--policy', options.policyFile]),
+        ...(options.extraArgs ?? []),
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

@@ -386,6 +386,8 @@ test('no function of the module returns key bytes', async () => {
           users: [],
           processes: [],
           rules: [],
+          keys: [],
+          keyRules: [],
         },
         { uid: 0, gid: 0, groups: [], exe: null, sha256: null, action: 0, path: 'a' },
       ),

@@ -58,20 +58,24 @@ struct FsOps {
 // carries: with the kernel's writeback cache, writes arrive from the kernel's flusher, not
 // from the writer. The decisions are taken again when the policy changes.
 struct FileHandle {
-  FileHandle(std::shared_ptr<Inode> n, std::shared_ptr<OpenFile> f, int fd, Requester who, uint32_t read,
-             uint32_t write)
-      : node(std::move(n)), file(std::move(f)), rawFd(fd), opener(std::move(who)), readAction(read),
-        writeAction(write) {}
+  FileHandle(std::shared_ptr<Inode> n, std::shared_ptr<OpenFile> f, int fd, bool clearFile, Requester who,
+             uint32_t read, uint32_t write)
+      : node(std::move(n)), file(std::move(f)), rawFd(fd), clear(clearFile), opener(std::move(who)),
+        readAction(read), writeAction(write) {}
   ~FileHandle() {
     if (rawFd >= 0) ::close(rawFd);
   }
   FileHandle(const FileHandle&) = delete;
   FileHandle& operator=(const FileHandle&) = delete;
-  bool raw() const { return rawFd >= 0; }
+  // Reads and writes go to the backing file as they are: the encrypted view, or a file
+  // that a clear_key rule keeps plaintext (where both views are the same).
+  bool passesThrough() const { return rawFd >= 0; }
+  bool raw() const { return rawFd >= 0 && !clear; }
 
   const std::shared_ptr<Inode> node;
-  std::shared_ptr<OpenFile> file;  // null in the encrypted view
-  const int rawFd;                 // the encrypted view's descriptor, else -1
+  std::shared_ptr<OpenFile> file;  // null when passing through
+  const int rawFd;                 // the backing file's descriptor when passing through, else -1
+  const bool clear;                // a plaintext file (clear_key)
   std::mutex mutex;                // guards the fields below
   Requester opener;
   const uint32_t readAction;   // 0 when not opened for reading

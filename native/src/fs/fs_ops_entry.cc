@@ -116,9 +116,9 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
   std::optional<off_t> rawSize;
   if (toSet & FUSE_SET_ATTR_SIZE) {
     if (node->type != S_IFREG) return EINVAL;
-    if (fi != nullptr && handleOf(fi).raw()) {
+    if (fi != nullptr && handleOf(fi).passesThrough()) {
       if (::ftruncate(handleOf(fi).rawFd, attr.st_size) != 0) return errno;
-      rawSize = attr.st_size;
+      if (handleOf(fi).raw()) rawSize = attr.st_size;
     } else if (int err = truncatePlaintext(req, node, path, static_cast<uint64_t>(attr.st_size), fi)) {
       return err;
     }
@@ -147,6 +147,15 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
 
 int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,
                                uint64_t size, fuse_file_info* fi) {
+  if (fi == nullptr && keptClear(path)) {
+    int fd = ::openat(rootFd_, path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return errno;
+    bool container = false;
+    peekHeaderSize(fd, container);
+    const int err = container ? -1 : ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+    ::close(fd);
+    if (err >= 0) return err;
+  }
   std::optional<ViewTicket> ticket;
   if (fi == nullptr) {
     if (int err = enterView(*node, false, true)) return err;

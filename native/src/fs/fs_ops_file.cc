@@ -59,11 +59,11 @@ uint32_t GuardFs::openedForWriting(int flags) {
 }
 
 void GuardFs::attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open,
-                           int rawFd, Requester who) {
+                           int rawFd, Requester who, bool clear) {
   auto table = gate_.table();
   who.settle(table && table->needsGroups, table && table->needsExecutable);
-  auto* handle = new FileHandle(std::move(node), std::move(open), rawFd, std::move(who), readActionFor(fi->flags),
-                                openedForWriting(fi->flags));
+  auto* handle = new FileHandle(std::move(node), std::move(open), rawFd, clear, std::move(who),
+                                readActionFor(fi->flags), openedForWriting(fi->flags));
   // Just admitted under the policy of this generation (or a later one: then decided again).
   handle->generation = gate_.generation();
   handle->canRead = handle->readAction != 0;
@@ -82,7 +82,8 @@ int GuardFs::recheck(FileHandle& handle, fuse_ino_t ino, bool write) {
     auto decideFor = [&](uint32_t action) {
       if (action == 0) return false;
       if (!table) return !handle.raw();
-      return decideData(handle.opener, action, path, *table, handle.raw(), kViewChanged).permit;
+      const std::optional<bool> view = handle.clear ? std::nullopt : std::optional<bool>(handle.raw());
+      return decideData(handle.opener, action, path, *table, view, kViewChanged).permit;
     };
     handle.canRead = decideFor(handle.readAction);
     handle.canWrite = decideFor(handle.writeAction);
@@ -121,10 +122,31 @@ void GuardFs::leaveView(Inode& node, bool raw, bool write) {
 
 int GuardFs::openRaw(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi,
                      Requester who) {
+  // Appends go to the end of the stored bytes: the kernel's size is the plaintext's.
   const int flags = fi->flags & (O_ACCMODE | O_TRUNC | O_APPEND);
   int fd = ::openat(rootFd_, path.c_str(), flags | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return errno;
   attachHandle(fi, node, nullptr, fd, std::move(who));
+  return 0;
+}
+
+// A file a clear_key rule holds, and that is no container: both views are its bytes, and
+// the kernel's page cache may keep them. -1 when it is a container after all (the
+// caller opens it as one), else 0 or an errno value.
+int GuardFs::openClear(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi,
+                       Requester who) {
+  // Read-write whatever the caller asked: the kernel fills pages before partial writes (and
+  // checks the caller's access mode itself). It gives offsets, appends included, from its
+  // own size, as for any page-cache write.
+  int fd = ::openat(rootFd_, path.c_str(), O_RDWR | (fi->flags & O_TRUNC) | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return errno;
+  bool container = false;
+  peekHeaderSize(fd, container);
+  if (container) {
+    ::close(fd);
+    return -1;
+  }
+  attachHandle(fi, node, nullptr, fd, std::move(who), true);
   return 0;
 }
 
@@ -138,6 +160,9 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Requester who = requester(req);
   bool raw = false;
   if (int err = admitOpen(fi->flags, path, who, raw)) return err;
+  if (keptClear(path)) {
+    if (int err = openClear(node, path, fi, who); err >= 0) return err;
+  }
   const bool write = openedForWriting(fi->flags) != 0;
   if (int err = enterView(*node, raw, write)) return err;
   ViewTicket ticket(*node, raw, write);
@@ -178,11 +203,18 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (!allowed(who, kFileCreate, path)) return EACCES;
   bool raw = false;
   if (int err = admitOpen(fi->flags & ~O_TRUNC, path, who, raw)) return err;
+  const NewFileKey key = keyForNewFile(path);
+  if (key.none) {
+    events_(FsEvent{"key-unavailable", path, "VEIL_POLICY_NO_KEY",
+                    "no key rule of the policy holds this path: a new file here would have no key", who.uid(),
+                    who.pid(), std::nullopt});
+    return ENOKEY;
+  }
   int fd = ::openat(rootFd_, path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
   if (fd < 0) return errno;
-  if (raw) return createRaw(req, dir, name, path, fd, fi, std::move(who), e);
+  if (raw || key.clear) return createPassThrough(req, dir, name, path, fd, fi, std::move(who), key.clear, e);
   try {
-    auto container = Container::create(keys_, config_.keyId, config_.keyVersion, config_.cipher);
+    auto container = Container::create(keys_, key.id, key.version, config_.cipher);
     // The header page: an empty container is exactly one page long (docs/format.md).
     uint8_t page[kPageSize] = {};
     const HeaderBytes header = container->setSize(0);
@@ -221,8 +253,10 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
 }
 
 // A file the encrypted view creates starts empty: what the caller writes is the container.
-int GuardFs::createRaw(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path,
-                       int fd, fuse_file_info* fi, Requester who, fuse_entry_param& e) {
+// So does a file a clear_key rule keeps plaintext.
+int GuardFs::createPassThrough(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name,
+                               const std::string& path, int fd, fuse_file_info* fi, Requester who, bool clear,
+                               fuse_entry_param& e) {
   struct stat st;
   int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
   if (err != 0) {
@@ -233,11 +267,11 @@ int GuardFs::createRaw(fuse_req_t req, const std::shared_ptr<Inode>& dir, const 
   entryFromStat(dir, name, st, e);
   auto node = inode(e.ino);
   node->capabilityXattr = 0;
-  {
+  if (!clear) {
     std::lock_guard<std::mutex> lock(node->openMutex);
     ++node->rawWriters;
   }
-  attachHandle(fi, node, nullptr, fd, std::move(who));
+  attachHandle(fi, node, nullptr, fd, std::move(who), clear);
   return 0;
 }
 
@@ -261,7 +295,7 @@ void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
   GuardFs& g = fs(req);
   FileHandle& handle = handleOf(fi);
   if (int err = g.recheck(handle, ino, false)) return (void)fuse_reply_err(req, err);
-  if (handle.raw()) {
+  if (handle.passesThrough()) {
     auto& buffer = rawBuffer(size);
     ssize_t n = ::pread(handle.rawFd, buffer.data(), size, off);
     if (n < 0) return (void)fuse_reply_err(req, errno);
@@ -283,7 +317,7 @@ void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
   GuardFs& g = fs(req);
   FileHandle& handle = handleOf(fi);
   if (int err = g.recheck(handle, ino, true)) return (void)fuse_reply_err(req, err);
-  if (handle.raw()) {
+  if (handle.passesThrough()) {
     ssize_t n = ::pwrite(handle.rawFd, buf, size, off);
     if (n < 0) return (void)fuse_reply_err(req, errno);
     return (void)fuse_reply_write(req, static_cast<size_t>(n));
@@ -302,11 +336,12 @@ void GuardFs::closeHandle(fuse_file_info* fi) {
   auto* handle = &handleOf(fi);
   std::shared_ptr<Inode> node = handle->node;
   const bool raw = handle->raw();
+  const bool clear = handle->clear;
   const bool write = handle->writeAction != 0;
   delete handle;
   if (raw) {
     closeRaw(std::move(node), write);
-  } else {
+  } else if (!clear) {
     leaveView(*node, false, write);
   }
 }
@@ -318,7 +353,7 @@ void FsOps::release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 
 void FsOps::fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
   FileHandle& handle = handleOf(fi);
-  if (handle.raw()) {
+  if (handle.passesThrough()) {
     const int rc = datasync != 0 ? ::fdatasync(handle.rawFd) : ::fsync(handle.rawFd);
     return (void)fuse_reply_err(req, rc == 0 ? 0 : errno);
   }

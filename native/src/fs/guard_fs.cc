@@ -157,7 +157,7 @@ void GuardFs::checkExistingFiles() {
         std::optional<uint64_t> size = peekHeaderSize(file, container);
         ::close(file);
         if (!container) {
-          plaintext.push_back(path);
+          if (!keptClear(path)) plaintext.push_back(path);
           continue;
         }
         if (sample.empty()) sample = path;
@@ -324,12 +324,36 @@ void GuardFs::runNotifier() {
   }
 }
 
+GuardFs::NewFileKey GuardFs::keyForNewFile(const std::string& path) const {
+  NewFileKey key;
+  key.id = config_.keyId;
+  key.version = config_.keyVersion;
+  auto table = gate_.table();
+  if (!table) return key;
+  std::optional<int> chosen = keyFor(*table, path);
+  if (!chosen) {
+    key.none = true;
+  } else if (*chosen == kClearKey) {
+    key.clear = true;
+  } else {
+    key.id = table->keys[static_cast<size_t>(*chosen)].keyId;
+    key.version = table->keys[static_cast<size_t>(*chosen)].version;
+  }
+  return key;
+}
+
+bool GuardFs::keptClear(const std::string& path) const {
+  auto table = gate_.table();
+  return table && !table->keyRules.empty() && keyFor(*table, path) == kClearKey;
+}
+
 int GuardFs::statPath(const std::string& path, struct stat& st) const {
   if (path.empty()) return ENOENT;
   if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   // The container's length says its logical size (docs/format.md): no header read. A
-  // length no container has (not one at all) shows as empty.
-  if (S_ISREG(st.st_mode)) st.st_size = static_cast<off_t>(Layout::sizeFromLength(st.st_size).value_or(0));
+  // length no container has (not one at all) shows as empty. A clear_key file's length
+  // is its size.
+  if (S_ISREG(st.st_mode) && !keptClear(path)) st.st_size = static_cast<off_t>(Layout::sizeFromLength(st.st_size).value_or(0));
   return 0;
 }
 

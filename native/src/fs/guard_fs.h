@@ -133,11 +133,23 @@ class GuardFs {
   int admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet, fuse_file_info* fi);
   // A new descriptor for `open`, its decisions taken: stored in fi->fh.
   void attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open, int rawFd,
-                    Requester who);
+                    Requester who, bool clear = false);
   // Ends a descriptor: its view is left, and closeRaw() done for the encrypted view.
   void closeHandle(fuse_file_info* fi);
-  int createRaw(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path, int fd,
-                fuse_file_info* fi, Requester who, fuse_entry_param& e);
+  int createPassThrough(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path,
+                        int fd, fuse_file_info* fi, Requester who, bool clear, fuse_entry_param& e);
+  int openClear(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi, Requester who);
+  // The key rules of the policy in force (docs/policy.md, "Key rules"); without a policy,
+  // the guard point's key.
+  struct NewFileKey {
+    bool none = false;   // no key rule holds the path
+    bool clear = false;  // clear_key: the file stays plaintext
+    Uuid id{};
+    uint32_t version = 0;
+  };
+  NewFileKey keyForNewFile(const std::string& path) const;
+  // Whether a clear_key rule holds the path (its files are plaintext unless they are containers).
+  bool keptClear(const std::string& path) const;
   int openRaw(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi, Requester who);
   static uint32_t forType(const Inode& node, uint32_t fileAction, uint32_t dirAction) {
     return node.type == S_IFDIR ? dirAction : fileAction;

@@ -144,6 +144,24 @@ std::shared_ptr<const DecisionTable> decisionTableArg(const Napi::Value& value) 
     rule.ruleIndex = static_cast<int>(integerAt(r.Get("ruleIndex"), at + "/ruleIndex", 0, 1e6));
     table->rules.push_back(rule);
   }
+  Napi::Array keys = arrayAt(o, "keys", "");
+  for (uint32_t i = 0; i < keys.Length(); ++i) {
+    const std::string at = "/keys/" + std::to_string(i);
+    Napi::Object k = objectAt(keys.Get(i), at);
+    KeyVersion key;
+    if (!parseUuid(stringAt(k.Get("keyId"), at + "/keyId"), key.keyId)) bad(at + "/keyId", "expected a UUID");
+    key.version = static_cast<uint32_t>(integerAt(k.Get("version"), at + "/version", 1, 0xffffffffu));
+    table->keys.push_back(key);
+  }
+  Napi::Array keyRules = arrayAt(o, "keyRules", "");
+  for (uint32_t i = 0; i < keyRules.Length(); ++i) {
+    const std::string at = "/keyRules/" + std::to_string(i);
+    Napi::Object r = objectAt(keyRules.Get(i), at);
+    KeyRule rule;
+    rule.resource = indexAt(r, "resource", table->resources.size(), at);
+    rule.key = static_cast<int>(integerAt(r.Get("key"), at + "/key", kClearKey, static_cast<double>(table->keys.size()) - 1));
+    table->keyRules.push_back(rule);
+  }
   return table;
 }
 

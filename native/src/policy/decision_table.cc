@@ -107,4 +107,14 @@ Verdict evaluate(const DecisionTable& table, Requester& who, uint32_t action, co
   return verdict;
 }
 
+std::optional<int> keyFor(const DecisionTable& table, const std::string& path) {
+  std::optional<std::vector<std::string_view>> segments;
+  for (const KeyRule& rule : table.keyRules) {
+    if (rule.resource < 0) return rule.key;
+    if (!segments) segments = pathSegments(path);
+    if (table.resources[rule.resource].matches(*segments)) return rule.key;
+  }
+  return std::nullopt;
+}
+
 }  // namespace veil

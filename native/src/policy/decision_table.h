@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/uuid.h"
 #include "policy/executable.h"
 #include "policy/glob.h"
 
@@ -71,6 +72,19 @@ struct Rule {
 };
 inline constexpr uint8_t kNegateResource = 1, kNegateUser = 2, kNegateProcess = 4;
 
+// A key rule (docs/policy.md, "Key rules"): files in `resource` (-1: every file) are
+// stored under keys[key], or stay plaintext when key is kClearKey.
+struct KeyRule {
+  int resource = -1;
+  int key = 0;
+};
+inline constexpr int kClearKey = -1;
+
+struct KeyVersion {
+  Uuid keyId{};
+  uint32_t version = 0;
+};
+
 struct DecisionTable {
   std::string name;
   std::string digest;  // hex SHA-256 of the canonical policy, for audit lines
@@ -79,6 +93,8 @@ struct DecisionTable {
   std::vector<UserSet> users;
   std::vector<ProcessSet> processes;
   std::vector<Rule> rules;
+  std::vector<KeyVersion> keys;
+  std::vector<KeyRule> keyRules;
   // What deciding may need to know of a caller, so an open file keeps just that.
   bool needsGroups = false;      // a user set names groups
   bool needsExecutable = false;  // there is a process set
@@ -133,5 +149,8 @@ struct Verdict {
 };
 
 Verdict evaluate(const DecisionTable& table, Requester& who, uint32_t action, const std::string& path);
+
+// The key rule that holds `path`: an index into table.keys, kClearKey, or none (no key).
+std::optional<int> keyFor(const DecisionTable& table, const std::string& path);
 
 }  // namespace veil
