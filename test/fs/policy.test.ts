@@ -346,6 +346,21 @@ test("key rules choose each new file's key, or keep it plaintext (clear_key)", a
   // The plaintext files are where the key rules keep them: the next mount takes them.
   await keyed.start();
   assert.equal(sh('cat public/a hr/pay other/o', { cwd: keyed.dir }), `${expected}salaryother`);
+  // Without a rule for every file, a new file where none holds it has no key.
+  writeFileSync(
+    keyedPolicy,
+    JSON.stringify({
+      ...JSON.parse(policy('keyed-partly', [OPEN])),
+      keyRules: [{ resourceSet: 'hr', key: second }],
+    }),
+  );
+  keyed.reloadPolicy();
+  await keyed.waitForLog(/policy: now keyed-partly/);
+  const orphan = shStatus(`cd '${keyed.dir}' && printf x > other/new`);
+  assert.notEqual(orphan.status, 0);
+  assert.match(orphan.stderr, /Required key not available/);
+  await keyed.waitForLog(/other\/new: no key rule of the policy holds this path/);
+  assert.equal(sh('printf y > hr/more && cat hr/more', { cwd: keyed.dir }), 'y');
 });
 
 test('a policy change takes effect on a file already open and read', async () => {

@@ -205,7 +205,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   if (int err = admitOpen(fi->flags & ~O_TRUNC, path, who, raw)) return err;
   const NewFileKey key = keyForNewFile(path);
   if (key.none) {
-    events_(FsEvent{"key-unavailable", path, "VEIL_POLICY_NO_KEY",
+    events_(FsEvent{"key-unavailable", path, "VEIL_FS_NO_KEY_RULE",
                     "no key rule of the policy holds this path: a new file here would have no key", who.uid(),
                     who.pid(), std::nullopt});
     return ENOKEY;
@@ -225,14 +225,8 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       ::unlinkat(rootFd_, path.c_str(), 0);
       return err;
     }
-    // The new file's attributes come from its descriptor: no second open to read a size.
     struct stat st;
-    int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
-    if (err != 0) {
-      ::close(fd);
-      ::unlinkat(rootFd_, path.c_str(), 0);
-      return err;
-    }
+    if (int err = settleNewFile(req, path, fd, st)) return err;
     st.st_size = 0;
     auto open = std::make_shared<OpenFile>(fd, std::move(container), kPageSize);
     entryFromStat(dir, name, st, e);
@@ -252,18 +246,24 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   }
 }
 
+// The new file's attributes come from its descriptor (no second open to read a size), and
+// it is the caller's; on a failure it is closed and removed again.
+int GuardFs::settleNewFile(fuse_req_t req, const std::string& path, int fd, struct stat& st) {
+  int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
+  if (err != 0) {
+    ::close(fd);
+    ::unlinkat(rootFd_, path.c_str(), 0);
+  }
+  return err;
+}
+
 // A file the encrypted view creates starts empty: what the caller writes is the container.
 // So does a file a clear_key rule keeps plaintext.
 int GuardFs::createPassThrough(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name,
                                const std::string& path, int fd, fuse_file_info* fi, Requester who, bool clear,
                                fuse_entry_param& e) {
   struct stat st;
-  int err = ::fstat(fd, &st) == 0 ? ownNewFile(req, path, fd, st) : errno;
-  if (err != 0) {
-    ::close(fd);
-    ::unlinkat(rootFd_, path.c_str(), 0);
-    return err;
-  }
+  if (int err = settleNewFile(req, path, fd, st)) return err;
   entryFromStat(dir, name, st, e);
   auto node = inode(e.ino);
   node->capabilityXattr = 0;

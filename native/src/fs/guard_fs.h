@@ -136,6 +136,7 @@ class GuardFs {
                     Requester who, bool clear = false);
   // Ends a descriptor: its view is left, and closeRaw() done for the encrypted view.
   void closeHandle(fuse_file_info* fi);
+  int settleNewFile(fuse_req_t req, const std::string& path, int fd, struct stat& st);
   int createPassThrough(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path,
                         int fd, fuse_file_info* fi, Requester who, bool clear, fuse_entry_param& e);
   int openClear(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi, Requester who);
