@@ -1,8 +1,9 @@
 // The thin TypeScript face of the native core: loads the addon, checks every argument
 // so the C++ side can trust its input, and hands out typed results. Key material goes
-// in (raw import for tests, key files, wrapped deliveries) but never comes back out.
+// in (raw for tests, key files, wrapped deliveries) but never comes back out.
 import { createRequire } from 'node:module';
 
+import { KEY_STATES as SHARED_KEY_STATES } from '../common/key_states.js';
 import { VeilNativeError } from './errors.js';
 import * as layout from './layout.js';
 import type {
@@ -48,14 +49,8 @@ export interface KeyRef {
 }
 
 export const CIPHERS: readonly CipherName[] = ['aes-256-gcm', 'aes-256-xts'];
-export const KEY_STATES: readonly KeyState[] = [
-  'pre-activation',
-  'active',
-  'suspended',
-  'deactivated',
-  'compromised',
-  'destroyed',
-];
+// The native key table's states are the manager's (common/key_states.ts).
+export const KEY_STATES: readonly KeyState[] = SHARED_KEY_STATES;
 
 const addon = createRequire(import.meta.url)('../build/Release/veil_native.node') as NativeAddon;
 addon.setErrorClass(VeilNativeError as new (code: string, message: string) => Error);

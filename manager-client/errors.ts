@@ -1,0 +1,33 @@
+// The manager's error codes, shared by the manager and its one client: each with the HTTP
+// status the API answers it with. Codes are never reused (common/errors.ts).
+import { VeilError } from '../common/errors.js';
+
+export const MANAGER_ERRORS = {
+  VEIL_KEY_TRANSITION_REFUSED: 409,
+  VEIL_KEY_UNKNOWN: 404,
+  VEIL_KEY_NAME_TAKEN: 409,
+  VEIL_KEY_BAD_REQUEST: 400,
+  VEIL_STORE_UNAVAILABLE: 503,
+  VEIL_MASTER_KEY_UNUSABLE: 500,
+  VEIL_CA_UNUSABLE: 500,
+  VEIL_REGISTRATION_BAD_CSR: 400,
+  VEIL_REGISTRATION_BAD_REQUEST: 400,
+  VEIL_REGISTRATION_BAD_TRANSPORT_KEY: 400,
+  VEIL_REGISTRATION_TOKEN_INVALID: 401,
+  VEIL_REGISTRATION_TOKEN_EXPIRED: 403,
+  VEIL_REGISTRATION_TOKEN_USED_UP: 403,
+  VEIL_HOST_NAME_TAKEN: 409,
+} as const;
+
+export type ManagerErrorCode = keyof typeof MANAGER_ERRORS;
+
+export class ManagerError extends VeilError<ManagerErrorCode> {
+  constructor(code: ManagerErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ManagerError';
+  }
+
+  get status(): number {
+    return MANAGER_ERRORS[this.code];
+  }
+}

@@ -1,0 +1,54 @@
+// Wire types of the manager's API, shared by the manager and its client.
+
+export { KEY_STATES, type KeyState } from '../common/key_states.js';
+import type { KeyState } from '../common/key_states.js';
+
+export const KEY_ALGORITHMS = ['aes-256', 'aes-128'] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];
+
+/** KMIP 2.1 revocation reasons, which a compromise or a revocation records. */
+export const REVOCATION_REASONS = [
+  'unspecified',
+  'key-compromise',
+  'ca-compromise',
+  'affiliation-changed',
+  'superseded',
+  'cessation-of-operation',
+  'privilege-withdrawn',
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/** One version of a key, as the manager shows it: never its material. */
+export interface KeyVersionView {
+  version: number;
+  state: KeyState;
+  /** ISO 8601 times; null when not set. */
+  createdAt: string;
+  stateChangedAt: string;
+  activationDate: string | null;
+  deactivationDate: string | null;
+  compromiseDate: string | null;
+  revocationReason: RevocationReason | null;
+  /** False once destroyed: the metadata stays, the material is gone. */
+  hasMaterial: boolean;
+}
+
+export interface KeyView {
+  keyId: string;
+  name: string;
+  algorithm: KeyAlgorithm;
+  createdAt: string;
+  versions: KeyVersionView[];
+}
+
+/** A recorded state change (NIST SP 800-57 §7: every transition is recorded). */
+export interface KeyStateChange {
+  keyId: string;
+  version: number;
+  from: KeyState | null; // null: generation
+  to: KeyState;
+  /** The transition's number in §7 (1 for generation). */
+  transition: number;
+  at: string;
+  cause: string;
+}

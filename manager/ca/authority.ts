@@ -1,0 +1,217 @@
+// The manager's certificate authority (NIST SP 800-57 §8.1.5.1): on first start it makes
+// a P-256 CA and the manager's TLS server certificate; then it issues host certificates
+// from checked CSRs, for client authentication only, with a subject the manager decides.
+// Private keys are stored only wrapped under the master key.
+import 'reflect-metadata';
+
+import * as x509 from '@peculiar/x509';
+import { randomBytes, webcrypto } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import type { MasterKey } from '../keys/master_key.js';
+import { writeFileAtomically } from '../store/files.js';
+
+x509.cryptoProvider.set(webcrypto);
+
+const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
+const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+const DAY = 24 * 60 * 60 * 1000;
+const CA_DAYS = 3650;
+const SERVER_DAYS = 825;
+export const HOST_CERTIFICATE_DAYS = 365;
+
+export interface IssuedCertificate {
+  pem: string;
+  serial: string; // lower-case hex
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface CertificateAuthority {
+  readonly certificatePem: string;
+  /** The manager's TLS server identity, signed by this CA. */
+  readonly server: { keyPem: string; certificatePem: string };
+  /** Checks the CSR (PEM) and issues a client certificate for `hostId`. */
+  issueHostCertificate(csrPem: string, hostId: string, now?: Date): Promise<IssuedCertificate>;
+}
+
+const FILES = {
+  caCertificate: 'ca.crt',
+  caKey: 'ca.key.wrapped',
+  serverCertificate: 'server.crt',
+  serverKey: 'server.key.wrapped',
+} as const;
+
+const CONTEXT = { caKey: 'veil/ca/private-key', serverKey: 'veil/ca/server-private-key' } as const;
+
+function badCsr(message: string): ManagerError {
+  return new ManagerError('VEIL_REGISTRATION_BAD_CSR', message);
+}
+
+// A positive serial of 128 random bits (RFC 5280: at most 20 octets, positive).
+function newSerial(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = (bytes[0] ?? 0) & 0x7f;
+  return bytes.toString('hex');
+}
+
+async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
+  return Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
+}
+
+async function importSigningKey(pkcs8: Buffer): Promise<CryptoKey> {
+  return await webcrypto.subtle.importKey('pkcs8', pkcs8, KEY_ALGORITHM, false, ['sign']);
+}
+
+function pkcs8Pem(der: Buffer): string {
+  const body = der.toString('base64').replace(/(.{64})/g, '$1\n');
+  return `-----BEGIN PRIVATE KEY-----\n${body}${body.endsWith('\n') ? '' : '\n'}-----END PRIVATE KEY-----\n`;
+}
+
+async function newKeyPair(): Promise<CryptoKeyPair> {
+  return await webcrypto.subtle.generateKey(KEY_ALGORITHM, true, ['sign', 'verify']);
+}
+
+/**
+ * Opens the CA in `dir`, making it (and the server certificate for `hostnames`, with
+ * localhost and 127.0.0.1) on first use.
+ */
+export async function openCertificateAuthority(
+  dir: string,
+  master: MasterKey,
+  options: { hostnames?: string[] } = {},
+): Promise<CertificateAuthority> {
+  const file = (name: keyof typeof FILES) => path.join(dir, FILES[name]);
+  if (!existsSync(file('caCertificate'))) await createAuthority(dir, master, options.hostnames ?? []);
+  let caCertificate: x509.X509Certificate;
+  let caKey: CryptoKey;
+  let serverKeyPem: string;
+  let serverCertificatePem: string;
+  try {
+    caCertificate = new x509.X509Certificate(readFileSync(file('caCertificate'), 'utf8'));
+    const caPkcs8 = master.unwrap(readFileSync(file('caKey')), CONTEXT.caKey);
+    caKey = await importSigningKey(caPkcs8);
+    caPkcs8.fill(0);
+    const serverPkcs8 = master.unwrap(readFileSync(file('serverKey')), CONTEXT.serverKey);
+    serverKeyPem = pkcs8Pem(serverPkcs8);
+    serverPkcs8.fill(0);
+    serverCertificatePem = readFileSync(file('serverCertificate'), 'utf8');
+  } catch (error) {
+    if (error instanceof ManagerError) throw error;
+    throw new ManagerError(
+      'VEIL_CA_UNUSABLE',
+      `the CA in ${dir} cannot be read: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const certificatePem = caCertificate.toString('pem');
+  return {
+    certificatePem,
+    server: { keyPem: serverKeyPem, certificatePem: serverCertificatePem },
+    async issueHostCertificate(csrPem, hostId, now = new Date()) {
+      let csr: x509.Pkcs10CertificateRequest;
+      try {
+        csr = new x509.Pkcs10CertificateRequest(csrPem);
+      } catch {
+        throw badCsr('the CSR is not a PEM-encoded PKCS#10 certificate request');
+      }
+      let signed = false;
+      try {
+        signed = await csr.verify();
+      } catch {
+        signed = false;
+      }
+      if (!signed) throw badCsr('the CSR is not signed by the key it carries');
+      checkHostKey(csr.publicKey);
+      const notBefore = new Date(now.getTime() - 60_000);
+      const notAfter = new Date(now.getTime() + HOST_CERTIFICATE_DAYS * DAY);
+      const serial = newSerial();
+      // The subject is the manager's choice; the CSR's subject and extensions are ignored.
+      const certificate = await x509.X509CertificateGenerator.create({
+        serialNumber: serial,
+        subject: `CN=${hostId}, O=Veil hosts`,
+        issuer: caCertificate.subject,
+        notBefore,
+        notAfter,
+        publicKey: csr.publicKey,
+        signingKey: caKey,
+        signingAlgorithm: SIGNING,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+          await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
+          await x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
+        ],
+      });
+      return { pem: certificate.toString('pem'), serial, notBefore, notAfter };
+    },
+  };
+}
+
+// Host keys: P-256 or P-384, or RSA of 2048 bits or more.
+function checkHostKey(key: x509.PublicKey): void {
+  const algorithm = key.algorithm as { name: string; namedCurve?: string; modulusLength?: number };
+  const ok =
+    (algorithm.name === 'ECDSA' && ['P-256', 'P-384'].includes(algorithm.namedCurve ?? '')) ||
+    (algorithm.name === 'RSASSA-PKCS1-v1_5' && (algorithm.modulusLength ?? 0) >= 2048);
+  if (!ok) {
+    throw badCsr(
+      `the CSR's key (${algorithm.name}${algorithm.namedCurve ? ` ${algorithm.namedCurve}` : ''}) is not accepted: ` +
+        'use EC P-256 or P-384, or RSA of 2048 bits or more',
+    );
+  }
+}
+
+async function createAuthority(dir: string, master: MasterKey, hostnames: string[]): Promise<void> {
+  const now = Date.now();
+  const caKeys = await newKeyPair();
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: newSerial(),
+    name: `CN=Veil manager CA ${randomBytes(4).toString('hex')}, O=Veil`,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + CA_DAYS * DAY),
+    keys: caKeys,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const serverKeys = await newKeyPair();
+  const names = [...new Set(['localhost', ...hostnames])];
+  const server = await x509.X509CertificateGenerator.create({
+    serialNumber: newSerial(),
+    subject: 'CN=veil-manager, O=Veil',
+    issuer: ca.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + SERVER_DAYS * DAY),
+    publicKey: serverKeys.publicKey,
+    signingKey: caKeys.privateKey,
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension([
+        ...names.map((value) => ({ type: 'dns' as const, value })),
+        { type: 'ip' as const, value: '127.0.0.1' },
+      ]),
+      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const caPkcs8 = await exportPkcs8(caKeys.privateKey);
+  const serverPkcs8 = await exportPkcs8(serverKeys.privateKey);
+  // Keys first, the CA certificate last: its presence says the CA is complete.
+  writeFileAtomically(path.join(dir, FILES.caKey), master.wrap(caPkcs8, CONTEXT.caKey), 0o600);
+  writeFileAtomically(path.join(dir, FILES.serverKey), master.wrap(serverPkcs8, CONTEXT.serverKey), 0o600);
+  caPkcs8.fill(0);
+  serverPkcs8.fill(0);
+  writeFileAtomically(path.join(dir, FILES.serverCertificate), server.toString('pem'), 0o644);
+  writeFileAtomically(path.join(dir, FILES.caCertificate), ca.toString('pem'), 0o644);
+}

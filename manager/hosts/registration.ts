@@ -1,0 +1,195 @@
+// Host registration (NIST SP 800-57 §8.1.1, §8.1.5.1): an administrator makes a token
+// (lifetime, number of uses, host group, name prefix), shown once and stored hashed; a
+// host presents it with a CSR and its transport public key and gets a client certificate
+// whose subject the manager decides. A refused registration changes nothing.
+import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import type { CertificateAuthority } from '../ca/authority.js';
+import type { HostRow, ManagerStore, TokenRow } from '../store/store.js';
+
+export interface TokenOptions {
+  /** Seconds from now until the token expires: 60 to 30 days. */
+  lifetimeSeconds: number;
+  /** Registrations the token allows: 1 to 10,000. */
+  maxUses: number;
+  hostGroup?: string;
+  /** Put before each registered host's name. */
+  namePrefix?: string;
+}
+
+export interface NewToken {
+  tokenId: string;
+  /** The secret: shown here once, stored only as its hash. */
+  token: string;
+  expiresAt: string;
+  maxUses: number;
+}
+
+export interface RegistrationRequest {
+  token: string;
+  csr: string;
+  transportPublicKey: string;
+  hostname: string;
+}
+
+export interface Registration {
+  hostId: string;
+  hostName: string;
+  certificate: string;
+  caChain: string[];
+}
+
+const TOKEN_PREFIX = 'veil-rt-';
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const LABEL = /^[A-Za-z0-9._-]{0,64}$/;
+const TRANSPORT_KEY_BITS = 3072;
+const MAX_PEM = 16 * 1024;
+
+const hashToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
+
+function refused(code: ConstructorParameters<typeof ManagerError>[0], message: string): ManagerError {
+  return new ManagerError(code, message);
+}
+
+export class RegistrationService {
+  constructor(
+    private readonly store: ManagerStore,
+    private readonly ca: CertificateAuthority,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  createToken(options: TokenOptions): NewToken {
+    const { lifetimeSeconds, maxUses } = options;
+    if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds < 60 || lifetimeSeconds > 30 * 24 * 3600) {
+      throw refused('VEIL_REGISTRATION_BAD_REQUEST', 'a token lives from 60 seconds to 30 days');
+    }
+    if (!Number.isInteger(maxUses) || maxUses < 1 || maxUses > 10_000) {
+      throw refused('VEIL_REGISTRATION_BAD_REQUEST', 'a token allows from 1 to 10,000 registrations');
+    }
+    for (const [what, value] of [
+      ['host group', options.hostGroup ?? ''],
+      ['name prefix', options.namePrefix ?? ''],
+    ] as const) {
+      if (!LABEL.test(value)) {
+        throw refused(
+          'VEIL_REGISTRATION_BAD_REQUEST',
+          `a ${what} is up to 64 letters, digits, ".", "_" or "-"`,
+        );
+      }
+    }
+    const token = TOKEN_PREFIX + randomBytes(24).toString('base64url');
+    const now = this.now();
+    const row: TokenRow = {
+      id: randomUUID(),
+      hash: hashToken(token),
+      createdAt: now,
+      expiresAt: now + lifetimeSeconds * 1000,
+      maxUses,
+      uses: 0,
+      hostGroup: options.hostGroup || null,
+      namePrefix: options.namePrefix ?? '',
+    };
+    this.store.insertToken(row);
+    return { tokenId: row.id, token, expiresAt: new Date(row.expiresAt).toISOString(), maxUses };
+  }
+
+  async register(request: RegistrationRequest): Promise<Registration> {
+    const { token, csr, transportPublicKey, hostname } = checkRequest(request);
+    const found = this.usableToken(token);
+    checkTransportKey(transportPublicKey);
+    const hostName = found.namePrefix + hostname;
+    if (this.store.hostByName(hostName)) {
+      throw refused('VEIL_HOST_NAME_TAKEN', `a host named ${hostName} is already registered`);
+    }
+    const hostId = randomUUID();
+    const issued = await this.ca.issueHostCertificate(csr, hostId, new Date(this.now()));
+    // Checked again inside the transaction: another registration may have used the token meanwhile.
+    this.store.transaction(() => {
+      const current = this.usableToken(token);
+      if (this.store.hostByName(hostName)) {
+        throw refused('VEIL_HOST_NAME_TAKEN', `a host named ${hostName} is already registered`);
+      }
+      const host: HostRow = {
+        id: hostId,
+        name: hostName,
+        hostGroup: current.hostGroup,
+        certificatePem: issued.pem,
+        certificateSerial: issued.serial,
+        certificateNotAfter: issued.notAfter.getTime(),
+        transportPublicKeyPem: transportPublicKey,
+        registeredAt: this.now(),
+        lastSeenAt: null,
+      };
+      this.store.insertHost(host);
+      this.store.setTokenUses(current.id, current.uses + 1);
+    });
+    return { hostId, hostName, certificate: issued.pem, caChain: [this.ca.certificatePem] };
+  }
+
+  private usableToken(token: string): TokenRow {
+    const hash = hashToken(token);
+    const row = this.store.tokenByHash(hash);
+    // The lookup is by hash; the comparison stays constant-time all the same.
+    if (!row || !timingSafeEqual(Buffer.from(row.hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      throw refused('VEIL_REGISTRATION_TOKEN_INVALID', 'the registration token is not known to this manager');
+    }
+    if (row.expiresAt <= this.now()) {
+      throw refused(
+        'VEIL_REGISTRATION_TOKEN_EXPIRED',
+        `the registration token expired at ${new Date(row.expiresAt).toISOString()}`,
+      );
+    }
+    if (row.uses >= row.maxUses) {
+      throw refused(
+        'VEIL_REGISTRATION_TOKEN_USED_UP',
+        `the registration token was used ${row.uses} times, its limit`,
+      );
+    }
+    return row;
+  }
+}
+
+function checkRequest(request: unknown): RegistrationRequest {
+  const body = request as Record<string, unknown> | null;
+  if (typeof body !== 'object' || body === null) {
+    throw refused('VEIL_REGISTRATION_BAD_REQUEST', 'a registration is a JSON object');
+  }
+  for (const field of ['token', 'csr', 'transportPublicKey', 'hostname'] as const) {
+    const value = body[field];
+    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PEM) {
+      throw refused(
+        'VEIL_REGISTRATION_BAD_REQUEST',
+        `${field} must be a string of 1 to ${MAX_PEM} characters`,
+      );
+    }
+  }
+  const hostname = body.hostname as string;
+  if (!HOSTNAME.test(hostname)) {
+    throw refused(
+      'VEIL_REGISTRATION_BAD_REQUEST',
+      `hostname ${JSON.stringify(hostname)} is not a valid host name`,
+    );
+  }
+  return body as unknown as RegistrationRequest;
+}
+
+// The transport key: RSA-3072, SubjectPublicKeyInfo PEM (docs/protocol.md).
+function checkTransportKey(pem: string): void {
+  let bits: number | undefined;
+  let type: string | undefined;
+  try {
+    const key = createPublicKey({ key: pem, format: 'pem' });
+    type = key.asymmetricKeyType;
+    bits = key.asymmetricKeyDetails?.modulusLength;
+  } catch {
+    throw refused('VEIL_REGISTRATION_BAD_TRANSPORT_KEY', 'transportPublicKey is not a PEM public key');
+  }
+  if (type !== 'rsa' || bits !== TRANSPORT_KEY_BITS) {
+    throw refused(
+      'VEIL_REGISTRATION_BAD_TRANSPORT_KEY',
+      `the transport key must be RSA-${TRANSPORT_KEY_BITS}, not ${type ?? 'unknown'}${bits ? `-${bits}` : ''}`,
+    );
+  }
+}

@@ -1,0 +1,317 @@
+// ManagerStore on SQLite (better-sqlite3), one file in the data directory. Write-ahead
+// log with full sync: a write the manager has acknowledged survives a crash.
+import Database from 'better-sqlite3';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
+import type { HostRow, KeyRow, KeyVersionRow, ManagerStore, StateChangeRow, TokenRow } from './store.js';
+
+// Each entry moves the schema one version on; entries are never edited once released.
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE keys (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     algorithm TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE key_versions (
+     key_id TEXT NOT NULL REFERENCES keys(id),
+     version INTEGER NOT NULL,
+     state TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     state_changed_at INTEGER NOT NULL,
+     activation_date INTEGER,
+     deactivation_date INTEGER,
+     compromise_date INTEGER,
+     revocation_reason TEXT,
+     was_compromised INTEGER NOT NULL DEFAULT 0,
+     wrapped_material BLOB,
+     PRIMARY KEY (key_id, version)
+   );
+   CREATE TABLE key_state_changes (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     key_id TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     from_state TEXT,
+     to_state TEXT NOT NULL,
+     transition INTEGER NOT NULL,
+     at INTEGER NOT NULL,
+     cause TEXT NOT NULL
+   );`,
+  `CREATE TABLE registration_tokens (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     max_uses INTEGER NOT NULL,
+     uses INTEGER NOT NULL,
+     host_group TEXT,
+     name_prefix TEXT NOT NULL
+   );
+   CREATE TABLE hosts (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     host_group TEXT,
+     certificate_pem TEXT NOT NULL,
+     certificate_serial TEXT NOT NULL UNIQUE,
+     certificate_not_after INTEGER NOT NULL,
+     transport_public_key_pem TEXT NOT NULL,
+     registered_at INTEGER NOT NULL,
+     last_seen_at INTEGER
+   );`,
+];
+
+interface VersionRecord {
+  key_id: string;
+  version: number;
+  state: string;
+  created_at: number;
+  state_changed_at: number;
+  activation_date: number | null;
+  deactivation_date: number | null;
+  compromise_date: number | null;
+  revocation_reason: string | null;
+  was_compromised: number;
+  wrapped_material: Buffer | null;
+}
+
+interface KeyRecord {
+  id: string;
+  name: string;
+  algorithm: string;
+  created_at: number;
+}
+
+interface ChangeRecord {
+  key_id: string;
+  version: number;
+  from_state: string | null;
+  to_state: string;
+  transition: number;
+  at: number;
+  cause: string;
+}
+
+interface TokenRecord {
+  id: string;
+  hash: string;
+  created_at: number;
+  expires_at: number;
+  max_uses: number;
+  uses: number;
+  host_group: string | null;
+  name_prefix: string;
+}
+
+interface HostRecord {
+  id: string;
+  name: string;
+  host_group: string | null;
+  certificate_pem: string;
+  certificate_serial: string;
+  certificate_not_after: number;
+  transport_public_key_pem: string;
+  registered_at: number;
+  last_seen_at: number | null;
+}
+
+const tokenRow = (r: TokenRecord): TokenRow => ({
+  id: r.id,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  maxUses: r.max_uses,
+  uses: r.uses,
+  hostGroup: r.host_group,
+  namePrefix: r.name_prefix,
+});
+
+const hostRow = (r: HostRecord): HostRow => ({
+  id: r.id,
+  name: r.name,
+  hostGroup: r.host_group,
+  certificatePem: r.certificate_pem,
+  certificateSerial: r.certificate_serial,
+  certificateNotAfter: r.certificate_not_after,
+  transportPublicKeyPem: r.transport_public_key_pem,
+  registeredAt: r.registered_at,
+  lastSeenAt: r.last_seen_at,
+});
+
+const keyRow = (r: KeyRecord): KeyRow => ({
+  id: r.id,
+  name: r.name,
+  algorithm: r.algorithm as KeyAlgorithm,
+  createdAt: r.created_at,
+});
+
+const versionRow = (r: VersionRecord): KeyVersionRow => ({
+  keyId: r.key_id,
+  version: r.version,
+  state: r.state as KeyState,
+  createdAt: r.created_at,
+  stateChangedAt: r.state_changed_at,
+  activationDate: r.activation_date,
+  deactivationDate: r.deactivation_date,
+  compromiseDate: r.compromise_date,
+  revocationReason: r.revocation_reason as RevocationReason | null,
+  wasCompromised: r.was_compromised !== 0,
+  wrappedMaterial: r.wrapped_material,
+});
+
+const versionParams = (row: KeyVersionRow): Record<string, unknown> => ({
+  key_id: row.keyId,
+  version: row.version,
+  state: row.state,
+  created_at: row.createdAt,
+  state_changed_at: row.stateChangedAt,
+  activation_date: row.activationDate,
+  deactivation_date: row.deactivationDate,
+  compromise_date: row.compromiseDate,
+  revocation_reason: row.revocationReason,
+  was_compromised: row.wasCompromised ? 1 : 0,
+  wrapped_material: row.wrappedMaterial,
+});
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new ManagerError(
+      'VEIL_STORE_UNAVAILABLE',
+      `the store is at schema version ${current}, newer than this manager knows (${MIGRATIONS.length})`,
+    );
+  }
+  for (let version = current; version < MIGRATIONS.length; version++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[version]);
+      db.pragma(`user_version = ${version + 1}`);
+    })();
+  }
+}
+
+export function openSqliteStore(file: string): ManagerStore {
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    if (error instanceof ManagerError) throw error;
+    throw new ManagerError(
+      'VEIL_STORE_UNAVAILABLE',
+      `cannot open the store ${file}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const statements = {
+    insertKey: db.prepare('INSERT INTO keys (id, name, algorithm, created_at) VALUES (?, ?, ?, ?)'),
+    key: db.prepare('SELECT * FROM keys WHERE id = ?'),
+    keyByName: db.prepare('SELECT * FROM keys WHERE name = ?'),
+    keys: db.prepare('SELECT * FROM keys ORDER BY created_at, id'),
+    insertVersion: db.prepare(
+      `INSERT INTO key_versions VALUES (:key_id, :version, :state, :created_at, :state_changed_at,
+         :activation_date, :deactivation_date, :compromise_date, :revocation_reason, :was_compromised,
+         :wrapped_material)`,
+    ),
+    updateVersion: db.prepare(
+      `UPDATE key_versions SET state = :state, state_changed_at = :state_changed_at,
+         activation_date = :activation_date, deactivation_date = :deactivation_date,
+         compromise_date = :compromise_date, revocation_reason = :revocation_reason,
+         was_compromised = :was_compromised, wrapped_material = :wrapped_material
+       WHERE key_id = :key_id AND version = :version AND created_at = :created_at`,
+    ),
+    versions: db.prepare('SELECT * FROM key_versions WHERE key_id = ? ORDER BY version'),
+    versionsDue: db.prepare(
+      `SELECT * FROM key_versions
+       WHERE (state = 'pre-activation' AND activation_date IS NOT NULL AND activation_date <= :now)
+          OR (state IN ('active', 'suspended') AND deactivation_date IS NOT NULL AND deactivation_date <= :now)
+       ORDER BY key_id, version`,
+    ),
+    recordChange: db.prepare(
+      `INSERT INTO key_state_changes (key_id, version, from_state, to_state, transition, at, cause)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    changes: db.prepare('SELECT * FROM key_state_changes ORDER BY seq'),
+    changesOf: db.prepare('SELECT * FROM key_state_changes WHERE key_id = ? ORDER BY seq'),
+    insertToken: db.prepare(
+      `INSERT INTO registration_tokens VALUES (:id, :hash, :createdAt, :expiresAt, :maxUses, :uses,
+         :hostGroup, :namePrefix)`,
+    ),
+    tokenByHash: db.prepare('SELECT * FROM registration_tokens WHERE hash = ?'),
+    tokens: db.prepare('SELECT * FROM registration_tokens ORDER BY created_at, id'),
+    setTokenUses: db.prepare('UPDATE registration_tokens SET uses = ? WHERE id = ?'),
+    insertHost: db.prepare(
+      `INSERT INTO hosts VALUES (:id, :name, :hostGroup, :certificatePem, :certificateSerial,
+         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt)`,
+    ),
+    host: db.prepare('SELECT * FROM hosts WHERE id = ?'),
+    hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
+    hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
+  };
+  const changeRow = (r: ChangeRecord): StateChangeRow => ({
+    keyId: r.key_id,
+    version: r.version,
+    from: r.from_state as KeyState | null,
+    to: r.to_state as KeyState,
+    transition: r.transition,
+    at: r.at,
+    cause: r.cause,
+  });
+  return {
+    transaction: <T>(work: () => T): T => db.transaction(work)(),
+    insertKey: (row) => void statements.insertKey.run(row.id, row.name, row.algorithm, row.createdAt),
+    key: (id) => {
+      const r = statements.key.get(id) as KeyRecord | undefined;
+      return r && keyRow(r);
+    },
+    keyByName: (name) => {
+      const r = statements.keyByName.get(name) as KeyRecord | undefined;
+      return r && keyRow(r);
+    },
+    keys: () => (statements.keys.all() as KeyRecord[]).map(keyRow),
+    insertVersion: (row) => void statements.insertVersion.run(versionParams(row)),
+    updateVersion: (row) => {
+      if (statements.updateVersion.run(versionParams(row)).changes !== 1) {
+        throw new ManagerError('VEIL_KEY_UNKNOWN', `no version ${row.version} of key ${row.keyId} to update`);
+      }
+    },
+    versions: (keyId) => (statements.versions.all(keyId) as VersionRecord[]).map(versionRow),
+    versionsDue: (now) => (statements.versionsDue.all({ now }) as VersionRecord[]).map(versionRow),
+    recordStateChange: (row) =>
+      void statements.recordChange.run(
+        row.keyId,
+        row.version,
+        row.from,
+        row.to,
+        row.transition,
+        row.at,
+        row.cause,
+      ),
+    stateChanges: (keyId) =>
+      (
+        (keyId === undefined ? statements.changes.all() : statements.changesOf.all(keyId)) as ChangeRecord[]
+      ).map(changeRow),
+    insertToken: (row) => void statements.insertToken.run({ ...row }),
+    tokenByHash: (hash) => {
+      const r = statements.tokenByHash.get(hash) as TokenRecord | undefined;
+      return r && tokenRow(r);
+    },
+    tokens: () => (statements.tokens.all() as TokenRecord[]).map(tokenRow),
+    setTokenUses: (id, uses) => void statements.setTokenUses.run(uses, id),
+    insertHost: (row) => void statements.insertHost.run({ ...row }),
+    host: (id) => {
+      const r = statements.host.get(id) as HostRecord | undefined;
+      return r && hostRow(r);
+    },
+    hostByName: (name) => {
+      const r = statements.hostByName.get(name) as HostRecord | undefined;
+      return r && hostRow(r);
+    },
+    hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,88 @@
+// The manager's store, behind one narrow interface: SQLite embedded today
+// (sqlite_store.ts); a PostgreSQL backend for several managers at once can take its place.
+// Key material is only ever stored wrapped under the master key (keys/master_key.ts).
+import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
+
+export interface KeyRow {
+  id: string;
+  name: string;
+  algorithm: KeyAlgorithm;
+  createdAt: number; // ms since the epoch, as every time here
+}
+
+export interface KeyVersionRow {
+  keyId: string;
+  version: number;
+  state: KeyState;
+  createdAt: number;
+  stateChangedAt: number;
+  activationDate: number | null;
+  deactivationDate: number | null;
+  compromiseDate: number | null;
+  revocationReason: RevocationReason | null;
+  /** Was compromised before it was destroyed (KMIP's Destroyed Compromised). */
+  wasCompromised: boolean;
+  /** Wrapped under the master key; null once destroyed. */
+  wrappedMaterial: Buffer | null;
+}
+
+export interface StateChangeRow {
+  keyId: string;
+  version: number;
+  from: KeyState | null;
+  to: KeyState;
+  transition: number;
+  at: number;
+  cause: string;
+}
+
+export interface TokenRow {
+  id: string;
+  /** SHA-256 (hex) of the secret, which is shown once and never stored. */
+  hash: string;
+  createdAt: number;
+  expiresAt: number;
+  maxUses: number;
+  uses: number;
+  hostGroup: string | null;
+  namePrefix: string;
+}
+
+export interface HostRow {
+  id: string;
+  name: string;
+  hostGroup: string | null;
+  certificatePem: string;
+  certificateSerial: string;
+  certificateNotAfter: number;
+  transportPublicKeyPem: string;
+  registeredAt: number;
+  lastSeenAt: number | null;
+}
+
+export interface ManagerStore {
+  /** Runs `work` as one transaction: all of its writes, or none of them. */
+  transaction<T>(work: () => T): T;
+  insertKey(row: KeyRow): void;
+  key(id: string): KeyRow | undefined;
+  keyByName(name: string): KeyRow | undefined;
+  keys(): KeyRow[];
+  insertVersion(row: KeyVersionRow): void;
+  updateVersion(row: KeyVersionRow): void;
+  /** A key's versions, oldest first. */
+  versions(keyId: string): KeyVersionRow[];
+  /** Versions whose activation or deactivation date has come and whose state still waits for it. */
+  versionsDue(now: number): KeyVersionRow[];
+  recordStateChange(row: StateChangeRow): void;
+  /** Oldest first; of one key, or of all. */
+  stateChanges(keyId?: string): StateChangeRow[];
+  insertToken(row: TokenRow): void;
+  tokenByHash(hash: string): TokenRow | undefined;
+  tokens(): TokenRow[];
+  setTokenUses(id: string, uses: number): void;
+  insertHost(row: HostRow): void;
+  host(id: string): HostRow | undefined;
+  hostByName(name: string): HostRow | undefined;
+  hosts(): HostRow[];
+  close(): void;
+}
