@@ -397,6 +397,14 @@ export const selfTest = {
     }
     return addon.selfTest.evaluatePolicy(table, probe);
   },
+  /** Nanoseconds per decision of the native evaluator, the decision made `repeat` times. */
+  timePolicy(table: NativeDecisionTable, probe: PolicyProbe, repeat: number): number {
+    if (typeof table !== 'object' || typeof probe !== 'object' || probe === null) {
+      throw invalid('a decision table and a probe are needed');
+    }
+    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1e8) throw invalid('repeat must be from 1 to 1e8');
+    return addon.selfTest.timePolicy(table, probe, repeat);
+  },
   /** The guard points' path matcher (policy resource sets). */
   globMatch(pattern: string, path: string): boolean {
     if (typeof pattern !== 'string' || typeof path !== 'string')

@@ -211,6 +211,8 @@ export interface NativeAddon {
     randomBytes(length: number): Buffer;
     globMatch(pattern: string, path: string): boolean;
     evaluatePolicy(table: NativeDecisionTable, request: PolicyProbe): PolicyVerdict;
+    /** Nanoseconds per decision, the same one made `repeat` times. */
+    timePolicy(table: NativeDecisionTable, request: PolicyProbe, repeat: number): number;
   };
 
   GuardPoint: new (options: GuardPointOptions, onEvent: (event: GuardPointEvent) => void) => NativeGuardPoint;

@@ -30,7 +30,7 @@ export const POLICY_RULES = 50;
  * covers every action and every user, so only its resource set (two patterns) tells it
  * apart, and only the last, about every path, matches.
  */
-function costlyPolicy(rules: number): string {
+export function costlyPolicy(rules: number): string {
   const resourceSets: Record<string, { include: string[] }> = { all: { include: ['**'] } };
   const securityRules: Record<string, unknown>[] = [];
   for (let i = 0; i < rules - 1; i++) {

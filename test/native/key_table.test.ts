@@ -375,23 +375,21 @@ test('no function of the module returns key bytes', async () => {
     await call('selfTest.hkdfSha256', () => self.hkdfSha256(random(32), random(16), random(8), 64));
     await call('selfTest.randomBytes', () => self.randomBytes(64));
     await call('selfTest.globMatch', () => self.globMatch('a/**', 'a/b'));
-    await call('selfTest.evaluatePolicy', () =>
-      self.evaluatePolicy(
-        {
-          format: 1,
-          name: 'p',
-          digest: '',
-          learnMode: false,
-          resources: [],
-          users: [],
-          processes: [],
-          rules: [],
-          keys: [],
-          keyRules: [],
-        },
-        { uid: 0, gid: 0, groups: [], exe: null, sha256: null, action: 0, path: 'a' },
-      ),
-    );
+    const emptyTable = {
+      format: 1,
+      name: 'p',
+      digest: '',
+      learnMode: false,
+      resources: [],
+      users: [],
+      processes: [],
+      rules: [],
+      keys: [],
+      keyRules: [],
+    };
+    const probe = { uid: 0, gid: 0, groups: [], exe: null, sha256: null, action: 0, path: 'a' };
+    await call('selfTest.evaluatePolicy', () => self.evaluatePolicy(emptyTable, probe));
+    await call('selfTest.timePolicy', () => self.timePolicy(emptyTable, probe, 10));
     const guarded = mkdtempSync(join(dir, 'guard-'));
     const guardPoint = (await call('mountGuardPoint', () =>
       core.mountGuardPoint({ directory: guarded, key: ref, cipher: 'aes-256-gcm' }),

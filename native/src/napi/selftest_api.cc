@@ -163,31 +163,47 @@ Napi::Value glob(const Napi::CallbackInfo& info) {
   });
 }
 
-// One decision of the guard points' evaluator for a caller given in full:
-// { uid, gid, groups, exe, sha256 (hex or null), action (bit number), path }.
+// A caller given in full: { uid, gid, groups, exe, sha256 (hex or null), action (bit
+// number), path }.
+struct Probe {
+  Requester who;
+  uint32_t action;
+  std::string path;
+};
+
+Probe probeArg(const Napi::Value& value) {
+  Napi::Object r = value.As<Napi::Object>();
+  std::vector<gid_t> groups;
+  Napi::Array list = r.Get("groups").As<Napi::Array>();
+  for (uint32_t i = 0; i < list.Length(); ++i) groups.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
+  std::optional<Sha256> hash;
+  if (r.Get("sha256").IsString()) {
+    const std::string hex = r.Get("sha256").As<Napi::String>().Utf8Value();
+    if (hex.size() != 64) throw VeilException("VEIL_INVALID_ARGUMENT", "sha256 must be 64 hex digits");
+    Sha256 bytes{};
+    for (size_t i = 0; i < 32; ++i) bytes[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
+    hash = bytes;
+  }
+  const uint32_t bit = r.Get("action").As<Napi::Number>().Uint32Value();
+  if (bit > 17) throw VeilException("VEIL_INVALID_ARGUMENT", "unknown action bit");
+  return Probe{Requester::known(r.Get("uid").As<Napi::Number>().Uint32Value(),
+                                r.Get("gid").As<Napi::Number>().Uint32Value(), std::move(groups),
+                                r.Get("exe").IsString() ? r.Get("exe").As<Napi::String>().Utf8Value() : "", hash),
+               1u << bit, r.Get("path").As<Napi::String>().Utf8Value()};
+}
+
+std::shared_ptr<const DecisionTable> tableArg(const Napi::Value& value) {
+  auto table = decisionTableArg(value);
+  if (!table) throw VeilException("VEIL_INVALID_ARGUMENT", "a decision table is needed");
+  return table;
+}
+
+// One decision of the guard points' evaluator.
 Napi::Value evaluatePolicy(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&] {
-    auto table = decisionTableArg(info[0]);
-    if (!table) throw VeilException("VEIL_INVALID_ARGUMENT", "a decision table is needed");
-    Napi::Object r = info[1].As<Napi::Object>();
-    std::vector<gid_t> groups;
-    Napi::Array list = r.Get("groups").As<Napi::Array>();
-    for (uint32_t i = 0; i < list.Length(); ++i) groups.push_back(list.Get(i).As<Napi::Number>().Uint32Value());
-    std::optional<Sha256> hash;
-    if (r.Get("sha256").IsString()) {
-      const std::string hex = r.Get("sha256").As<Napi::String>().Utf8Value();
-      if (hex.size() != 64) throw VeilException("VEIL_INVALID_ARGUMENT", "sha256 must be 64 hex digits");
-      Sha256 bytes{};
-      for (size_t i = 0; i < 32; ++i) bytes[i] = static_cast<uint8_t>(std::stoul(hex.substr(2 * i, 2), nullptr, 16));
-      hash = bytes;
-    }
-    Requester who = Requester::known(r.Get("uid").As<Napi::Number>().Uint32Value(),
-                                     r.Get("gid").As<Napi::Number>().Uint32Value(), std::move(groups),
-                                     r.Get("exe").IsString() ? r.Get("exe").As<Napi::String>().Utf8Value() : "",
-                                     hash);
-    const uint32_t bit = r.Get("action").As<Napi::Number>().Uint32Value();
-    if (bit > 17) throw VeilException("VEIL_INVALID_ARGUMENT", "unknown action bit");
-    Verdict v = evaluate(*table, who, 1u << bit, r.Get("path").As<Napi::String>().Utf8Value());
+    auto table = tableArg(info[0]);
+    Probe probe = probeArg(info[1]);
+    Verdict v = evaluate(*table, probe.who, probe.action, probe.path);
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("permit", Napi::Boolean::New(info.Env(), v.permit));
     out.Set("applyKey", Napi::Boolean::New(info.Env(), v.applyKey));
@@ -195,6 +211,24 @@ Napi::Value evaluatePolicy(const Napi::CallbackInfo& info) {
     out.Set("learned", Napi::Boolean::New(info.Env(), v.learned));
     out.Set("rule", v.rule < 0 ? info.Env().Null() : Napi::Number::New(info.Env(), v.rule));
     return Napi::Value(out);
+  });
+}
+
+// The same decision `repeat` times in native code: nanoseconds per decision (the bench's
+// measure of what a policy costs an operation, free of the disk's noise).
+Napi::Value timePolicy(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), [&] {
+    auto table = tableArg(info[0]);
+    Probe probe = probeArg(info[1]);
+    const uint32_t repeat = info[2].As<Napi::Number>().Uint32Value();
+    if (repeat == 0) throw VeilException("VEIL_INVALID_ARGUMENT", "repeat must be at least 1");
+    uint32_t permits = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (uint32_t i = 0; i < repeat; ++i) permits += evaluate(*table, probe.who, probe.action, probe.path).permit;
+    const auto elapsed = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start);
+    // Uses the verdicts, so the loop is not optimized away.
+    if (permits > repeat) throw VeilException("VEIL_INVALID_ARGUMENT", "impossible");
+    return Napi::Value(Napi::Number::New(info.Env(), elapsed.count() / repeat));
   });
 }
 
@@ -209,6 +243,7 @@ void registerSelfTest(Napi::Env env, Napi::Object exports) {
   selfTest.Set("randomBytes", Napi::Function::New(env, random, "randomBytes"));
   selfTest.Set("globMatch", Napi::Function::New(env, glob, "globMatch"));
   selfTest.Set("evaluatePolicy", Napi::Function::New(env, evaluatePolicy, "evaluatePolicy"));
+  selfTest.Set("timePolicy", Napi::Function::New(env, timePolicy, "timePolicy"));
   exports.Set("selfTest", selfTest);
   exports.Set("benchmarkBlocks", Napi::Function::New(env, benchmarkBlocks, "benchmarkBlocks"));
 }
