@@ -402,7 +402,8 @@ export const selfTest = {
     if (typeof table !== 'object' || typeof probe !== 'object' || probe === null) {
       throw invalid('a decision table and a probe are needed');
     }
-    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1e8) throw invalid('repeat must be from 1 to 1e8');
+    if (!Number.isInteger(repeat) || repeat < 1 || repeat > 1e8)
+      throw invalid('repeat must be from 1 to 1e8');
     return addon.selfTest.timePolicy(table, probe, repeat);
   },
   /** The guard points' path matcher (policy resource sets). */
