@@ -17,9 +17,22 @@ export const MANAGER_ERRORS = {
   VEIL_REGISTRATION_TOKEN_EXPIRED: 403,
   VEIL_REGISTRATION_TOKEN_USED_UP: 403,
   VEIL_HOST_NAME_TAKEN: 409,
+  VEIL_REQUEST_BAD_JSON: 400,
+  VEIL_REQUEST_BAD_CONTENT_TYPE: 415,
+  VEIL_REQUEST_TOO_LARGE: 413,
+  VEIL_REQUEST_NOT_FOUND: 404,
+  VEIL_REQUEST_BAD_METHOD: 405,
+  VEIL_AUTH_ADMIN_REQUIRED: 401,
+  VEIL_AUTH_HOST_REQUIRED: 401,
+  VEIL_INTERNAL: 500,
+  VEIL_MANAGER_UNREACHABLE: 503,
 } as const;
 
 export type ManagerErrorCode = keyof typeof MANAGER_ERRORS;
+
+export function isManagerErrorCode(code: unknown): code is ManagerErrorCode {
+  return typeof code === 'string' && Object.hasOwn(MANAGER_ERRORS, code);
+}
 
 export class ManagerError extends VeilError<ManagerErrorCode> {
   constructor(code: ManagerErrorCode, message: string, options?: { cause?: unknown }) {

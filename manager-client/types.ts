@@ -52,3 +52,53 @@ export interface KeyStateChange {
   at: string;
   cause: string;
 }
+
+/** POST /v1/tokens */
+export interface TokenOptions {
+  /** Seconds from now until the token expires: 60 to 30 days. */
+  lifetimeSeconds: number;
+  /** Registrations the token allows: 1 to 10,000. */
+  maxUses: number;
+  hostGroup?: string;
+  /** Put before each registered host's name. */
+  namePrefix?: string;
+}
+
+export interface NewToken {
+  tokenId: string;
+  /** The secret: shown here once, stored only as its hash. */
+  token: string;
+  expiresAt: string;
+  maxUses: number;
+}
+
+/** POST /v1/registration: PEM texts and the host's name. */
+export interface RegistrationRequest {
+  token: string;
+  csr: string;
+  transportPublicKey: string;
+  hostname: string;
+}
+
+export interface Registration {
+  hostId: string;
+  hostName: string;
+  certificate: string;
+  caChain: string[];
+}
+
+/** A registered host as the manager shows it. */
+export interface HostView {
+  hostId: string;
+  name: string;
+  hostGroup: string | null;
+  certificateSerial: string;
+  certificateNotAfter: string;
+  registeredAt: string;
+  lastSeenAt: string | null;
+}
+
+/** The body of every error answer. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}

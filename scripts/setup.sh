@@ -8,9 +8,9 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # Build tools, libfuse 3 for the FUSE layer, python3 and runuser (util-linux) for the
-# filesystem tests. Never add `fuse` (libfuse 2 tools):
-# it conflicts with fuse3, and installing it removes fuse3.
-APT_PACKAGES=(cmake g++ make openssl ca-certificates fuse3 libfuse3-dev python3 util-linux)
+# filesystem tests, openssl, curl and jq for the manager tests that register by hand. Never
+# add `fuse` (libfuse 2 tools): it conflicts with fuse3, and installing it removes fuse3.
+APT_PACKAGES=(cmake g++ make openssl ca-certificates curl jq fuse3 libfuse3-dev python3 util-linux)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -5,40 +5,15 @@
 import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
+import type {
+  HostView,
+  NewToken,
+  Registration,
+  RegistrationRequest,
+  TokenOptions,
+} from '../../manager-client/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { HostRow, ManagerStore, TokenRow } from '../store/store.js';
-
-export interface TokenOptions {
-  /** Seconds from now until the token expires: 60 to 30 days. */
-  lifetimeSeconds: number;
-  /** Registrations the token allows: 1 to 10,000. */
-  maxUses: number;
-  hostGroup?: string;
-  /** Put before each registered host's name. */
-  namePrefix?: string;
-}
-
-export interface NewToken {
-  tokenId: string;
-  /** The secret: shown here once, stored only as its hash. */
-  token: string;
-  expiresAt: string;
-  maxUses: number;
-}
-
-export interface RegistrationRequest {
-  token: string;
-  csr: string;
-  transportPublicKey: string;
-  hostname: string;
-}
-
-export interface Registration {
-  hostId: string;
-  hostName: string;
-  certificate: string;
-  caChain: string[];
-}
 
 const TOKEN_PREFIX = 'veil-rt-';
 const HOSTNAME =
@@ -116,7 +91,7 @@ export class RegistrationService {
         name: hostName,
         hostGroup: current.hostGroup,
         certificatePem: issued.pem,
-        certificateSerial: issued.serial,
+        certificateSerial: normalSerial(issued.serial),
         certificateNotAfter: issued.notAfter.getTime(),
         transportPublicKeyPem: transportPublicKey,
         registeredAt: this.now(),
@@ -126,6 +101,19 @@ export class RegistrationService {
       this.store.setTokenUses(current.id, current.uses + 1);
     });
     return { hostId, hostName, certificate: issued.pem, caChain: [this.ca.certificatePem] };
+  }
+
+  /** The host a client certificate was issued to, by its serial (hex, any case, leading zeros or not). */
+  hostByCertificate(serial: string, commonName: string): HostView {
+    const host = this.store.hostByCertificateSerial(normalSerial(serial));
+    if (!host || host.id !== commonName) {
+      throw refused('VEIL_AUTH_HOST_REQUIRED', 'this client certificate belongs to no registered host');
+    }
+    return hostView(host);
+  }
+
+  hosts(): HostView[] {
+    return this.store.hosts().map(hostView);
   }
 
   private usableToken(token: string): TokenRow {
@@ -149,6 +137,20 @@ export class RegistrationService {
     }
     return row;
   }
+}
+
+const normalSerial = (serial: string): string => serial.toLowerCase().replace(/^0+/, '');
+
+function hostView(host: HostRow): HostView {
+  return {
+    hostId: host.id,
+    name: host.name,
+    hostGroup: host.hostGroup,
+    certificateSerial: host.certificateSerial,
+    certificateNotAfter: new Date(host.certificateNotAfter).toISOString(),
+    registeredAt: new Date(host.registeredAt).toISOString(),
+    lastSeenAt: host.lastSeenAt === null ? null : new Date(host.lastSeenAt).toISOString(),
+  };
 }
 
 function checkRequest(request: unknown): RegistrationRequest {

@@ -59,6 +59,11 @@ const MIGRATIONS: readonly string[] = [
      registered_at INTEGER NOT NULL,
      last_seen_at INTEGER
    );`,
+  `CREATE TABLE administrators (
+     name TEXT PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 interface VersionRecord {
@@ -250,7 +255,11 @@ export function openSqliteStore(file: string): ManagerStore {
     ),
     host: db.prepare('SELECT * FROM hosts WHERE id = ?'),
     hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
+    hostBySerial: db.prepare('SELECT * FROM hosts WHERE certificate_serial = ?'),
     hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
+    insertAdmin: db.prepare('INSERT INTO administrators VALUES (?, ?, ?)'),
+    admin: db.prepare('SELECT * FROM administrators WHERE name = ?'),
+    adminCount: db.prepare('SELECT count(*) AS n FROM administrators'),
   };
   const changeRow = (r: ChangeRecord): StateChangeRow => ({
     keyId: r.key_id,
@@ -311,7 +320,18 @@ export function openSqliteStore(file: string): ManagerStore {
       const r = statements.hostByName.get(name) as HostRecord | undefined;
       return r && hostRow(r);
     },
+    hostByCertificateSerial: (serial) => {
+      const r = statements.hostBySerial.get(serial) as HostRecord | undefined;
+      return r && hostRow(r);
+    },
     hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
+    insertAdmin: (row) => void statements.insertAdmin.run(row.name, row.passwordHash, row.createdAt),
+    admin: (name) => {
+      const r = statements.admin.get(name) as
+        { name: string; password_hash: string; created_at: number } | undefined;
+      return r && { name: r.name, passwordHash: r.password_hash, createdAt: r.created_at };
+    },
+    adminCount: () => (statements.adminCount.get() as { n: number }).n,
     close: () => db.close(),
   };
 }

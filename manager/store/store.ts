@@ -60,6 +60,13 @@ export interface HostRow {
   lastSeenAt: number | null;
 }
 
+export interface AdminRow {
+  name: string;
+  /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
+  passwordHash: string;
+  createdAt: number;
+}
+
 export interface ManagerStore {
   /** Runs `work` as one transaction: all of its writes, or none of them. */
   transaction<T>(work: () => T): T;
@@ -83,6 +90,11 @@ export interface ManagerStore {
   insertHost(row: HostRow): void;
   host(id: string): HostRow | undefined;
   hostByName(name: string): HostRow | undefined;
+  /** By certificate serial: lower-case hex without leading zeros. */
+  hostByCertificateSerial(serial: string): HostRow | undefined;
   hosts(): HostRow[];
+  insertAdmin(row: AdminRow): void;
+  admin(name: string): AdminRow | undefined;
+  adminCount(): number;
   close(): void;
 }

@@ -1,0 +1,148 @@
+// The one typed client of the manager's API (used by the CLI, the agent and the tests).
+// It trusts only the manager's CA, never the system's, and answers every failure with a
+// ManagerError: the manager's own code, or VEIL_MANAGER_UNREACHABLE.
+import { request } from 'node:https';
+
+import { isManagerErrorCode, ManagerError } from './errors.js';
+import type {
+  ErrorBody,
+  HostView,
+  NewToken,
+  Registration,
+  RegistrationRequest,
+  TokenOptions,
+} from './types.js';
+
+export interface ClientOptions {
+  /** https://host:port of the manager. */
+  url: string;
+  /** The manager's CA certificate (PEM): the only one trusted. */
+  caPem: string;
+  /** For administrator requests (HTTP Basic). */
+  admin?: { name: string; password: string };
+  /** For host requests (mutual TLS): the registered host's key and certificate. */
+  host?: { keyPem: string; certificatePem: string };
+  timeoutMs?: number;
+}
+
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+export class ManagerClient {
+  readonly #options: ClientOptions;
+  readonly #base: URL;
+
+  constructor(options: ClientOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.url);
+    } catch {
+      throw new ManagerError('VEIL_MANAGER_UNREACHABLE', `${options.url} is not a URL`);
+    }
+    if (base.protocol !== 'https:') {
+      throw new ManagerError(
+        'VEIL_MANAGER_UNREACHABLE',
+        `the manager is reached over https, not ${base.protocol}`,
+      );
+    }
+    this.#options = options;
+    this.#base = base;
+  }
+
+  openapi(): Promise<unknown> {
+    return this.#call('GET', '/v1/openapi.json');
+  }
+
+  createToken(options: TokenOptions): Promise<NewToken> {
+    return this.#call('POST', '/v1/tokens', options, true);
+  }
+
+  register(registration: RegistrationRequest): Promise<Registration> {
+    return this.#call('POST', '/v1/registration', registration);
+  }
+
+  hosts(): Promise<HostView[]> {
+    return this.#call('GET', '/v1/hosts', undefined, true);
+  }
+
+  /** The host whose certificate this client presents. */
+  self(): Promise<HostView> {
+    return this.#call('GET', '/v1/hosts/self');
+  }
+
+  #call<T>(method: string, path: string, body?: unknown, asAdmin = false): Promise<T> {
+    const { admin, host, caPem, timeoutMs = 30_000 } = this.#options;
+    if (asAdmin && !admin) {
+      return Promise.reject(
+        new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs administrator credentials'),
+      );
+    }
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    if (asAdmin && admin) {
+      headers.authorization = `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}`;
+    }
+    const url = new URL(path, this.#base);
+    return new Promise<T>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          headers,
+          ca: [caPem],
+          key: host?.keyPem,
+          cert: host?.certificatePem,
+          minVersion: 'TLSv1.2',
+          timeout: timeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_ANSWER_BYTES) req.destroy(new Error('the answer is too large'));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => {
+            let parsed: unknown;
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            } catch {
+              reject(
+                new ManagerError(
+                  'VEIL_MANAGER_UNREACHABLE',
+                  `the manager's answer to ${method} ${path} is not JSON`,
+                ),
+              );
+              return;
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 200 && status < 300) {
+              resolve(parsed as T);
+              return;
+            }
+            const error = (parsed as Partial<ErrorBody>).error;
+            const code = isManagerErrorCode(error?.code) ? error.code : 'VEIL_INTERNAL';
+            reject(new ManagerError(code, error?.message ?? `the manager answered ${status}`));
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on('error', (error) =>
+        reject(
+          new ManagerError(
+            'VEIL_MANAGER_UNREACHABLE',
+            `cannot reach the manager at ${this.#base.origin}: ${error.message}`,
+            {
+              cause: error,
+            },
+          ),
+        ),
+      );
+      req.end(payload);
+    });
+  }
+}

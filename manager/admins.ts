@@ -1,0 +1,59 @@
+// Administrators of the manager. On first start there is one, `admin`, whose password is
+// drawn at random and written once to a 0600 file in the data directory for the operator
+// to read; the store keeps only its scrypt hash. Roles and more administrators come with
+// the governance issue.
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+
+import type { ManagerStore } from './store/store.js';
+import { writeFileAtomically } from './store/files.js';
+
+export const FIRST_ADMIN = 'admin';
+export const ADMIN_PASSWORD_FILE = 'admin-password';
+
+// scrypt with N = 2^15, r = 8, p = 1 (RFC 7914's interactive-login range): 32 MiB, tens of ms.
+const N = 1 << 15;
+const R = 8;
+const P = 1;
+const MAX_MEMORY = 64 * 1024 * 1024;
+
+function hash(password: string, salt: Buffer, n = N, r = R, p = P): Buffer {
+  return scryptSync(password, salt, 32, { N: n, r, p, maxmem: MAX_MEMORY });
+}
+
+export function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  return ['scrypt', N, R, P, salt.toString('base64url'), hash(password, salt).toString('base64url')].join(
+    '$',
+  );
+}
+
+export function passwordMatches(password: string, stored: string): boolean {
+  const [scheme, n, r, p, salt, expected] = stored.split('$');
+  if (scheme !== 'scrypt' || salt === undefined || expected === undefined) return false;
+  const want = Buffer.from(expected, 'base64url');
+  const got = hash(password, Buffer.from(salt, 'base64url'), Number(n), Number(r), Number(p));
+  return got.length === want.length && timingSafeEqual(got, want);
+}
+
+/** Makes the first administrator if there is none; returns the password file it wrote, if it did. */
+export function ensureFirstAdmin(store: ManagerStore, dataDir: string, now = Date.now()): string | undefined {
+  if (store.adminCount() > 0) return undefined;
+  const password = randomBytes(18).toString('base64url');
+  const file = path.join(dataDir, ADMIN_PASSWORD_FILE);
+  // The file first: a crash between the two leaves a password nobody can use, never an
+  // administrator whose password nobody was told.
+  writeFileAtomically(file, `${password}\n`, 0o600);
+  store.insertAdmin({ name: FIRST_ADMIN, passwordHash: hashPassword(password), createdAt: now });
+  return file;
+}
+
+/** Whether the name and password are an administrator's. */
+export function authenticateAdmin(store: ManagerStore, name: string, password: string): boolean {
+  const admin = store.admin(name);
+  // A missing account costs the same scrypt as a wrong password.
+  const stored =
+    admin?.passwordHash ??
+    `scrypt$${N}$${R}$${P}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
+  return passwordMatches(password, stored) && admin !== undefined;
+}

@@ -1,0 +1,247 @@
+// The real manager process (`veil-manager serve`) on loopback with real TLS: a token made
+// by the CLI, a registration done by hand exactly as docs/protocol.md shows (openssl, jq,
+// curl) and one by the typed client, mutual TLS for host requests, bad requests refused
+// with no change, and a restart that keeps everything.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import { ManagerClient } from '../../manager-client/client.js';
+import { ManagerError } from '../../manager-client/errors.js';
+import type { HostView, NewToken } from '../../manager-client/types.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = path.join(root, 'bin/veil-manager.js');
+const work = mkdtempSync('/var/tmp/veil-manager-server-');
+const dataDir = path.join(work, 'data');
+let manager: ChildProcess | undefined;
+let url = '';
+let log = '';
+
+async function startManager(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  manager = child;
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
+  url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (!out.includes('\n')) return;
+      const line = JSON.parse(out.split('\n')[0] ?? '{}') as { ok?: boolean; url?: string };
+      if (line.ok && line.url) resolve(line.url);
+      else reject(new Error(`veil-manager refused to start: ${out}`));
+    });
+    child.once('exit', (code) => reject(new Error(`veil-manager exited (${code}): ${log}`)));
+  });
+}
+
+async function stopManager(): Promise<void> {
+  const child = manager;
+  manager = undefined;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+function cli(...args: string[]): { status: number; out: string; err: string } {
+  const result = spawnSync(
+    process.execPath,
+    [CLI, ...args, '--manager', url, '--data-dir', dataDir, '--json'],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
+  return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
+}
+
+function shell(script: string): { status: number; out: string; err: string } {
+  const result = spawnSync('bash', ['-c', script], { cwd: work, encoding: 'utf8', timeout: 60_000 });
+  return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
+}
+
+function newToken(maxUses = 1): string {
+  const made = cli('token', 'create', '--max-uses', String(maxUses), '--lifetime', '600');
+  assert.equal(made.status, 0, made.err);
+  return (JSON.parse(made.out) as NewToken).token;
+}
+
+const caPem = (): string => readFileSync(path.join(dataDir, 'ca.crt'), 'utf8');
+
+before(startManager);
+after(async () => {
+  await stopManager();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('first start: a 0700 data directory, the admin password in a 0600 file, the OpenAPI document', async () => {
+  assert.equal(spawnSync('stat', ['-c', '%a', dataDir], { encoding: 'utf8' }).stdout.trim(), '700');
+  assert.equal(
+    spawnSync('stat', ['-c', '%a', path.join(dataDir, 'admin-password')], { encoding: 'utf8' }).stdout.trim(),
+    '600',
+  );
+  const api = (await new ManagerClient({ url, caPem: caPem() }).openapi()) as {
+    openapi: string;
+    paths: object;
+  };
+  assert.match(api.openapi, /^3\./);
+  assert.deepEqual(Object.keys(api.paths).sort(), [
+    '/v1/hosts',
+    '/v1/hosts/self',
+    '/v1/openapi.json',
+    '/v1/registration',
+    '/v1/tokens',
+  ]);
+});
+
+test('registration by hand with openssl, jq and curl, as docs/protocol.md shows; then mutual TLS', () => {
+  const token = newToken();
+  const script = `set -euo pipefail
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout host.key -subj /CN=web1 -out host.csr 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out transport.key 2>/dev/null
+openssl pkey -in transport.key -pubout -out transport.pub
+jq -n --arg token "${token}" --rawfile csr host.csr --rawfile key transport.pub \\
+  '{token: $token, csr: $csr, transportPublicKey: $key, hostname: "web1"}' > registration.json
+curl -sS --fail-with-body --cacert '${dataDir}/ca.crt' -H 'content-type: application/json' \\
+  --data @registration.json ${url}/v1/registration > registered.json
+jq -r .certificate registered.json > host.crt
+curl -sS --fail-with-body --cacert '${dataDir}/ca.crt' --cert host.crt --key host.key ${url}/v1/hosts/self`;
+  const done = shell(script);
+  assert.equal(done.status, 0, done.err + done.out);
+  const self = JSON.parse(done.out) as HostView;
+  const registered = JSON.parse(readFileSync(path.join(work, 'registered.json'), 'utf8')) as {
+    hostId: string;
+  };
+  assert.equal(self.hostId, registered.hostId);
+  assert.equal(self.name, 'web1');
+  // Without a certificate, or with one the manager did not issue: refused.
+  const anonymous = shell(`curl -sS --cacert '${dataDir}/ca.crt' ${url}/v1/hosts/self`);
+  assert.match(anonymous.out, /VEIL_AUTH_HOST_REQUIRED/);
+  const stranger = shell(`set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout other.key -subj /CN=${self.hostId} -days 1 -out other.crt 2>/dev/null
+curl -sS --cacert '${dataDir}/ca.crt' --cert other.crt --key other.key ${url}/v1/hosts/self`);
+  assert.match(stranger.out, /VEIL_AUTH_HOST_REQUIRED/);
+});
+
+test('registration by the typed client, and the inventory by the CLI', async () => {
+  const token = newToken();
+  const hostKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const csr = shell(`openssl req -new -key <(cat <<'EOF'
+${hostKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string}EOF
+) -subj /CN=ignored`);
+  assert.equal(csr.status, 0, csr.err);
+  const transportPublicKey = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({
+    type: 'spki',
+    format: 'pem',
+  }) as string;
+  const client = new ManagerClient({ url, caPem: caPem() });
+  const registered = await client.register({ token, csr: csr.out, transportPublicKey, hostname: 'db1' });
+  const asHost = new ManagerClient({
+    url,
+    caPem: caPem(),
+    host: {
+      keyPem: hostKey.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      certificatePem: registered.certificate,
+    },
+  });
+  assert.equal((await asHost.self()).hostId, registered.hostId);
+  const listed = cli('host', 'list');
+  assert.equal(listed.status, 0, listed.err);
+  assert.deepEqual((JSON.parse(listed.out) as HostView[]).map((h) => h.name).sort(), ['db1', 'web1']);
+});
+
+test('bad requests get a 4xx with a code and a message, and change nothing', async () => {
+  const before = cli('host', 'list').out;
+  const post = (body: string, type = 'application/json') =>
+    shell(
+      `curl -sS -o - -w '\\n%{http_code}' --cacert '${dataDir}/ca.crt' -H 'content-type: ${type}' --data-binary @- ${url}/v1/registration <<'EOF'
+${body}
+EOF`,
+    ).out;
+  assert.match(post('{"token": '), /VEIL_REQUEST_BAD_JSON[\s\S]*\n400$/);
+  assert.match(post('{}', 'text/plain'), /VEIL_REQUEST_BAD_CONTENT_TYPE[\s\S]*\n415$/);
+  assert.match(post(JSON.stringify({ token: 'x'.repeat(70_000) })), /VEIL_REQUEST_TOO_LARGE[\s\S]*\n413$/);
+  assert.match(
+    post(JSON.stringify({ token: 'veil-rt-unknown', csr: 'x', transportPublicKey: 'x', hostname: 'h' })),
+    /VEIL_REGISTRATION_TOKEN_INVALID[\s\S]*\n401$/,
+  );
+  const used = newToken(1);
+  const transport = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({
+    type: 'spki',
+    format: 'pem',
+  }) as string;
+  const csr = shell(
+    'openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=x 2>/dev/null',
+  ).out;
+  assert.match(
+    post(JSON.stringify({ token: used, csr: 'not a csr', transportPublicKey: transport, hostname: 'h1' })),
+    /VEIL_REGISTRATION_BAD_CSR[\s\S]*\n400$/,
+  );
+  assert.match(
+    post(JSON.stringify({ token: used, csr, transportPublicKey: transport, hostname: 'h1' })),
+    /\n201$/,
+  );
+  assert.match(
+    post(JSON.stringify({ token: used, csr, transportPublicKey: transport, hostname: 'h2' })),
+    /VEIL_REGISTRATION_TOKEN_USED_UP[\s\S]*\n403$/,
+  );
+  assert.match(
+    shell(`curl -sS -w '\\n%{http_code}' --cacert '${dataDir}/ca.crt' ${url}/v1/nothing`).out,
+    /VEIL_REQUEST_NOT_FOUND[\s\S]*\n404$/,
+  );
+  const wrongPassword = path.join(work, 'wrong-password');
+  writeFileSync(wrongPassword, 'not-the-password\n');
+  const refused = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'host',
+      'list',
+      '--manager',
+      url,
+      '--ca-file',
+      path.join(dataDir, 'ca.crt'),
+      '--password-file',
+      wrongPassword,
+    ],
+    {
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(refused.status, 1);
+  assert.match(refused.stderr, /administrator name or password is wrong \(VEIL_AUTH_ADMIN_REQUIRED\)/);
+  await assert.rejects(
+    new ManagerClient({ url, caPem: caPem() }).hosts(),
+    (error) => error instanceof ManagerError && error.code === 'VEIL_AUTH_ADMIN_REQUIRED',
+  );
+  const after = JSON.parse(cli('host', 'list').out) as HostView[];
+  assert.deepEqual(
+    after.map((h) => h.name).sort(),
+    [...(JSON.parse(before) as HostView[]).map((h) => h.name), 'h1'].sort(),
+  );
+});
+
+test('a restart keeps the CA, the hosts and their certificates', async () => {
+  const ca = caPem();
+  const hosts = cli('host', 'list').out;
+  await stopManager();
+  await startManager();
+  assert.equal(caPem(), ca);
+  assert.equal(cli('host', 'list').out, hosts);
+  const self = shell(
+    `curl -sS --fail-with-body --cacert '${dataDir}/ca.crt' --cert host.crt --key host.key ${url}/v1/hosts/self`,
+  );
+  assert.equal(self.status, 0, self.out);
+  assert.equal((JSON.parse(self.out) as HostView).name, 'web1');
+});
