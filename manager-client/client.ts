@@ -7,6 +7,11 @@ import { isManagerErrorCode, ManagerError } from './errors.js';
 import type {
   ErrorBody,
   HostView,
+  KeyState,
+  KeyStateChange,
+  KeyView,
+  NewKeyOptions,
+  RevocationReason,
   NewToken,
   Registration,
   RegistrationRequest,
@@ -26,6 +31,9 @@ export interface ClientOptions {
 }
 
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+const versionPath = (keyId: string, version: number): string =>
+  `/v1/keys/${encodeURIComponent(keyId)}/versions/${encodeURIComponent(String(version))}`;
 
 export class ManagerClient {
   readonly #options: ClientOptions;
@@ -62,6 +70,43 @@ export class ManagerClient {
 
   hosts(): Promise<HostView[]> {
     return this.#call('GET', '/v1/hosts', undefined, true);
+  }
+
+  keys(): Promise<KeyView[]> {
+    return this.#call('GET', '/v1/keys', undefined, true);
+  }
+
+  key(keyId: string): Promise<KeyView> {
+    return this.#call('GET', `/v1/keys/${encodeURIComponent(keyId)}`, undefined, true);
+  }
+
+  keyHistory(keyId: string): Promise<KeyStateChange[]> {
+    return this.#call('GET', `/v1/keys/${encodeURIComponent(keyId)}/history`, undefined, true);
+  }
+
+  createKey(options: NewKeyOptions): Promise<KeyView> {
+    return this.#call('POST', '/v1/keys', options, true);
+  }
+
+  rotateKey(keyId: string, deactivationDate?: string): Promise<KeyView> {
+    return this.#call('POST', `/v1/keys/${encodeURIComponent(keyId)}/rotate`, { deactivationDate }, true);
+  }
+
+  setKeyState(keyId: string, version: number, state: KeyState): Promise<KeyView> {
+    return this.#call('POST', `${versionPath(keyId, version)}/state`, { state }, true);
+  }
+
+  revokeKey(
+    keyId: string,
+    version: number,
+    reason: RevocationReason,
+    compromiseDate?: string,
+  ): Promise<KeyView> {
+    return this.#call('POST', `${versionPath(keyId, version)}/revoke`, { reason, compromiseDate }, true);
+  }
+
+  destroyKey(keyId: string, version: number): Promise<KeyView> {
+    return this.#call('POST', `${versionPath(keyId, version)}/destroy`, {}, true);
   }
 
   /** The host whose certificate this client presents. */

@@ -33,6 +33,15 @@ export interface KeyVersionView {
   hasMaterial: boolean;
 }
 
+/** POST /v1/keys */
+export interface NewKeyOptions {
+  name: string;
+  algorithm?: KeyAlgorithm;
+  /** ISO 8601; default now. */
+  activationDate?: string;
+  deactivationDate?: string;
+}
+
 export interface KeyView {
   keyId: string;
   name: string;

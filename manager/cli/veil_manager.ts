@@ -8,6 +8,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
+import {
+  KEY_ALGORITHMS,
+  REVOCATION_REASONS,
+  type KeyAlgorithm,
+  type KeyState,
+  type KeyView,
+  type RevocationReason,
+} from '../../manager-client/types.js';
 import { VeilError } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
 import { startManager } from '../server/server.js';
@@ -193,6 +201,111 @@ connectionOptions(host.command('list').description('the host inventory')).action
       fail(error, options.json);
     }
   },
+);
+
+const key = program
+  .command('key')
+  .description('keys and their versions (NIST SP 800-57 lifecycle, docs/keys.md)');
+
+function isoDate(value: string): string {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError('an ISO 8601 date, e.g. 2027-01-31T00:00:00Z');
+  return new Date(ms).toISOString();
+}
+
+function describeKey(k: KeyView): string {
+  const versions = k.versions.map(
+    (v) =>
+      `  version ${v.version}: ${v.state}${v.deactivationDate ? `, deactivates ${v.deactivationDate}` : ''}` +
+      `${v.revocationReason ? `, revoked (${v.revocationReason}, compromised ${v.compromiseDate ?? '?'})` : ''}` +
+      `${v.hasMaterial ? '' : ', material destroyed'}`,
+  );
+  return [`${k.keyId}  ${k.name}  ${k.algorithm}`, ...versions].join('\n');
+}
+
+/** Runs an administrator call and prints the key (or keys) it answers with. */
+async function showKeys(options: Connection, call: (api: ManagerClient) => Promise<KeyView | KeyView[]>) {
+  try {
+    const result = await call(client(options));
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(result)}\n`);
+    } else {
+      const all = Array.isArray(result) ? result : [result];
+      process.stdout.write(`${all.length === 0 ? 'no keys' : all.map(describeKey).join('\n')}\n`);
+    }
+  } catch (error) {
+    fail(error, options.json);
+  }
+}
+
+type Dates = { activation?: string; deactivation?: string };
+
+connectionOptions(
+  key
+    .command('create <name>')
+    .description('make a key; version 1 becomes active at --activation (default now)')
+    .addOption(
+      new Option('--algorithm <algorithm>', 'key algorithm').choices(KEY_ALGORITHMS).default('aes-256'),
+    )
+    .option('--activation <date>', 'when version 1 becomes active (ISO 8601)', isoDate)
+    .option('--deactivation <date>', 'when it is deactivated: its cryptoperiod ends (ISO 8601)', isoDate),
+).action((name: string, options: Connection & Dates & { algorithm: KeyAlgorithm }) =>
+  showKeys(options, (api) =>
+    api.createKey({
+      name,
+      algorithm: options.algorithm,
+      activationDate: options.activation,
+      deactivationDate: options.deactivation,
+    }),
+  ),
+);
+connectionOptions(key.command('list').description('every key and its versions')).action(
+  (options: Connection) => showKeys(options, (api) => api.keys()),
+);
+connectionOptions(key.command('show <key-id>').description('one key and its versions')).action(
+  (id: string, options: Connection) => showKeys(options, (api) => api.key(id)),
+);
+connectionOptions(
+  key
+    .command('rotate <key-id>')
+    .description('a new active version; the versions active until now are deactivated')
+    .option('--deactivation <date>', "when the new version's cryptoperiod ends (ISO 8601)", isoDate),
+).action((id: string, options: Connection & Dates) =>
+  showKeys(options, (api) => api.rotateKey(id, options.deactivation)),
+);
+connectionOptions(
+  key
+    .command('state <key-id> <version> <state>')
+    .description(
+      'move a version: active, suspended or deactivated (revoke and destroy have their own commands)',
+    ),
+).action((id: string, version: string, state: string, options: Connection) =>
+  showKeys(options, (api) => api.setKeyState(id, positiveInteger(version), state as KeyState)),
+);
+connectionOptions(
+  key
+    .command('revoke <key-id> <version>')
+    .description('mark a version compromised')
+    .addOption(
+      new Option('--reason <reason>', 'KMIP revocation reason')
+        .choices(REVOCATION_REASONS)
+        .default('key-compromise'),
+    )
+    .option('--compromise-date <date>', 'when the compromise happened (ISO 8601; default now)', isoDate),
+).action(
+  (
+    id: string,
+    version: string,
+    options: Connection & { reason: RevocationReason; compromiseDate?: string },
+  ) =>
+    showKeys(options, (api) =>
+      api.revokeKey(id, positiveInteger(version), options.reason, options.compromiseDate),
+    ),
+);
+connectionOptions(
+  key.command('destroy <key-id> <version>').description("destroy a version's material (its metadata stays)"),
+).action((id: string, version: string, options: Connection) =>
+  showKeys(options, (api) => api.destroyKey(id, positiveInteger(version))),
 );
 
 program.showHelpAfterError();

@@ -1,6 +1,19 @@
 // The OpenAPI 3 document of the manager's API, served at /v1/openapi.json. It describes
 // the routes of routes.ts; a test holds the two together.
 const error = { $ref: '#/components/responses/Error' };
+const keyId = { name: 'keyId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+const version = { name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
+const keyAnswer = {
+  description: 'the key, all its versions, no material',
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Key' } } },
+};
+const adminKeyCall = (summary: string, body?: object) => ({
+  summary,
+  security: [{ admin: [] }],
+  parameters: [keyId, version],
+  ...(body ? { requestBody: { required: true, content: { 'application/json': { schema: body } } } } : {}),
+  responses: { '200': keyAnswer, '400': error, '401': error, '404': error, '409': error },
+});
 
 export const OPENAPI = {
   openapi: '3.0.3',
@@ -64,6 +77,33 @@ export const OPENAPI = {
           hostName: { type: 'string' },
           certificate: { type: 'string', description: 'PEM, for client authentication' },
           caChain: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      KeyVersion: {
+        type: 'object',
+        properties: {
+          version: { type: 'integer' },
+          state: {
+            type: 'string',
+            enum: ['pre-activation', 'active', 'suspended', 'deactivated', 'compromised', 'destroyed'],
+          },
+          createdAt: { type: 'string', format: 'date-time' },
+          stateChangedAt: { type: 'string', format: 'date-time' },
+          activationDate: { type: 'string', format: 'date-time', nullable: true },
+          deactivationDate: { type: 'string', format: 'date-time', nullable: true },
+          compromiseDate: { type: 'string', format: 'date-time', nullable: true },
+          revocationReason: { type: 'string', nullable: true },
+          hasMaterial: { type: 'boolean' },
+        },
+      },
+      Key: {
+        type: 'object',
+        properties: {
+          keyId: { type: 'string', format: 'uuid' },
+          name: { type: 'string' },
+          algorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          versions: { type: 'array', items: { $ref: '#/components/schemas/KeyVersion' } },
         },
       },
       Host: {
@@ -144,6 +184,83 @@ export const OPENAPI = {
           '401': error,
         },
       },
+    },
+    '/v1/keys': {
+      get: {
+        summary: 'every key, with its versions',
+        security: [{ admin: [] }],
+        responses: {
+          '200': {
+            description: 'the keys',
+            content: {
+              'application/json': { schema: { type: 'array', items: { $ref: '#/components/schemas/Key' } } },
+            },
+          },
+          '401': error,
+        },
+      },
+      post: {
+        summary: 'make a key; version 1 is active at its activation date (default now)',
+        security: [{ admin: [] }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['name'],
+                properties: {
+                  name: { type: 'string' },
+                  algorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
+                  activationDate: { type: 'string', format: 'date-time' },
+                  deactivationDate: { type: 'string', format: 'date-time' },
+                },
+              },
+            },
+          },
+        },
+        responses: { '201': keyAnswer, '400': error, '401': error, '409': error },
+      },
+    },
+    '/v1/keys/{keyId}': {
+      get: {
+        summary: 'one key',
+        security: [{ admin: [] }],
+        parameters: [keyId],
+        responses: { '200': keyAnswer, '400': error, '401': error, '404': error },
+      },
+    },
+    '/v1/keys/{keyId}/history': {
+      get: {
+        summary: 'every state change of the key, with its NIST SP 800-57 §7 transition number',
+        security: [{ admin: [] }],
+        parameters: [keyId],
+        responses: { '200': { description: 'the changes, oldest first' }, '401': error, '404': error },
+      },
+    },
+    '/v1/keys/{keyId}/rotate': {
+      post: {
+        summary: 'a new active version; the active ones are deactivated',
+        security: [{ admin: [] }],
+        parameters: [keyId],
+        responses: { '200': keyAnswer, '400': error, '401': error, '404': error },
+      },
+    },
+    '/v1/keys/{keyId}/versions/{version}/state': {
+      post: adminKeyCall('move a version to another state (not compromised or destroyed)', {
+        type: 'object',
+        required: ['state'],
+        properties: { state: { type: 'string' } },
+      }),
+    },
+    '/v1/keys/{keyId}/versions/{version}/revoke': {
+      post: adminKeyCall('mark a version compromised, with a KMIP reason and the compromise date', {
+        type: 'object',
+        properties: { reason: { type: 'string' }, compromiseDate: { type: 'string', format: 'date-time' } },
+      }),
+    },
+    '/v1/keys/{keyId}/versions/{version}/destroy': {
+      post: adminKeyCall("destroy a version's material; its metadata stays"),
     },
     '/v1/hosts/self': {
       get: {

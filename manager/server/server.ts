@@ -7,18 +7,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
 
 import { ManagerError } from '../../manager-client/errors.js';
-import type { TokenOptions } from '../../manager-client/types.js';
-import { authenticateAdmin, ensureFirstAdmin } from '../admins.js';
+import { ensureFirstAdmin } from '../admins.js';
 import { openCertificateAuthority } from '../ca/authority.js';
 import { RegistrationService } from '../hosts/registration.js';
+import { KeyService } from '../keys/key_service.js';
 import { openFileMasterKey } from '../keys/master_key.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
-import type { ManagerStore } from '../store/store.js';
-import { readJson, sendError, sendJson } from './http.js';
-import { OPENAPI } from './openapi.js';
+import { sendError, sendJson } from './http.js';
+import { dispatch } from './routes.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -37,64 +35,6 @@ export interface RunningManager {
   adminPasswordFile?: string;
   close(): Promise<void>;
 }
-
-interface Context {
-  req: IncomingMessage;
-  registration: RegistrationService;
-  store: ManagerStore;
-}
-
-type Handler = (context: Context) => Promise<[number, unknown]>;
-
-function adminRequired(): ManagerError {
-  return new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs an administrator (HTTP Basic)');
-}
-
-function requireAdmin({ req, store }: Context): void {
-  const [scheme, encoded] = (req.headers.authorization ?? '').split(' ');
-  if (scheme?.toLowerCase() !== 'basic' || !encoded) throw adminRequired();
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0 || !authenticateAdmin(store, decoded.slice(0, colon), decoded.slice(colon + 1))) {
-    throw new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'the administrator name or password is wrong');
-  }
-}
-
-function requireHost({ req, registration }: Context) {
-  const socket = req.socket as TLSSocket;
-  const certificate = socket.getPeerCertificate();
-  if (!socket.authorized || !certificate.serialNumber) {
-    throw new ManagerError(
-      'VEIL_AUTH_HOST_REQUIRED',
-      'this request needs the client certificate of a registered host (mutual TLS)',
-    );
-  }
-  return registration.hostByCertificate(certificate.serialNumber, String(certificate.subject.CN ?? ''));
-}
-
-const ROUTES: Record<string, Partial<Record<string, Handler>>> = {
-  '/v1/openapi.json': { GET: () => Promise.resolve([200, OPENAPI]) },
-  '/v1/registration': {
-    POST: async ({ req, registration }) => [201, await registration.register((await readJson(req)) as never)],
-  },
-  '/v1/tokens': {
-    POST: async (context) => {
-      requireAdmin(context);
-      const body = (await readJson(context.req)) as TokenOptions;
-      if (typeof body !== 'object' || body === null) {
-        throw new ManagerError('VEIL_REGISTRATION_BAD_REQUEST', 'token options are a JSON object');
-      }
-      return [201, context.registration.createToken(body)];
-    },
-  },
-  '/v1/hosts': {
-    GET: (context) => {
-      requireAdmin(context);
-      return Promise.resolve([200, context.registration.hosts()]);
-    },
-  },
-  '/v1/hosts/self': { GET: (context) => Promise.resolve([200, requireHost(context)]) },
-};
 
 /** The data directory: made 0700 if missing; refused when others may write to it. */
 function prepareDataDir(dir: string): void {
@@ -117,6 +57,22 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
     const registration = new RegistrationService(store, ca);
+    const keys = new KeyService(store, master);
+    // Activation and deactivation dates take effect within seconds of coming.
+    const applyDates = () => {
+      try {
+        for (const change of keys.applyDates()) {
+          log(
+            `key ${change.keyId} version ${change.version}: ${change.from ?? '-'} -> ${change.to} (${change.cause})`,
+          );
+        }
+      } catch (error) {
+        log(`applying key dates failed: ${(error as Error).message}`);
+      }
+    };
+    applyDates();
+    const dateTimer = setInterval(applyDates, 5000);
+    dateTimer.unref();
     server = createServer(
       {
         key: ca.server.keyPem,
@@ -127,19 +83,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         minVersion: 'TLSv1.2',
       },
       (req: IncomingMessage, res: ServerResponse) => {
-        const route = ROUTES[new URL(req.url ?? '/', 'https://manager').pathname];
-        const handler = route?.[req.method ?? ''];
         // A handler that throws at once is answered like one that rejects.
-        const answer = handler
-          ? Promise.resolve().then(() => handler({ req, registration, store }))
-          : Promise.reject(
-              route
-                ? new ManagerError(
-                    'VEIL_REQUEST_BAD_METHOD',
-                    `${req.method ?? '?'} is not allowed on ${req.url ?? ''}`,
-                  )
-                : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${req.url ?? ''} in this API`),
-            );
+        const answer = Promise.resolve().then(() => dispatch({ req, registration, keys, store }));
         answer.then(
           ([status, body]) => sendJson(res, status, body),
           (error: unknown) => sendError(res, error, log),
@@ -160,6 +105,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       caCertificatePem: ca.certificatePem,
       adminPasswordFile,
       close: async () => {
+        clearInterval(dateTimer);
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

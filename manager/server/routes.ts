@@ -1,0 +1,224 @@
+// The routes of the manager's API (described in openapi.ts; a test holds the two together):
+// who may call each, and what it does. Administrators authenticate with HTTP Basic, hosts
+// with their client certificate.
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import {
+  KEY_STATES,
+  REVOCATION_REASONS,
+  type KeyState,
+  type RevocationReason,
+  type TokenOptions,
+} from '../../manager-client/types.js';
+import { authenticateAdmin } from '../admins.js';
+import type { RegistrationService } from '../hosts/registration.js';
+import type { KeyService } from '../keys/key_service.js';
+import type { ManagerStore } from '../store/store.js';
+import { readJson } from './http.js';
+import { OPENAPI } from './openapi.js';
+
+export interface Context {
+  req: IncomingMessage;
+  registration: RegistrationService;
+  keys: KeyService;
+  store: ManagerStore;
+}
+
+type Handler = (context: Context, params: string[]) => Promise<[number, unknown]> | [number, unknown];
+
+interface Route {
+  method: string;
+  path: RegExp;
+  handler: Handler;
+}
+
+function adminRequired(): ManagerError {
+  return new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs an administrator (HTTP Basic)');
+}
+
+function requireAdmin({ req, store }: Context): void {
+  const [scheme, encoded] = (req.headers.authorization ?? '').split(' ');
+  if (scheme?.toLowerCase() !== 'basic' || !encoded) throw adminRequired();
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0 || !authenticateAdmin(store, decoded.slice(0, colon), decoded.slice(colon + 1))) {
+    throw new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'the administrator name or password is wrong');
+  }
+}
+
+function requireHost({ req, registration }: Context) {
+  const socket = req.socket as TLSSocket;
+  const certificate = socket.getPeerCertificate();
+  if (!socket.authorized || !certificate.serialNumber) {
+    throw new ManagerError(
+      'VEIL_AUTH_HOST_REQUIRED',
+      'this request needs the client certificate of a registered host (mutual TLS)',
+    );
+  }
+  return registration.hostByCertificate(certificate.serialNumber, String(certificate.subject.CN ?? ''));
+}
+
+async function objectBody(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readJson(req);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'the request body must be a JSON object');
+  }
+  return body as Record<string, unknown>;
+}
+
+// An optional ISO 8601 date field, as milliseconds.
+function dateField(body: Record<string, unknown>, field: string): number | undefined {
+  const value = body[field];
+  if (value === undefined || value === null) return undefined;
+  const ms = typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new ManagerError('VEIL_KEY_BAD_REQUEST', `${field} must be an ISO 8601 date`);
+  return ms;
+}
+
+function versionParam(text: string | undefined): number {
+  const version = Number(text);
+  if (!Number.isInteger(version) || version < 1) {
+    throw new ManagerError('VEIL_KEY_BAD_REQUEST', `a version is a whole number from 1, not ${text ?? ''}`);
+  }
+  return version;
+}
+
+function admin(handler: Handler): Handler {
+  return (context, params) => {
+    requireAdmin(context);
+    return handler(context, params);
+  };
+}
+
+const KEY = '([0-9a-f-]{36})';
+
+const ROUTES: Route[] = [
+  { method: 'GET', path: /^\/v1\/openapi\.json$/, handler: () => [200, OPENAPI] },
+  {
+    method: 'POST',
+    path: /^\/v1\/registration$/,
+    handler: async ({ req, registration }) => [
+      201,
+      await registration.register((await readJson(req)) as never),
+    ],
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/tokens$/,
+    handler: admin(async ({ req, registration }) => {
+      const body = (await readJson(req)) as TokenOptions;
+      if (typeof body !== 'object' || body === null) {
+        throw new ManagerError('VEIL_REGISTRATION_BAD_REQUEST', 'token options are a JSON object');
+      }
+      return [201, registration.createToken(body)];
+    }),
+  },
+  { method: 'GET', path: /^\/v1\/hosts$/, handler: admin(({ registration }) => [200, registration.hosts()]) },
+  { method: 'GET', path: /^\/v1\/hosts\/self$/, handler: (context) => [200, requireHost(context)] },
+  { method: 'GET', path: /^\/v1\/keys$/, handler: admin(({ keys }) => [200, keys.list()]) },
+  {
+    method: 'POST',
+    path: /^\/v1\/keys$/,
+    handler: admin(async ({ req, keys }) => {
+      const body = await objectBody(req);
+      if (typeof body.name !== 'string') throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'a key needs a name');
+      if (body.algorithm !== undefined && body.algorithm !== 'aes-256' && body.algorithm !== 'aes-128') {
+        throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'algorithm is aes-256 or aes-128');
+      }
+      return [
+        201,
+        keys.create({
+          name: body.name,
+          algorithm: body.algorithm,
+          activationDate: dateField(body, 'activationDate'),
+          deactivationDate: dateField(body, 'deactivationDate'),
+        }),
+      ];
+    }),
+  },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/keys/${KEY}$`),
+    handler: admin(({ keys }, [id]) => [200, keys.view(id ?? '')]),
+  },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/keys/${KEY}/history$`),
+    handler: admin(({ keys }, [id]) => [200, keys.history(id ?? '')]),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/keys/${KEY}/rotate$`),
+    handler: admin(async ({ req, keys }, [id]) => {
+      const body =
+        req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
+      return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
+    }),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/state$`),
+    handler: admin(async ({ req, keys }, [id, version]) => {
+      const { state } = await objectBody(req);
+      if (!KEY_STATES.includes(state as KeyState)) {
+        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `state is one of ${KEY_STATES.join(', ')}`);
+      }
+      return [200, keys.setState(id ?? '', versionParam(version), state as KeyState)];
+    }),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/revoke$`),
+    handler: admin(async ({ req, keys }, [id, version]) => {
+      const body = await objectBody(req);
+      const reason = body.reason ?? 'key-compromise';
+      if (!REVOCATION_REASONS.includes(reason as RevocationReason)) {
+        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `reason is one of ${REVOCATION_REASONS.join(', ')}`);
+      }
+      return [
+        200,
+        keys.revoke(
+          id ?? '',
+          versionParam(version),
+          reason as RevocationReason,
+          dateField(body, 'compromiseDate'),
+        ),
+      ];
+    }),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/destroy$`),
+    handler: admin(({ keys }, [id, version]) => [200, keys.destroy(id ?? '', versionParam(version))]),
+  },
+];
+
+/** Finds the route of a request and runs it: [status, body], or throws a ManagerError. */
+export function dispatch(context: Context): Promise<[number, unknown]> | [number, unknown] {
+  const { req } = context;
+  const pathname = new URL(req.url ?? '/', 'https://manager').pathname;
+  const matching = ROUTES.filter((route) => route.path.test(pathname));
+  const route = matching.find((r) => r.method === req.method);
+  if (!route) {
+    throw matching.length > 0
+      ? new ManagerError('VEIL_REQUEST_BAD_METHOD', `${req.method ?? '?'} is not allowed on ${pathname}`)
+      : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${pathname} in this API`);
+  }
+  const params = route.path.exec(pathname)?.slice(1) ?? [];
+  return route.handler(context, params);
+}
+
+/** Each route as "METHOD /path" with parameters as {name}: for holding openapi.ts to the routes. */
+export function routeList(): string[] {
+  return ROUTES.map(
+    (route) =>
+      `${route.method} ${route.path.source
+        .replace(/^\^|\$$/g, '')
+        .replace(/\\\//g, '/')
+        .replace(/\\\./g, '.')
+        .replace(KEY, '{keyId}')
+        .replace('(\\d+)', '{version}')}`,
+  );
+}
