@@ -4,9 +4,15 @@
 import { request } from 'node:https';
 
 import { isManagerErrorCode, ManagerError } from './errors.js';
+import WebSocket from 'ws';
+
 import type {
   ErrorBody,
+  GuardPointView,
+  HostEvent,
   HostView,
+  NewGuardPoint,
+  PolicyView,
   KeyState,
   KeyStateChange,
   KeyView,
@@ -107,6 +113,67 @@ export class ManagerClient {
 
   destroyKey(keyId: string, version: number): Promise<KeyView> {
     return this.#call('POST', `${versionPath(keyId, version)}/destroy`, {}, true);
+  }
+
+  policies(): Promise<PolicyView[]> {
+    return this.#call('GET', '/v1/policies', undefined, true);
+  }
+
+  policy(name: string): Promise<PolicyView> {
+    return this.#call('GET', `/v1/policies/${encodeURIComponent(name)}`, undefined, true);
+  }
+
+  /** Adds a policy document, or replaces the one of its name. */
+  putPolicy(document: unknown): Promise<PolicyView> {
+    return this.#call('POST', '/v1/policies', document, true);
+  }
+
+  guardPoints(): Promise<GuardPointView[]> {
+    return this.#call('GET', '/v1/guardpoints', undefined, true);
+  }
+
+  addGuardPoint(guardPoint: NewGuardPoint): Promise<GuardPointView> {
+    return this.#call('POST', '/v1/guardpoints', guardPoint, true);
+  }
+
+  removeGuardPoint(guardPointId: string): Promise<{ removed: string }> {
+    return this.#call('DELETE', `/v1/guardpoints/${encodeURIComponent(guardPointId)}`, undefined, true);
+  }
+
+  /**
+   * The host's event stream (mutual TLS): every event the manager pushes goes to
+   * `onEvent`. The caller closes the returned socket.
+   */
+  events(onEvent: (event: HostEvent) => void, onError?: (error: ManagerError) => void): WebSocket {
+    const { host, caPem } = this.#options;
+    const url = new URL('/v1/events', this.#base);
+    url.protocol = 'wss:';
+    const ws = new WebSocket(url, {
+      ca: [caPem],
+      key: host?.keyPem,
+      cert: host?.certificatePem,
+      minVersion: 'TLSv1.2',
+    });
+    ws.on('message', (data: Buffer) => {
+      try {
+        onEvent(JSON.parse(data.toString('utf8')) as HostEvent);
+      } catch {
+        onError?.(new ManagerError('VEIL_MANAGER_UNREACHABLE', 'the manager sent an event that is not JSON'));
+      }
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      onError?.(
+        new ManagerError(
+          'VEIL_AUTH_HOST_REQUIRED',
+          `the manager refused the event stream (${res.statusCode ?? '?'})`,
+        ),
+      );
+      ws.terminate();
+    });
+    ws.on('error', (error) =>
+      onError?.(new ManagerError('VEIL_MANAGER_UNREACHABLE', error.message, { cause: error })),
+    );
+    return ws;
   }
 
   /** The host whose certificate this client presents. */

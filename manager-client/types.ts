@@ -111,3 +111,49 @@ export interface HostView {
 export interface ErrorBody {
   error: { code: string; message: string };
 }
+
+/** A policy as the manager keeps it: the validated document and its version. */
+export interface PolicyView {
+  policyId: string;
+  name: string;
+  /** Grows by one with every change. */
+  version: number;
+  updatedAt: string;
+  document: unknown;
+}
+
+/** POST /v1/guardpoints: a directory guarded on one host or on every host of a group. */
+export interface NewGuardPoint {
+  path: string;
+  /** The policy's name. */
+  policy: string;
+  hostId?: string;
+  hostGroup?: string;
+  /** Default true: the agent guards it as soon as it learns of it. */
+  automatic?: boolean;
+}
+
+export interface GuardPointView {
+  guardPointId: string;
+  path: string;
+  policy: string;
+  hostId: string | null;
+  hostGroup: string | null;
+  automatic: boolean;
+  createdAt: string;
+}
+
+/** What the manager pushes to a host over GET /v1/events (a WebSocket, mutual TLS). */
+export type HostEvent =
+  | {
+      type: 'guardpoints';
+      guardPoints: { guardPointId: string; path: string; automatic: boolean; policy: PolicyView }[];
+    }
+  | {
+      type: 'delivery';
+      deliveryId: string;
+      /** Decimal: a u64. */
+      sequence: string;
+      /** The wrapped blob of docs/protocol.md, base64. */
+      blob: string;
+    };

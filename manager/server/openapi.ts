@@ -1,6 +1,7 @@
 // The OpenAPI 3 document of the manager's API, served at /v1/openapi.json. It describes
 // the routes of routes.ts; a test holds the two together.
 const error = { $ref: '#/components/responses/Error' };
+const jsonBody = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
 const keyId = { name: 'keyId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const version = { name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
 const keyAnswer = {
@@ -79,6 +80,27 @@ export const OPENAPI = {
           caChain: { type: 'array', items: { type: 'string' } },
         },
       },
+      NewKey: {
+        type: 'object',
+        required: ['name'],
+        properties: {
+          name: { type: 'string' },
+          algorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
+          activationDate: { type: 'string', format: 'date-time' },
+          deactivationDate: { type: 'string', format: 'date-time' },
+        },
+      },
+      NewGuardPoint: {
+        type: 'object',
+        required: ['path', 'policy'],
+        properties: {
+          path: { type: 'string' },
+          policy: { type: 'string' },
+          hostId: { type: 'string', format: 'uuid' },
+          hostGroup: { type: 'string' },
+          automatic: { type: 'boolean' },
+        },
+      },
       KeyVersion: {
         type: 'object',
         properties: {
@@ -133,10 +155,7 @@ export const OPENAPI = {
     '/v1/registration': {
       post: {
         summary: 'register a host with a token, a CSR and its transport key',
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/RegistrationRequest' } } },
-        },
+        requestBody: jsonBody({ $ref: '#/components/schemas/RegistrationRequest' }),
         responses: {
           '201': {
             description: 'registered',
@@ -154,10 +173,7 @@ export const OPENAPI = {
       post: {
         summary: 'make a registration token',
         security: [{ admin: [] }],
-        requestBody: {
-          required: true,
-          content: { 'application/json': { schema: { $ref: '#/components/schemas/TokenOptions' } } },
-        },
+        requestBody: jsonBody({ $ref: '#/components/schemas/TokenOptions' }),
         responses: {
           '201': {
             description: 'made; the token is shown this once',
@@ -202,23 +218,7 @@ export const OPENAPI = {
       post: {
         summary: 'make a key; version 1 is active at its activation date (default now)',
         security: [{ admin: [] }],
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['name'],
-                properties: {
-                  name: { type: 'string' },
-                  algorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
-                  activationDate: { type: 'string', format: 'date-time' },
-                  deactivationDate: { type: 'string', format: 'date-time' },
-                },
-              },
-            },
-          },
-        },
+        requestBody: jsonBody({ $ref: '#/components/schemas/NewKey' }),
         responses: { '201': keyAnswer, '400': error, '401': error, '409': error },
       },
     },
@@ -261,6 +261,67 @@ export const OPENAPI = {
     },
     '/v1/keys/{keyId}/versions/{version}/destroy': {
       post: adminKeyCall("destroy a version's material; its metadata stays"),
+    },
+    '/v1/events': {
+      get: {
+        summary:
+          'the host event stream (WebSocket): guard points with their policies, and key deliveries ' +
+          '(docs/protocol.md), on connect and after every change',
+        security: [{ host: [] }],
+        responses: {
+          '101': { description: 'switched to the WebSocket protocol' },
+          '401': error,
+          '426': error,
+        },
+      },
+    },
+    '/v1/policies': {
+      get: {
+        summary: 'every policy',
+        security: [{ admin: [] }],
+        responses: {
+          '200': { description: 'the policies, each with its version and document' },
+          '401': error,
+        },
+      },
+      post: {
+        summary: 'add a policy (docs/policy.md), or replace the one of its name (its version grows)',
+        security: [{ admin: [] }],
+        requestBody: jsonBody({ type: 'object' }),
+        responses: { '201': { description: 'the policy as stored' }, '400': error, '401': error },
+      },
+    },
+    '/v1/policies/{name}': {
+      get: {
+        summary: 'one policy',
+        security: [{ admin: [] }],
+        parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'the policy' }, '401': error, '404': error },
+      },
+    },
+    '/v1/guardpoints': {
+      get: {
+        summary: 'every guard point',
+        security: [{ admin: [] }],
+        responses: { '200': { description: 'the guard points' }, '401': error },
+      },
+      post: {
+        summary:
+          'guard a directory of one host (hostId) or of every host of a group (hostGroup) with a policy',
+        security: [{ admin: [] }],
+        requestBody: jsonBody({ $ref: '#/components/schemas/NewGuardPoint' }),
+        responses: { '201': { description: 'the guard point' }, '400': error, '401': error, '404': error },
+      },
+    },
+    '/v1/guardpoints/{guardPointId}': {
+      delete: {
+        summary: 'remove a guard point (its hosts stop guarding the directory; the data stays encrypted)',
+        security: [{ admin: [] }],
+        parameters: [
+          { name: 'guardPointId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+        ],
+        responses: { '200': { description: 'removed' }, '401': error, '404': error },
+      },
     },
     '/v1/hosts/self': {
       get: {

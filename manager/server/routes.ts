@@ -14,6 +14,7 @@ import {
 } from '../../manager-client/types.js';
 import { authenticateAdmin } from '../admins.js';
 import type { RegistrationService } from '../hosts/registration.js';
+import type { Assignments } from '../policies/assignments.js';
 import type { KeyService } from '../keys/key_service.js';
 import type { ManagerStore } from '../store/store.js';
 import { readJson } from './http.js';
@@ -23,6 +24,7 @@ export interface Context {
   req: IncomingMessage;
   registration: RegistrationService;
   keys: KeyService;
+  assignments: Assignments;
   store: ManagerStore;
 }
 
@@ -48,7 +50,8 @@ function requireAdmin({ req, store }: Context): void {
   }
 }
 
-function requireHost({ req, registration }: Context) {
+/** The registered host whose client certificate this TLS connection presented. */
+export function requireHost({ req, registration }: Pick<Context, 'req' | 'registration'>) {
   const socket = req.socket as TLSSocket;
   const certificate = socket.getPeerCertificate();
   if (!socket.authorized || !certificate.serialNumber) {
@@ -117,6 +120,52 @@ const ROUTES: Route[] = [
   },
   { method: 'GET', path: /^\/v1\/hosts$/, handler: admin(({ registration }) => [200, registration.hosts()]) },
   { method: 'GET', path: /^\/v1\/hosts\/self$/, handler: (context) => [200, requireHost(context)] },
+  {
+    method: 'GET',
+    path: /^\/v1\/events$/,
+    handler: () => {
+      throw new ManagerError(
+        'VEIL_REQUEST_UPGRADE_REQUIRED',
+        '/v1/events is a WebSocket: connect with an upgrade',
+      );
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/policies$/,
+    handler: admin(({ assignments }) => [200, assignments.policies()]),
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/policies$/,
+    handler: admin(async ({ req, assignments }) => [201, assignments.putPolicy(await readJson(req))]),
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/policies\/([A-Za-z0-9._-]{1,128})$/,
+    handler: admin(({ assignments }, [name]) => [200, assignments.policy(name ?? '')]),
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/guardpoints$/,
+    handler: admin(({ assignments }) => [200, assignments.guardPoints()]),
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/guardpoints$/,
+    handler: admin(async ({ req, assignments }) => [
+      201,
+      assignments.addGuardPoint((await readJson(req)) as never),
+    ]),
+  },
+  {
+    method: 'DELETE',
+    path: /^\/v1\/guardpoints\/([0-9a-f][0-9a-f-]{35})$/,
+    handler: admin(({ assignments }, [id]) => {
+      assignments.removeGuardPoint(id ?? '');
+      return [200, { removed: id }];
+    }),
+  },
   { method: 'GET', path: /^\/v1\/keys$/, handler: admin(({ keys }) => [200, keys.list()]) },
   {
     method: 'POST',
@@ -219,6 +268,8 @@ export function routeList(): string[] {
         .replace(/\\\//g, '/')
         .replace(/\\\./g, '.')
         .replace(KEY, '{keyId}')
-        .replace('(\\d+)', '{version}')}`,
+        .replace('(\\d+)', '{version}')
+        .replace('([A-Za-z0-9._-]{1,128})', '{name}')
+        .replace('([0-9a-f][0-9a-f-]{35})', '{guardPointId}')}`,
   );
 }

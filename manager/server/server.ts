@@ -12,9 +12,12 @@ import { ManagerError } from '../../manager-client/errors.js';
 import { ensureFirstAdmin } from '../admins.js';
 import { openCertificateAuthority } from '../ca/authority.js';
 import { RegistrationService } from '../hosts/registration.js';
+import { DeliveryService } from '../delivery/delivery_service.js';
 import { KeyService } from '../keys/key_service.js';
 import { openFileMasterKey } from '../keys/master_key.js';
+import { Assignments } from '../policies/assignments.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
+import { EventStream } from './events.js';
 import { sendError, sendJson } from './http.js';
 import { dispatch } from './routes.js';
 
@@ -58,19 +61,22 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
     const registration = new RegistrationService(store, ca);
     const keys = new KeyService(store, master);
+    const assignments = new Assignments(store);
+    const events = new EventStream(registration, new DeliveryService(store, keys, assignments), store, log);
     // Activation and deactivation dates take effect within seconds of coming.
     const applyDates = () => {
       try {
-        for (const change of keys.applyDates()) {
+        const changes = keys.applyDates();
+        for (const change of changes) {
           log(
             `key ${change.keyId} version ${change.version}: ${change.from ?? '-'} -> ${change.to} (${change.cause})`,
           );
         }
+        if (changes.length > 0) events.refreshAll();
       } catch (error) {
         log(`applying key dates failed: ${(error as Error).message}`);
       }
     };
-    applyDates();
     const dateTimer = setInterval(applyDates, 5000);
     dateTimer.unref();
     server = createServer(
@@ -84,13 +90,21 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       },
       (req: IncomingMessage, res: ServerResponse) => {
         // A handler that throws at once is answered like one that rejects.
-        const answer = Promise.resolve().then(() => dispatch({ req, registration, keys, store }));
+        const answer = Promise.resolve().then(() =>
+          dispatch({ req, registration, keys, assignments, store }),
+        );
         answer.then(
-          ([status, body]) => sendJson(res, status, body),
+          ([status, body]) => {
+            sendJson(res, status, body);
+            // A change may concern the connected hosts: each gets its guard points and keys again.
+            if (req.method !== 'GET') events.refreshAll();
+          },
           (error: unknown) => sendError(res, error, log),
         );
       },
     );
+    events.attach(server);
+    applyDates();
     server.headersTimeout = 10_000;
     server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
@@ -106,6 +120,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       adminPasswordFile,
       close: async () => {
         clearInterval(dateTimer);
+        events.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

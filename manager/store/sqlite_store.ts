@@ -4,7 +4,16 @@ import Database from 'better-sqlite3';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
-import type { HostRow, KeyRow, KeyVersionRow, ManagerStore, StateChangeRow, TokenRow } from './store.js';
+import type {
+  GuardPointRow,
+  HostRow,
+  KeyRow,
+  KeyVersionRow,
+  ManagerStore,
+  PolicyRow,
+  StateChangeRow,
+  TokenRow,
+} from './store.js';
 
 // Each entry moves the schema one version on; entries are never edited once released.
 const MIGRATIONS: readonly string[] = [
@@ -64,6 +73,32 @@ const MIGRATIONS: readonly string[] = [
      password_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  `CREATE TABLE policies (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     version INTEGER NOT NULL,
+     document TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE guard_points (
+     id TEXT PRIMARY KEY,
+     path TEXT NOT NULL,
+     policy_id TEXT NOT NULL REFERENCES policies(id),
+     host_id TEXT REFERENCES hosts(id),
+     host_group TEXT,
+     automatic INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE deliveries (
+     host_id TEXT PRIMARY KEY REFERENCES hosts(id),
+     sequence INTEGER NOT NULL
+   );
+   CREATE TABLE delivered_versions (
+     host_id TEXT NOT NULL REFERENCES hosts(id),
+     key_id TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     PRIMARY KEY (host_id, key_id, version)
+   );`,
 ];
 
 interface VersionRecord {
@@ -119,6 +154,42 @@ interface HostRecord {
   registered_at: number;
   last_seen_at: number | null;
 }
+
+interface PolicyRecord {
+  id: string;
+  name: string;
+  version: number;
+  document: string;
+  updated_at: number;
+}
+
+interface GuardPointRecord {
+  id: string;
+  path: string;
+  policy_id: string;
+  host_id: string | null;
+  host_group: string | null;
+  automatic: number;
+  created_at: number;
+}
+
+const policyRow = (r: PolicyRecord): PolicyRow => ({
+  id: r.id,
+  name: r.name,
+  version: r.version,
+  document: r.document,
+  updatedAt: r.updated_at,
+});
+
+const guardPointRow = (r: GuardPointRecord): GuardPointRow => ({
+  id: r.id,
+  path: r.path,
+  policyId: r.policy_id,
+  hostId: r.host_id,
+  hostGroup: r.host_group,
+  automatic: r.automatic !== 0,
+  createdAt: r.created_at,
+});
 
 const tokenRow = (r: TokenRecord): TokenRow => ({
   id: r.id,
@@ -257,6 +328,27 @@ export function openSqliteStore(file: string): ManagerStore {
     hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
     hostBySerial: db.prepare('SELECT * FROM hosts WHERE certificate_serial = ?'),
     hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
+    putPolicy: db.prepare(
+      `INSERT INTO policies VALUES (:id, :name, :version, :document, :updatedAt)
+       ON CONFLICT(id) DO UPDATE SET name = :name, version = :version, document = :document, updated_at = :updatedAt`,
+    ),
+    policy: db.prepare('SELECT * FROM policies WHERE id = ?'),
+    policyByName: db.prepare('SELECT * FROM policies WHERE name = ?'),
+    policies: db.prepare('SELECT * FROM policies ORDER BY name'),
+    insertGuardPoint: db.prepare(
+      'INSERT INTO guard_points VALUES (:id, :path, :policyId, :hostId, :hostGroup, :automatic, :createdAt)',
+    ),
+    deleteGuardPoint: db.prepare('DELETE FROM guard_points WHERE id = ?'),
+    guardPoints: db.prepare('SELECT * FROM guard_points ORDER BY created_at, id'),
+    deliverySequence: db.prepare('SELECT sequence FROM deliveries WHERE host_id = ?'),
+    setDeliverySequence: db.prepare(
+      'INSERT INTO deliveries VALUES (?, ?) ON CONFLICT(host_id) DO UPDATE SET sequence = excluded.sequence',
+    ),
+    clearDelivered: db.prepare('DELETE FROM delivered_versions WHERE host_id = ?'),
+    addDelivered: db.prepare('INSERT INTO delivered_versions VALUES (?, ?, ?)'),
+    delivered: db.prepare(
+      'SELECT key_id, version FROM delivered_versions WHERE host_id = ? ORDER BY key_id, version',
+    ),
     insertAdmin: db.prepare('INSERT INTO administrators VALUES (?, ?, ?)'),
     admin: db.prepare('SELECT * FROM administrators WHERE name = ?'),
     adminCount: db.prepare('SELECT count(*) AS n FROM administrators'),
@@ -325,6 +417,32 @@ export function openSqliteStore(file: string): ManagerStore {
       return r && hostRow(r);
     },
     hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
+    putPolicy: (row) => void statements.putPolicy.run({ ...row }),
+    policy: (id) => {
+      const r = statements.policy.get(id) as PolicyRecord | undefined;
+      return r && policyRow(r);
+    },
+    policyByName: (name) => {
+      const r = statements.policyByName.get(name) as PolicyRecord | undefined;
+      return r && policyRow(r);
+    },
+    policies: () => (statements.policies.all() as PolicyRecord[]).map(policyRow),
+    insertGuardPoint: (row) =>
+      void statements.insertGuardPoint.run({ ...row, automatic: row.automatic ? 1 : 0 }),
+    deleteGuardPoint: (id) => statements.deleteGuardPoint.run(id).changes === 1,
+    guardPoints: () => (statements.guardPoints.all() as GuardPointRecord[]).map(guardPointRow),
+    deliverySequence: (hostId) =>
+      (statements.deliverySequence.get(hostId) as { sequence: number } | undefined)?.sequence ?? 0,
+    recordDelivery: (hostId, sequence, holds) => {
+      statements.setDeliverySequence.run(hostId, sequence);
+      statements.clearDelivered.run(hostId);
+      for (const held of holds) statements.addDelivered.run(hostId, held.keyId, held.version);
+    },
+    delivered: (hostId) =>
+      (statements.delivered.all(hostId) as { key_id: string; version: number }[]).map((r) => ({
+        keyId: r.key_id,
+        version: r.version,
+      })),
     insertAdmin: (row) => void statements.insertAdmin.run(row.name, row.passwordHash, row.createdAt),
     admin: (name) => {
       const r = statements.admin.get(name) as

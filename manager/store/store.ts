@@ -60,6 +60,35 @@ export interface HostRow {
   lastSeenAt: number | null;
 }
 
+export interface PolicyRow {
+  id: string;
+  name: string;
+  /** Grows by one with every change. */
+  version: number;
+  /** The validated policy document (docs/policy.md), as JSON text. */
+  document: string;
+  updatedAt: number;
+}
+
+export interface GuardPointRow {
+  id: string;
+  /** Absolute path on the host. */
+  path: string;
+  policyId: string;
+  /** Exactly one of hostId and hostGroup is set. */
+  hostId: string | null;
+  hostGroup: string | null;
+  /** Mounted by the agent as soon as it learns of it (else by agentctl). */
+  automatic: boolean;
+  createdAt: number;
+}
+
+/** A key version a host holds, as far as the manager has delivered it. */
+export interface DeliveredVersion {
+  keyId: string;
+  version: number;
+}
+
 export interface AdminRow {
   name: string;
   /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
@@ -93,6 +122,18 @@ export interface ManagerStore {
   /** By certificate serial: lower-case hex without leading zeros. */
   hostByCertificateSerial(serial: string): HostRow | undefined;
   hosts(): HostRow[];
+  putPolicy(row: PolicyRow): void;
+  policy(id: string): PolicyRow | undefined;
+  policyByName(name: string): PolicyRow | undefined;
+  policies(): PolicyRow[];
+  insertGuardPoint(row: GuardPointRow): void;
+  deleteGuardPoint(id: string): boolean;
+  guardPoints(): GuardPointRow[];
+  /** The last delivery sequence number sent to the host (0: none yet). */
+  deliverySequence(hostId: string): number;
+  /** Records a delivery: its sequence number and the versions the host now holds. */
+  recordDelivery(hostId: string, sequence: number, holds: readonly DeliveredVersion[]): void;
+  delivered(hostId: string): DeliveredVersion[];
   insertAdmin(row: AdminRow): void;
   admin(name: string): AdminRow | undefined;
   adminCount(): number;

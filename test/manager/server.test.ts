@@ -3,68 +3,35 @@
 // curl) and one by the typed client, mutual TLS for host requests, bad requests refused
 // with no change, and a restart that keeps everything.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostView, KeyView, NewToken } from '../../manager-client/types.js';
+import { MANAGER_CLI, startManagerProcess, type ManagerProcess } from './support.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = path.join(root, 'bin/veil-manager.js');
+const CLI = MANAGER_CLI;
 const work = mkdtempSync('/var/tmp/veil-manager-server-');
 const dataDir = path.join(work, 'data');
-let manager: ChildProcess | undefined;
+let manager: ManagerProcess | undefined;
 let url = '';
-let log = '';
 
 async function startManager(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  manager = child;
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log += chunk));
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (!out.includes('\n')) return;
-      const line = JSON.parse(out.split('\n')[0] ?? '{}') as { ok?: boolean; url?: string };
-      if (line.ok && line.url) resolve(line.url);
-      else reject(new Error(`veil-manager refused to start: ${out}`));
-    });
-    child.once('exit', (code) => reject(new Error(`veil-manager exited (${code}): ${log}`)));
-  });
+  manager = await startManagerProcess(dataDir);
+  url = manager.url;
 }
 
 async function stopManager(): Promise<void> {
-  const child = manager;
+  await manager?.stop();
   manager = undefined;
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
-function cli(...args: string[]): { status: number; out: string; err: string } {
-  const result = spawnSync(
-    process.execPath,
-    [CLI, ...args, '--manager', url, '--data-dir', dataDir, '--json'],
-    {
-      encoding: 'utf8',
-      timeout: 60_000,
-    },
-  );
-  return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
-}
+const cli = (...args: string[]) => (manager as ManagerProcess).cli(...args);
+const log = (): string => manager?.log() ?? '';
 
 function shell(script: string): { status: number; out: string; err: string } {
   const result = spawnSync('bash', ['-c', script], { cwd: work, encoding: 'utf8', timeout: 60_000 });
@@ -276,10 +243,10 @@ test('keys through their lifecycle by the CLI; a refused transition is a 409 tha
   assert.equal(state, 'active');
   // The manager's stderr is read while this test waits, not while a CLI call blocks it.
   const logged = /version 1: pre-activation -> active \(activation date reached\)/;
-  for (let tries = 0; tries < 50 && !logged.test(log); tries++) {
+  for (let tries = 0; tries < 50 && !logged.test(log()); tries++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  assert.match(log, logged);
+  assert.match(log(), logged);
 });
 
 test('a restart keeps the CA, the hosts and their certificates, the keys', async () => {

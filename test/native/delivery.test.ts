@@ -32,7 +32,7 @@ import {
   type PayloadEntry,
   type PayloadTamper,
   type SealOptions,
-} from '../support/delivery_sender.js';
+} from '../../manager/delivery/delivery_blob.js';
 import { assertNoKeyBytes, expectNativeError, expectNativeRejection } from '../support/no_key_bytes.js';
 
 const HOST = randomUUID();

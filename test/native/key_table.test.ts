@@ -21,7 +21,7 @@ import {
   type KeyState,
   type NativeErrorCode,
 } from '../../native/core.js';
-import { buildDelivery } from '../support/delivery_sender.js';
+import { buildDelivery } from '../../manager/delivery/delivery_blob.js';
 import { assertNoKeyBytes, expectNativeError, expectNativeRejection } from '../support/no_key_bytes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'veil-key-table-'));

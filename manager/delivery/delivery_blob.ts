@@ -1,5 +1,6 @@
 // The sending side of the key delivery blob of docs/protocol.md, written with node:crypto
-// alone: tests use it to feed the native core, and the manager follows it as its model.
+// alone: the manager builds every delivery with it, and the tests feed the native core
+// with it (also malformed deliveries, through the raw steps and the tests-only options).
 // `buildDelivery` is the checked path a manager takes; `encodePayload` and `sealDelivery`
 // are the raw steps beneath it, which tests call directly to build malformed deliveries.
 import {

@@ -1,0 +1,148 @@
+// Policies and guard points in the manager. A policy is validated with the policy
+// language's own checks (policies/) and every key version it names must exist here and
+// not be destroyed; a guard point puts a policy on a directory of one host or of every
+// host in a group. The key versions a host needs follow from these.
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import type { GuardPointView, NewGuardPoint, PolicyView } from '../../manager-client/types.js';
+import { checkPolicy, PolicyError, type KeyRef, type KeySpec, type Policy } from '../../policies/index.js';
+import type { GuardPointRow, HostRow, ManagerStore, PolicyRow } from '../store/store.js';
+
+const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
+
+function policyView(row: PolicyRow): PolicyView {
+  return {
+    policyId: row.id,
+    name: row.name,
+    version: row.version,
+    updatedAt: new Date(row.updatedAt).toISOString(),
+    document: JSON.parse(row.document) as unknown,
+  };
+}
+
+/** Every key version a policy names: its key rules and its data transformation rules. */
+export function policyKeys(policy: Policy): KeyRef[] {
+  const specs: KeySpec[] = [
+    ...policy.keyRules.map((rule) => rule.key),
+    ...(policy.dataTransformationRules ?? []).flatMap((rule) => [rule.currentKey, rule.transformationKey]),
+  ];
+  const refs = new Map<string, KeyRef>();
+  for (const spec of specs) if (spec !== 'clear_key') refs.set(`${spec.keyId}/${spec.version}`, spec);
+  return [...refs.values()];
+}
+
+export class Assignments {
+  constructor(
+    private readonly store: ManagerStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Adds a policy, or replaces the one of the same name (its version grows). */
+  putPolicy(document: unknown): PolicyView {
+    let policy: Policy;
+    try {
+      policy = checkPolicy(document, 'the policy');
+    } catch (error) {
+      if (error instanceof PolicyError) throw new ManagerError('VEIL_POLICY_REJECTED', error.message);
+      throw error;
+    }
+    for (const ref of policyKeys(policy)) {
+      const version = this.store.versions(ref.keyId).find((v) => v.version === ref.version);
+      if (!version || version.state === 'destroyed') {
+        throw new ManagerError(
+          'VEIL_POLICY_REJECTED',
+          `the policy names version ${ref.version} of key ${ref.keyId}, which ${version ? 'is destroyed' : 'this manager does not have'}`,
+        );
+      }
+    }
+    const existing = this.store.policyByName(policy.name);
+    const row: PolicyRow = {
+      id: existing?.id ?? randomUUID(),
+      name: policy.name,
+      version: (existing?.version ?? 0) + 1,
+      document: JSON.stringify(policy),
+      updatedAt: this.now(),
+    };
+    this.store.putPolicy(row);
+    return policyView(row);
+  }
+
+  policies(): PolicyView[] {
+    return this.store.policies().map(policyView);
+  }
+
+  policy(name: string): PolicyView {
+    const row = this.store.policyByName(name);
+    if (!row) throw new ManagerError('VEIL_POLICY_UNKNOWN', `there is no policy named ${name}`);
+    return policyView(row);
+  }
+
+  addGuardPoint(request: NewGuardPoint): GuardPointView {
+    const bad = (message: string) => new ManagerError('VEIL_GUARD_POINT_BAD_REQUEST', message);
+    if (typeof request !== 'object' || request === null) throw bad('a guard point is a JSON object');
+    const { path: dir, policy, hostId, hostGroup, automatic = true } = request;
+    if (typeof dir !== 'string' || !path.isAbsolute(dir) || dir.includes('\0') || dir.length > 4096) {
+      throw bad('path must be an absolute directory path');
+    }
+    if (path.normalize(dir) === '/') throw bad('the root directory cannot be a guard point');
+    if (typeof automatic !== 'boolean') throw bad('automatic is true or false');
+    if ((hostId === undefined) === (hostGroup === undefined))
+      throw bad('give exactly one of hostId and hostGroup');
+    if (hostGroup !== undefined && (typeof hostGroup !== 'string' || !GROUP.test(hostGroup))) {
+      throw bad('a host group is 1 to 64 letters, digits, ".", "_" or "-"');
+    }
+    if (hostId !== undefined && (typeof hostId !== 'string' || !this.store.host(hostId))) {
+      throw bad(`there is no host ${String(hostId)}`);
+    }
+    const policyRow = this.store.policyByName(String(policy));
+    if (!policyRow)
+      throw new ManagerError('VEIL_POLICY_UNKNOWN', `there is no policy named ${String(policy)}`);
+    const row: GuardPointRow = {
+      id: randomUUID(),
+      path: path.normalize(dir).replace(/\/$/, ''),
+      policyId: policyRow.id,
+      hostId: hostId ?? null,
+      hostGroup: hostGroup ?? null,
+      automatic,
+      createdAt: this.now(),
+    };
+    this.store.insertGuardPoint(row);
+    return this.guardPointView(row);
+  }
+
+  removeGuardPoint(id: string): void {
+    if (!this.store.deleteGuardPoint(id)) {
+      throw new ManagerError('VEIL_GUARD_POINT_UNKNOWN', `there is no guard point ${id}`);
+    }
+  }
+
+  guardPoints(): GuardPointView[] {
+    return this.store.guardPoints().map((row) => this.guardPointView(row));
+  }
+
+  /** The guard points of a host, directly or through its group, with their policies. */
+  forHost(host: HostRow): { guardPoint: GuardPointRow; policy: PolicyView }[] {
+    return this.store
+      .guardPoints()
+      .filter((g) => g.hostId === host.id || (g.hostGroup !== null && g.hostGroup === host.hostGroup))
+      .map((guardPoint) => {
+        const policy = this.store.policy(guardPoint.policyId);
+        if (!policy) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
+        return { guardPoint, policy: policyView(policy) };
+      });
+  }
+
+  private guardPointView(row: GuardPointRow): GuardPointView {
+    return {
+      guardPointId: row.id,
+      path: row.path,
+      policy: this.store.policy(row.policyId)?.name ?? '',
+      hostId: row.hostId,
+      hostGroup: row.hostGroup,
+      automatic: row.automatic,
+      createdAt: new Date(row.createdAt).toISOString(),
+    };
+  }
+}

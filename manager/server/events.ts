@@ -1,0 +1,100 @@
+// The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
+// to registered hosts (their client certificate). On connect and after every change that
+// may concern it (keys, policies, guard points, dates), a host gets its guard points and a
+// fresh key delivery. Hosts send nothing that the manager acts on.
+import type { IncomingMessage } from 'node:http';
+import type { Server } from 'node:https';
+import type { Duplex } from 'node:stream';
+
+import { WebSocketServer, type WebSocket } from 'ws';
+
+import { ManagerError } from '../../manager-client/errors.js';
+import type { HostEvent } from '../../manager-client/types.js';
+import type { DeliveryService } from '../delivery/delivery_service.js';
+import type { RegistrationService } from '../hosts/registration.js';
+import type { ManagerStore } from '../store/store.js';
+import { requireHost } from './routes.js';
+
+const STATUS_TEXT: Record<number, string> = {
+  401: 'Unauthorized',
+  404: 'Not Found',
+  500: 'Internal Server Error',
+};
+
+function refuseUpgrade(socket: Duplex, error: unknown): void {
+  const known =
+    error instanceof ManagerError ? error : new ManagerError('VEIL_INTERNAL', 'the upgrade failed');
+  const body = JSON.stringify({ error: { code: known.code, message: known.message } });
+  socket.end(
+    `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status] ?? 'Error'}\r\n` +
+      `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+export class EventStream {
+  readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  readonly #connections = new Map<string, Set<WebSocket>>();
+
+  constructor(
+    private readonly registration: RegistrationService,
+    private readonly delivery: DeliveryService,
+    private readonly store: ManagerStore,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      let hostId: string;
+      try {
+        if (new URL(req.url ?? '/', 'https://manager').pathname !== '/v1/events') {
+          throw new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no WebSocket at ${req.url ?? ''}`);
+        }
+        hostId = requireHost({ req, registration: this.registration }).hostId;
+      } catch (error) {
+        refuseUpgrade(socket, error);
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(hostId, ws));
+    });
+  }
+
+  /** Sends every connected host its guard points and a fresh delivery. */
+  refreshAll(): void {
+    for (const hostId of this.#connections.keys()) this.#refresh(hostId);
+  }
+
+  close(): void {
+    for (const sockets of this.#connections.values()) for (const ws of sockets) ws.terminate();
+    this.#connections.clear();
+    this.#wss.close();
+  }
+
+  #connected(hostId: string, ws: WebSocket): void {
+    let sockets = this.#connections.get(hostId);
+    if (!sockets) this.#connections.set(hostId, (sockets = new Set()));
+    sockets.add(ws);
+    ws.on('close', () => {
+      sockets.delete(ws);
+      if (sockets.size === 0 && this.#connections.get(hostId) === sockets) this.#connections.delete(hostId);
+    });
+    ws.on('error', (error) => this.log(`event stream of host ${hostId}: ${error.message}`));
+    this.#refresh(hostId, ws);
+  }
+
+  #refresh(hostId: string, only?: WebSocket): void {
+    const sockets = only ? [only] : [...(this.#connections.get(hostId) ?? [])];
+    const host = this.store.host(hostId);
+    if (!host) {
+      for (const ws of sockets) ws.close(4001, 'this host is not registered');
+      return;
+    }
+    let events: HostEvent[];
+    try {
+      events = [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)];
+    } catch (error) {
+      this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
+      return;
+    }
+    for (const ws of sockets) for (const event of events) ws.send(JSON.stringify(event));
+  }
+}

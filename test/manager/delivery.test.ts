@@ -1,0 +1,163 @@
+// Key delivery end to end: the real manager process pushes, over the host event stream
+// (WebSocket, mutual TLS), the keys a host's guard points need, wrapped to the host's
+// transport key; the native core of this process, whose transport key the host registered,
+// opens every delivery. Rotation, policy change and withdrawal each arrive as a new delivery.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { ManagerClient } from '../../manager-client/client.js';
+import type { HostEvent, KeyView } from '../../manager-client/types.js';
+import { installDelivery, keys as nativeKeys, transportPublicKey } from '../../native/core.js';
+import { startManagerProcess, type ManagerProcess } from './support.js';
+
+const work = mkdtempSync('/var/tmp/veil-manager-delivery-');
+let manager: ManagerProcess;
+let host: ManagerClient;
+let hostId: string;
+let payroll: KeyView;
+let unrelated: KeyView;
+const received: HostEvent[] = [];
+let stream: ReturnType<ManagerClient['events']> | undefined;
+
+type Delivery = Extract<HostEvent, { type: 'delivery' }>;
+
+/** Waits for the next delivery after `count` of them. */
+async function delivery(count: number): Promise<Delivery> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const deliveries = received.filter((e): e is Delivery => e.type === 'delivery');
+    if (deliveries.length > count) return deliveries[count];
+    if (Date.now() > deadline)
+      throw new Error(`no delivery number ${count + 1}: ${JSON.stringify(received)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function hrPolicy(version: number) {
+  return {
+    name: 'hr',
+    resourceSets: { all: { include: ['**'] } },
+    securityRules: [{ actions: ['all_ops'], effect: ['permit', 'apply_key'] }],
+    keyRules: [{ key: { keyId: payroll.keyId, version } }],
+  };
+}
+
+before(async () => {
+  manager = await startManagerProcess(path.join(work, 'data'));
+  const admin = manager.admin();
+  payroll = await admin.createKey({ name: 'payroll' });
+  unrelated = await admin.createKey({ name: 'unrelated' });
+  await admin.putPolicy(hrPolicy(1));
+  const { token } = await admin.createToken({ lifetimeSeconds: 600, maxUses: 1 });
+  const keyFile = path.join(work, 'host.key');
+  const csr = execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      '/CN=h',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
+    token,
+    csr,
+    transportPublicKey: transportPublicKey(),
+    hostname: 'hr-server',
+  });
+  hostId = registered.hostId;
+  host = new ManagerClient({
+    url: manager.url,
+    caPem: manager.caPem(),
+    host: { keyPem: readFileSync(keyFile, 'utf8'), certificatePem: registered.certificate },
+  });
+  await admin.addGuardPoint({ path: '/srv/hr', policy: 'hr', hostId });
+});
+
+after(async () => {
+  stream?.close();
+  await manager?.stop();
+  for (const key of nativeKeys.list()) nativeKeys.remove(key);
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('on connect: the guard points with their policies, and the keys they need (and only those)', async () => {
+  stream = host.events((event) => received.push(event));
+  const first = await delivery(0);
+  const guardPoints = received.find((e) => e.type === 'guardpoints');
+  assert.deepEqual(
+    guardPoints?.type === 'guardpoints' ? guardPoints.guardPoints.map((g) => [g.path, g.policy.name]) : [],
+    [['/srv/hr', 'hr']],
+  );
+  const opened = installDelivery(Buffer.from(first.blob, 'base64'), { hostId, afterSequence: 0n });
+  assert.equal(opened.sequence, BigInt(first.sequence));
+  assert.deepEqual(
+    opened.entries.map((e) => [e.keyId, e.version, e.state, e.action]),
+    [[payroll.keyId, 1, 'active', 'installed']],
+  );
+  assert.equal(
+    opened.entries.some((e) => e.keyId === unrelated.keyId),
+    false,
+  );
+  // A delivery is opened once: the same blob again is a replay.
+  assert.throws(
+    () => installDelivery(Buffer.from(first.blob, 'base64'), { hostId, afterSequence: opened.sequence }),
+    /VEIL_DELIVERY_REPLAYED|already/,
+  );
+});
+
+test('a rotation, then a policy naming the new version: each is a new delivery the native core opens', async () => {
+  const admin = manager.admin();
+  const before = received.filter((e) => e.type === 'delivery').length;
+  await admin.rotateKey(payroll.keyId);
+  const rotated = await delivery(before);
+  const afterRotation = installDelivery(Buffer.from(rotated.blob, 'base64'), {
+    hostId,
+    afterSequence: BigInt(rotated.sequence) - 1n,
+  });
+  assert.deepEqual(
+    afterRotation.entries.map((e) => [e.version, e.state, e.action]),
+    [[1, 'deactivated', 'installed']],
+    'the policy still names version 1, now deactivated: it decrypts but protects nothing new',
+  );
+  const count = received.filter((e) => e.type === 'delivery').length;
+  await admin.putPolicy(hrPolicy(2));
+  const moved = await delivery(count);
+  const afterPolicy = installDelivery(Buffer.from(moved.blob, 'base64'), {
+    hostId,
+    afterSequence: BigInt(moved.sequence) - 1n,
+  });
+  assert.deepEqual(afterPolicy.entries.map((e) => [e.version, e.state, e.action]).sort(), [
+    [1, 'deactivated', 'withdrawn'],
+    [2, 'active', 'installed'],
+  ]);
+  assert.deepEqual(
+    nativeKeys.list().map((k) => [k.keyId, k.version, k.state]),
+    [[payroll.keyId, 2, 'active']],
+  );
+});
+
+test('the event stream is for registered hosts only', async () => {
+  const refused = await new Promise<string>((resolve) => {
+    const anonymous = new ManagerClient({ url: manager.url, caPem: manager.caPem() });
+    const ws = anonymous.events(
+      () => resolve('an event reached an anonymous client'),
+      (error) => {
+        ws.terminate();
+        resolve(error.code);
+      },
+    );
+  });
+  assert.equal(refused, 'VEIL_AUTH_HOST_REQUIRED');
+});

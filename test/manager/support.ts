@@ -1,0 +1,72 @@
+// The real manager for tests: a `veil-manager serve` process on a free loopback port,
+// with its data directory in a temporary folder; stopped with SIGTERM.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ManagerClient } from '../../manager-client/client.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const MANAGER_CLI = path.join(root, 'bin/veil-manager.js');
+
+export interface ManagerProcess {
+  readonly url: string;
+  readonly dataDir: string;
+  /** What the process wrote to stderr so far. */
+  log(): string;
+  caPem(): string;
+  /** A client with the first administrator's password. */
+  admin(): ManagerClient;
+  /** Runs `veil-manager ARGS --manager URL --data-dir DIR --json`. */
+  cli(...args: string[]): { status: number; out: string; err: string };
+  stop(): Promise<void>;
+}
+
+export async function startManagerProcess(dataDir: string): Promise<ManagerProcess> {
+  let stderr = '';
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [MANAGER_CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk;
+      if (!out.includes('\n')) return;
+      const line = JSON.parse(out.split('\n')[0] ?? '{}') as { ok?: boolean; url?: string };
+      if (line.ok && line.url) resolve(line.url);
+      else reject(new Error(`veil-manager refused to start: ${out}`));
+    });
+    child.once('exit', (code) => reject(new Error(`veil-manager exited (${code}): ${stderr}`)));
+  });
+  const caPem = () => readFileSync(path.join(dataDir, 'ca.crt'), 'utf8');
+  return {
+    url,
+    dataDir,
+    log: () => stderr,
+    caPem,
+    admin: () =>
+      new ManagerClient({
+        url,
+        caPem: caPem(),
+        admin: { name: 'admin', password: readFileSync(path.join(dataDir, 'admin-password'), 'utf8').trim() },
+      }),
+    cli: (...args) => {
+      const result = spawnSync(
+        process.execPath,
+        [MANAGER_CLI, ...args, '--manager', url, '--data-dir', dataDir, '--json'],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
+      return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
