@@ -176,6 +176,20 @@ export class ManagerClient {
     return ws;
   }
 
+  host(hostId: string): Promise<HostView> {
+    return this.#call('GET', `/v1/hosts/${encodeURIComponent(hostId)}`, undefined, true);
+  }
+
+  /** De-registers a host: its certificate is revoked and its connections closed. */
+  deregisterHost(hostId: string): Promise<HostView> {
+    return this.#call('DELETE', `/v1/hosts/${encodeURIComponent(hostId)}`, undefined, true);
+  }
+
+  /** A new certificate for the host this client is, from a new CSR (mutual TLS). */
+  renewCertificate(csr: string): Promise<Registration> {
+    return this.#call('POST', '/v1/hosts/self/certificate', { csr });
+  }
+
   /** The host whose certificate this client presents. */
   self(): Promise<HostView> {
     return this.#call('GET', '/v1/hosts/self');

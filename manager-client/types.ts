@@ -105,6 +105,8 @@ export interface HostView {
   certificateNotAfter: string;
   registeredAt: string;
   lastSeenAt: string | null;
+  /** Set once de-registered: the certificate is revoked, the host refused. */
+  deregisteredAt: string | null;
 }
 
 /** The body of every error answer. */
@@ -148,6 +150,11 @@ export type HostEvent =
   | {
       type: 'guardpoints';
       guardPoints: { guardPointId: string; path: string; automatic: boolean; policy: PolicyView }[];
+    }
+  | {
+      /** The host was de-registered: it removes its guard points (the data stays encrypted); the stream closes. */
+      type: 'deregistered';
+      message: string;
     }
   | {
       type: 'delivery';

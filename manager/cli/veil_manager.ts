@@ -193,7 +193,8 @@ connectionOptions(host.command('list').description('the host inventory')).action
       }
       for (const h of hosts) {
         process.stdout.write(
-          `${h.hostId}  ${h.name}  group=${h.hostGroup ?? '-'}  certificate until ${h.certificateNotAfter}\n`,
+          `${h.hostId}  ${h.name}  group=${h.hostGroup ?? '-'}  ` +
+            `${h.deregisteredAt ? `de-registered ${h.deregisteredAt}` : `certificate until ${h.certificateNotAfter}`}\n`,
         );
       }
       if (hosts.length === 0) process.stdout.write('no hosts registered\n');

@@ -96,6 +96,7 @@ export class RegistrationService {
         transportPublicKeyPem: transportPublicKey,
         registeredAt: this.now(),
         lastSeenAt: null,
+        deregisteredAt: null,
       };
       this.store.insertHost(host);
       this.store.setTokenUses(current.id, current.uses + 1);
@@ -109,11 +110,52 @@ export class RegistrationService {
     if (!host || host.id !== commonName) {
       throw refused('VEIL_AUTH_HOST_REQUIRED', 'this client certificate belongs to no registered host');
     }
-    return hostView(host);
+    if (host.deregisteredAt !== null) {
+      throw refused('VEIL_AUTH_HOST_REQUIRED', 'this host was de-registered: its certificate is revoked');
+    }
+    this.store.touchHost(host.id, this.now());
+    return hostView({ ...host, lastSeenAt: this.now() });
   }
 
   hosts(): HostView[] {
     return this.store.hosts().map(hostView);
+  }
+
+  host(hostId: string): HostView {
+    const host = this.store.host(hostId);
+    if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    return hostView(host);
+  }
+
+  /**
+   * De-registration (NIST SP 800-57 §8.3.2): the certificate is revoked at once and every
+   * later request with it refused; the caller closes the host's connections.
+   */
+  deregister(hostId: string): HostView {
+    const host = this.store.host(hostId);
+    if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    if (host.deregisteredAt !== null)
+      throw refused('VEIL_HOST_UNKNOWN', `host ${hostId} is de-registered already`);
+    this.store.deregisterHost(hostId, this.now());
+    return this.host(hostId);
+  }
+
+  /** A new certificate for a registered host, from a new CSR; the old certificate stops working. */
+  async renew(hostId: string, csr: unknown): Promise<Registration> {
+    if (typeof csr !== 'string' || csr.length === 0 || csr.length > MAX_PEM) {
+      throw refused('VEIL_REGISTRATION_BAD_REQUEST', `csr must be a string of 1 to ${MAX_PEM} characters`);
+    }
+    const host = this.store.host(hostId);
+    if (!host || host.deregisteredAt !== null)
+      throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    const issued = await this.ca.issueHostCertificate(csr, hostId, new Date(this.now()));
+    this.store.replaceHostCertificate(
+      hostId,
+      issued.pem,
+      normalSerial(issued.serial),
+      issued.notAfter.getTime(),
+    );
+    return { hostId, hostName: host.name, certificate: issued.pem, caChain: [this.ca.certificatePem] };
   }
 
   private usableToken(token: string): TokenRow {
@@ -150,6 +192,7 @@ function hostView(host: HostRow): HostView {
     certificateNotAfter: new Date(host.certificateNotAfter).toISOString(),
     registeredAt: new Date(host.registeredAt).toISOString(),
     lastSeenAt: host.lastSeenAt === null ? null : new Date(host.lastSeenAt).toISOString(),
+    deregisteredAt: host.deregisteredAt === null ? null : new Date(host.deregisteredAt).toISOString(),
   };
 }
 

@@ -34,6 +34,9 @@ function refuseUpgrade(socket: Duplex, error: unknown): void {
 export class EventStream {
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   readonly #connections = new Map<string, Set<WebSocket>>();
+  // The TLS connections that made authenticated host requests, by host: closed when the
+  // host is de-registered.
+  readonly #httpConnections = new Map<string, Set<Duplex>>();
 
   constructor(
     private readonly registration: RegistrationService,
@@ -56,6 +59,29 @@ export class EventStream {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#connected(hostId, ws));
     });
+  }
+
+  /** Remembers a connection that carried a request of the host, until it closes. */
+  track(hostId: string, socket: Duplex): void {
+    let sockets = this.#httpConnections.get(hostId);
+    if (!sockets) this.#httpConnections.set(hostId, (sockets = new Set()));
+    if (sockets.has(socket)) return;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  }
+
+  /** Tells the host it is de-registered, then closes every connection it has. */
+  deregistered(hostId: string): void {
+    const event: HostEvent = {
+      type: 'deregistered',
+      message: 'this host was de-registered: remove its guard points; its data stays encrypted',
+    };
+    for (const ws of this.#connections.get(hostId) ?? []) {
+      ws.send(JSON.stringify(event), () => ws.close(4003, 'de-registered'));
+    }
+    this.#connections.delete(hostId);
+    for (const socket of this.#httpConnections.get(hostId) ?? []) socket.destroy();
+    this.#httpConnections.delete(hostId);
   }
 
   /** Sends every connected host its guard points and a fresh delivery. */

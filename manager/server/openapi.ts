@@ -1,6 +1,7 @@
 // The OpenAPI 3 document of the manager's API, served at /v1/openapi.json. It describes
 // the routes of routes.ts; a test holds the two together.
 const error = { $ref: '#/components/responses/Error' };
+const hostId = { name: 'hostId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const jsonBody = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
 const keyId = { name: 'keyId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const version = { name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } };
@@ -138,6 +139,7 @@ export const OPENAPI = {
           certificateNotAfter: { type: 'string', format: 'date-time' },
           registeredAt: { type: 'string', format: 'date-time' },
           lastSeenAt: { type: 'string', format: 'date-time', nullable: true },
+          deregisteredAt: { type: 'string', format: 'date-time', nullable: true },
         },
       },
     },
@@ -321,6 +323,44 @@ export const OPENAPI = {
           { name: 'guardPointId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
         ],
         responses: { '200': { description: 'removed' }, '401': error, '404': error },
+      },
+    },
+    '/v1/hosts/{hostId}': {
+      get: {
+        summary: 'one host: group, certificate, registration, last seen, de-registration',
+        security: [{ admin: [] }],
+        parameters: [hostId],
+        responses: {
+          '200': {
+            description: 'the host',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Host' } } },
+          },
+          '401': error,
+          '404': error,
+        },
+      },
+      delete: {
+        summary:
+          'de-register a host: its certificate is revoked, its connections closed at once, every later ' +
+          'request refused; it is told to remove its guard points',
+        security: [{ admin: [] }],
+        parameters: [hostId],
+        responses: { '200': { description: 'the host, de-registered' }, '401': error, '404': error },
+      },
+    },
+    '/v1/hosts/self/certificate': {
+      post: {
+        summary: 'renew the host certificate from a new CSR; the old one stops working',
+        security: [{ host: [] }],
+        requestBody: jsonBody({ type: 'object', required: ['csr'], properties: { csr: { type: 'string' } } }),
+        responses: {
+          '201': {
+            description: 'the new certificate',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Registration' } } },
+          },
+          '400': error,
+          '401': error,
+        },
       },
     },
     '/v1/hosts/self': {

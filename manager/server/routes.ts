@@ -10,11 +10,13 @@ import {
   REVOCATION_REASONS,
   type KeyState,
   type RevocationReason,
+  type HostView,
   type TokenOptions,
 } from '../../manager-client/types.js';
 import { authenticateAdmin } from '../admins.js';
 import type { RegistrationService } from '../hosts/registration.js';
 import type { Assignments } from '../policies/assignments.js';
+import type { EventStream } from './events.js';
 import type { KeyService } from '../keys/key_service.js';
 import type { ManagerStore } from '../store/store.js';
 import { readJson } from './http.js';
@@ -26,6 +28,7 @@ export interface Context {
   keys: KeyService;
   assignments: Assignments;
   store: ManagerStore;
+  events: EventStream;
 }
 
 type Handler = (context: Context, params: string[]) => Promise<[number, unknown]> | [number, unknown];
@@ -51,7 +54,7 @@ function requireAdmin({ req, store }: Context): void {
 }
 
 /** The registered host whose client certificate this TLS connection presented. */
-export function requireHost({ req, registration }: Pick<Context, 'req' | 'registration'>) {
+export function requireHost({ req, registration }: Pick<Context, 'req' | 'registration'>): HostView {
   const socket = req.socket as TLSSocket;
   const certificate = socket.getPeerCertificate();
   if (!socket.authorized || !certificate.serialNumber) {
@@ -96,6 +99,14 @@ function admin(handler: Handler): Handler {
 }
 
 const KEY = '([0-9a-f-]{36})';
+const HOST = '([0-9a-f]{8}-[0-9a-f-]{27})';
+
+// A host request: its connection is closed at once if the host is de-registered.
+function trackedHost(context: Context): HostView {
+  const host = requireHost(context);
+  context.events.track(host.hostId, context.req.socket);
+  return host;
+}
 
 const ROUTES: Route[] = [
   { method: 'GET', path: /^\/v1\/openapi\.json$/, handler: () => [200, OPENAPI] },
@@ -119,7 +130,34 @@ const ROUTES: Route[] = [
     }),
   },
   { method: 'GET', path: /^\/v1\/hosts$/, handler: admin(({ registration }) => [200, registration.hosts()]) },
-  { method: 'GET', path: /^\/v1\/hosts\/self$/, handler: (context) => [200, requireHost(context)] },
+  {
+    method: 'GET',
+    path: /^\/v1\/hosts\/self$/,
+    handler: (context) => [200, trackedHost(context)],
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/hosts\/self\/certificate$/,
+    handler: async (context) => {
+      const host = trackedHost(context);
+      const { csr } = (await readJson(context.req)) as { csr?: unknown };
+      return [201, await context.registration.renew(host.hostId, csr)];
+    },
+  },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/hosts/${HOST}$`),
+    handler: admin(({ registration }, [id]) => [200, registration.host(id ?? '')]),
+  },
+  {
+    method: 'DELETE',
+    path: new RegExp(`^/v1/hosts/${HOST}$`),
+    handler: admin(({ registration, events }, [id]) => {
+      const host = registration.deregister(id ?? '');
+      events.deregistered(host.hostId);
+      return [200, host];
+    }),
+  },
   {
     method: 'GET',
     path: /^\/v1\/events$/,
@@ -268,6 +306,7 @@ export function routeList(): string[] {
         .replace(/\\\//g, '/')
         .replace(/\\\./g, '.')
         .replace(KEY, '{keyId}')
+        .replace(HOST, '{hostId}')
         .replace('(\\d+)', '{version}')
         .replace('([A-Za-z0-9._-]{1,128})', '{name}')
         .replace('([0-9a-f][0-9a-f-]{35})', '{guardPointId}')}`,

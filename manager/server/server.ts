@@ -91,7 +91,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       (req: IncomingMessage, res: ServerResponse) => {
         // A handler that throws at once is answered like one that rejects.
         const answer = Promise.resolve().then(() =>
-          dispatch({ req, registration, keys, assignments, store }),
+          dispatch({ req, registration, keys, assignments, store, events }),
         );
         answer.then(
           ([status, body]) => {

@@ -99,6 +99,7 @@ const MIGRATIONS: readonly string[] = [
      version INTEGER NOT NULL,
      PRIMARY KEY (host_id, key_id, version)
    );`,
+  `ALTER TABLE hosts ADD COLUMN deregistered_at INTEGER;`,
 ];
 
 interface VersionRecord {
@@ -153,6 +154,7 @@ interface HostRecord {
   transport_public_key_pem: string;
   registered_at: number;
   last_seen_at: number | null;
+  deregistered_at: number | null;
 }
 
 interface PolicyRecord {
@@ -212,6 +214,7 @@ const hostRow = (r: HostRecord): HostRow => ({
   transportPublicKeyPem: r.transport_public_key_pem,
   registeredAt: r.registered_at,
   lastSeenAt: r.last_seen_at,
+  deregisteredAt: r.deregistered_at,
 });
 
 const keyRow = (r: KeyRecord): KeyRow => ({
@@ -322,12 +325,21 @@ export function openSqliteStore(file: string): ManagerStore {
     setTokenUses: db.prepare('UPDATE registration_tokens SET uses = ? WHERE id = ?'),
     insertHost: db.prepare(
       `INSERT INTO hosts VALUES (:id, :name, :hostGroup, :certificatePem, :certificateSerial,
-         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt)`,
+         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt)`,
     ),
     host: db.prepare('SELECT * FROM hosts WHERE id = ?'),
     hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
     hostBySerial: db.prepare('SELECT * FROM hosts WHERE certificate_serial = ?'),
     hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
+    touchHost: db.prepare('UPDATE hosts SET last_seen_at = ? WHERE id = ?'),
+    deregisterHost: db.prepare(
+      // The name is freed for a new registration of the same machine.
+      `UPDATE hosts SET deregistered_at = ?, name = name || '.deregistered-' || substr(id, 1, 8)
+       WHERE id = ? AND deregistered_at IS NULL`,
+    ),
+    replaceCertificate: db.prepare(
+      'UPDATE hosts SET certificate_pem = ?, certificate_serial = ?, certificate_not_after = ? WHERE id = ?',
+    ),
     putPolicy: db.prepare(
       `INSERT INTO policies VALUES (:id, :name, :version, :document, :updatedAt)
        ON CONFLICT(id) DO UPDATE SET name = :name, version = :version, document = :document, updated_at = :updatedAt`,
@@ -417,6 +429,10 @@ export function openSqliteStore(file: string): ManagerStore {
       return r && hostRow(r);
     },
     hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
+    touchHost: (id, at) => void statements.touchHost.run(at, id),
+    deregisterHost: (id, at) => void statements.deregisterHost.run(at, id),
+    replaceHostCertificate: (id, pem, serial, notAfter) =>
+      void statements.replaceCertificate.run(pem, serial, notAfter, id),
     putPolicy: (row) => void statements.putPolicy.run({ ...row }),
     policy: (id) => {
       const r = statements.policy.get(id) as PolicyRecord | undefined;

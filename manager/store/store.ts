@@ -58,6 +58,8 @@ export interface HostRow {
   transportPublicKeyPem: string;
   registeredAt: number;
   lastSeenAt: number | null;
+  /** When it was de-registered (its certificate revoked); null while registered. */
+  deregisteredAt: number | null;
 }
 
 export interface PolicyRow {
@@ -122,6 +124,9 @@ export interface ManagerStore {
   /** By certificate serial: lower-case hex without leading zeros. */
   hostByCertificateSerial(serial: string): HostRow | undefined;
   hosts(): HostRow[];
+  touchHost(id: string, at: number): void;
+  deregisterHost(id: string, at: number): void;
+  replaceHostCertificate(id: string, pem: string, serial: string, notAfter: number): void;
   putPolicy(row: PolicyRow): void;
   policy(id: string): PolicyRow | undefined;
   policyByName(name: string): PolicyRow | undefined;

@@ -148,6 +148,64 @@ test('a rotation, then a policy naming the new version: each is a new delivery t
   );
 });
 
+test('certificate renewal: the new certificate works, the old one is refused', async () => {
+  const keyFile = path.join(work, 'renewed.key');
+  const csr = execFileSync(
+    'openssl',
+    [
+      'req',
+      '-new',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      keyFile,
+      '-subj',
+      '/CN=r',
+    ],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
+  );
+  const renewed = await host.renewCertificate(csr);
+  assert.equal(renewed.hostId, hostId);
+  const old = host;
+  host = new ManagerClient({
+    url: manager.url,
+    caPem: manager.caPem(),
+    host: { keyPem: readFileSync(keyFile, 'utf8'), certificatePem: renewed.certificate },
+  });
+  assert.equal((await host.self()).hostId, hostId);
+  await assert.rejects(
+    old.self(),
+    (error: unknown) => (error as { code?: string }).code === 'VEIL_AUTH_HOST_REQUIRED',
+  );
+});
+
+test('de-registration tells the host, cuts its live event stream at once, and refuses its next request', async () => {
+  assert.ok(stream, 'the event stream of the first test is open');
+  const closed = new Promise<number>((resolve) => stream?.once('close', (code: number) => resolve(code)));
+  await host.self(); // a request on a kept-alive connection, which de-registration closes too
+  const removed = await manager.admin().deregisterHost(hostId);
+  assert.ok(removed.deregisteredAt);
+  assert.equal(await closed, 4003);
+  assert.equal(received.at(-1)?.type, 'deregistered');
+  await assert.rejects(
+    host.self(),
+    (error: unknown) => (error as { code?: string }).code === 'VEIL_AUTH_HOST_REQUIRED',
+  );
+  const again = await new Promise<string>((resolve) => {
+    const ws = host.events(
+      () => resolve('an event reached a de-registered host'),
+      (error) => {
+        ws.terminate();
+        resolve(error.code);
+      },
+    );
+  });
+  assert.equal(again, 'VEIL_AUTH_HOST_REQUIRED');
+});
+
 test('the event stream is for registered hosts only', async () => {
   const refused = await new Promise<string>((resolve) => {
     const anonymous = new ManagerClient({ url: manager.url, caPem: manager.caPem() });
