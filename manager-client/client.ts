@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   GuardPointView,
   HostEvent,
+  HostGroupView,
   HostView,
   NewGuardPoint,
   PolicyView,
@@ -178,6 +179,19 @@ export class ManagerClient {
 
   host(hostId: string): Promise<HostView> {
     return this.#call('GET', `/v1/hosts/${encodeURIComponent(hostId)}`, undefined, true);
+  }
+
+  hostGroups(): Promise<HostGroupView[]> {
+    return this.#call('GET', '/v1/hostgroups', undefined, true);
+  }
+
+  createHostGroup(name: string): Promise<HostGroupView> {
+    return this.#call('POST', '/v1/hostgroups', { name }, true);
+  }
+
+  /** Puts a host in a group, or (null) in none. */
+  setHostGroup(hostId: string, hostGroup: string | null): Promise<HostView> {
+    return this.#call('PUT', `/v1/hosts/${encodeURIComponent(hostId)}/group`, { hostGroup }, true);
   }
 
   /** De-registers a host: its certificate is revoked and its connections closed. */

@@ -114,6 +114,13 @@ export interface ErrorBody {
   error: { code: string; message: string };
 }
 
+export interface HostGroupView {
+  name: string;
+  createdAt: string;
+  /** Its registered hosts. */
+  hostIds: string[];
+}
+
 /** A policy as the manager keeps it: the validated document and its version. */
 export interface PolicyView {
   policyId: string;

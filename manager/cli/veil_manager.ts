@@ -82,6 +82,20 @@ function client(options: Connection): ManagerClient {
   });
 }
 
+/** Runs a call against the manager and prints its answer: as JSON with --json, else `human`. */
+async function act<T>(
+  options: Connection,
+  call: (api: ManagerClient) => Promise<T>,
+  human: (result: T) => string,
+) {
+  try {
+    const result = await call(client(options));
+    process.stdout.write(`${options.json ? JSON.stringify(result) : human(result)}\n`);
+  } catch (error) {
+    fail(error, options.json);
+  }
+}
+
 function connectionOptions(command: Command): Command {
   return command
     .option('--manager <url>', 'the manager', `https://${DEFAULT_LISTEN}`)
@@ -225,18 +239,11 @@ function describeKey(k: KeyView): string {
 }
 
 /** Runs an administrator call and prints the key (or keys) it answers with. */
-async function showKeys(options: Connection, call: (api: ManagerClient) => Promise<KeyView | KeyView[]>) {
-  try {
-    const result = await call(client(options));
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-    } else {
-      const all = Array.isArray(result) ? result : [result];
-      process.stdout.write(`${all.length === 0 ? 'no keys' : all.map(describeKey).join('\n')}\n`);
-    }
-  } catch (error) {
-    fail(error, options.json);
-  }
+function showKeys(options: Connection, call: (api: ManagerClient) => Promise<KeyView | KeyView[]>) {
+  return act(options, call, (result) => {
+    const all = Array.isArray(result) ? result : [result];
+    return all.length === 0 ? 'no keys' : all.map(describeKey).join('\n');
+  });
 }
 
 type Dates = { activation?: string; deactivation?: string };
@@ -307,6 +314,137 @@ connectionOptions(
   key.command('destroy <key-id> <version>').description("destroy a version's material (its metadata stays)"),
 ).action((id: string, version: string, options: Connection) =>
   showKeys(options, (api) => api.destroyKey(id, positiveInteger(version))),
+);
+
+const hostGroup = program
+  .command('hostgroup')
+  .description('host groups: guard points can be given to a whole group');
+connectionOptions(hostGroup.command('create <name>').description('make a host group')).action(
+  (name: string, options: Connection) =>
+    act(
+      options,
+      (api) => api.createHostGroup(name),
+      (g) => `made ${g.name}`,
+    ),
+);
+connectionOptions(hostGroup.command('list').description('every host group and its hosts')).action(
+  (options: Connection) =>
+    act(
+      options,
+      (api) => api.hostGroups(),
+      (groups) =>
+        groups.length === 0
+          ? 'no host groups'
+          : groups
+              .map((g) => `${g.name}: ${g.hostIds.length === 0 ? 'no hosts' : g.hostIds.join(', ')}`)
+              .join('\n'),
+    ),
+);
+connectionOptions(hostGroup.command('assign <host-id> <group>').description('put a host in a group')).action(
+  (id: string, group: string, options: Connection) =>
+    act(
+      options,
+      (api) => api.setHostGroup(id, group),
+      (h) => `${h.name} is in ${h.hostGroup ?? 'no group'}`,
+    ),
+);
+connectionOptions(hostGroup.command('unassign <host-id>').description('take a host out of its group')).action(
+  (id: string, options: Connection) =>
+    act(
+      options,
+      (api) => api.setHostGroup(id, null),
+      (h) => `${h.name} is in no group`,
+    ),
+);
+
+const policy = program.command('policy').description('policies (docs/policy.md)');
+connectionOptions(
+  policy.command('put <file>').description('add a policy from a JSON file, or replace the one of its name'),
+).action((file: string, options: Connection) =>
+  act(
+    options,
+    (api) => {
+      let document: unknown;
+      try {
+        document = JSON.parse(readText(file, 'policy file'));
+      } catch (error) {
+        if (error instanceof ManagerError) throw error;
+        throw new ManagerError('VEIL_POLICY_REJECTED', `${file} is not JSON: ${(error as Error).message}`);
+      }
+      return api.putPolicy(document);
+    },
+    (p) => `policy ${p.name} is at version ${p.version}`,
+  ),
+);
+connectionOptions(policy.command('list').description('every policy')).action((options: Connection) =>
+  act(
+    options,
+    (api) => api.policies(),
+    (all) =>
+      all.length === 0 ? 'no policies' : all.map((p) => `${p.name}  version ${p.version}`).join('\n'),
+  ),
+);
+connectionOptions(policy.command('show <name>').description('one policy, with its document')).action(
+  (name: string, options: Connection) =>
+    act(
+      options,
+      (api) => api.policy(name),
+      (p) => JSON.stringify(p, null, 2),
+    ),
+);
+
+const guardPoint = program
+  .command('guardpoint')
+  .description('guard points: a policy on a directory of hosts');
+connectionOptions(
+  guardPoint
+    .command('add <path>')
+    .description('guard an absolute directory on one host or on every host of a group')
+    .requiredOption('--policy <name>', 'the policy')
+    .option('--host <host-id>', 'one host')
+    .option('--host-group <group>', 'every host of a group')
+    .option('--manual', 'the agent guards it only when told to (default: at once)'),
+).action(
+  (
+    dir: string,
+    options: Connection & { policy: string; host?: string; hostGroup?: string; manual?: boolean },
+  ) =>
+    act(
+      options,
+      (api) =>
+        api.addGuardPoint({
+          path: dir,
+          policy: options.policy,
+          hostId: options.host,
+          hostGroup: options.hostGroup,
+          automatic: !options.manual,
+        }),
+      (g) => `guard point ${g.guardPointId}: ${g.path} under ${g.policy}`,
+    ),
+);
+connectionOptions(guardPoint.command('list').description('every guard point')).action((options: Connection) =>
+  act(
+    options,
+    (api) => api.guardPoints(),
+    (all) =>
+      all.length === 0
+        ? 'no guard points'
+        : all
+            .map(
+              (g) =>
+                `${g.guardPointId}  ${g.path}  policy=${g.policy}  ${g.hostId ? `host=${g.hostId}` : `group=${g.hostGroup ?? '-'}`}` +
+                `${g.automatic ? '' : '  manual'}`,
+            )
+            .join('\n'),
+  ),
+);
+connectionOptions(guardPoint.command('remove <guard-point-id>').description('remove a guard point')).action(
+  (id: string, options: Connection) =>
+    act(
+      options,
+      (api) => api.removeGuardPoint(id),
+      () => `removed ${id}`,
+    ),
 );
 
 program.showHelpAfterError();

@@ -6,6 +6,7 @@ import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual }
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type {
+  HostGroupView,
   HostView,
   NewToken,
   Registration,
@@ -19,6 +20,7 @@ const TOKEN_PREFIX = 'veil-rt-';
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LABEL = /^[A-Za-z0-9._-]{0,64}$/;
+const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
 const TRANSPORT_KEY_BITS = 3072;
 const MAX_PEM = 16 * 1024;
 
@@ -66,7 +68,10 @@ export class RegistrationService {
       hostGroup: options.hostGroup || null,
       namePrefix: options.namePrefix ?? '',
     };
-    this.store.insertToken(row);
+    this.store.transaction(() => {
+      if (row.hostGroup !== null) this.store.insertHostGroup(row.hostGroup, now);
+      this.store.insertToken(row);
+    });
     return { tokenId: row.id, token, expiresAt: new Date(row.expiresAt).toISOString(), maxUses };
   }
 
@@ -125,6 +130,45 @@ export class RegistrationService {
     const host = this.store.host(hostId);
     if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
     return hostView(host);
+  }
+
+  /** Host groups with their members; a group is made by name, or by a token that names it. */
+  hostGroups(): HostGroupView[] {
+    const hosts = this.store.hosts().filter((h) => h.deregisteredAt === null);
+    return this.store.hostGroups().map((group) => ({
+      name: group.name,
+      createdAt: new Date(group.createdAt).toISOString(),
+      hostIds: hosts.filter((h) => h.hostGroup === group.name).map((h) => h.id),
+    }));
+  }
+
+  createHostGroup(name: unknown): HostGroupView {
+    if (typeof name !== 'string' || !GROUP.test(name)) {
+      throw refused(
+        'VEIL_REGISTRATION_BAD_REQUEST',
+        'a host group is 1 to 64 letters, digits, ".", "_" or "-"',
+      );
+    }
+    this.store.insertHostGroup(name, this.now());
+    return this.hostGroups().find((g) => g.name === name) as HostGroupView;
+  }
+
+  /** Puts a host in a group (an existing one), or in none. */
+  setHostGroup(hostId: string, group: unknown): HostView {
+    const host = this.store.host(hostId);
+    if (!host || host.deregisteredAt !== null)
+      throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    if (
+      group !== null &&
+      (typeof group !== 'string' || !this.store.hostGroups().some((g) => g.name === group))
+    ) {
+      throw refused(
+        'VEIL_REGISTRATION_BAD_REQUEST',
+        `there is no host group ${JSON.stringify(group)}: make it first`,
+      );
+    }
+    this.store.setHostGroup(hostId, group);
+    return this.host(hostId);
   }
 
   /**

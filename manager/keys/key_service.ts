@@ -38,10 +38,12 @@ function badRequest(message: string): ManagerError {
 }
 
 export class KeyService {
+  /** `dependent`: what still needs a version (a guard point), which then cannot be destroyed. */
   constructor(
     private readonly store: ManagerStore,
     private readonly master: MasterKey,
     private readonly now: () => number = Date.now,
+    private readonly dependent: (keyId: string, version: number) => string | undefined = () => undefined,
   ) {}
 
   create(options: CreateKeyOptions): KeyView {
@@ -112,9 +114,16 @@ export class KeyService {
     return this.view(keyId);
   }
 
-  /** Destroys a version's material (§8.3.4); its metadata stays. */
+  /** Destroys a version's material (§8.3.4); its metadata stays. Refused while a guard point needs it. */
   destroy(keyId: string, version: number): KeyView {
     this.store.transaction(() => {
+      const user = this.dependent(keyId, version);
+      if (user !== undefined) {
+        throw new ManagerError(
+          'VEIL_KEY_IN_USE',
+          `version ${version} of key ${keyId} protects the guard point ${user}: change its policy first`,
+        );
+      }
       this.change(this.versionRow(keyId, version), 'destroyed', 'destroyed by request', (next) => {
         next.wrappedMaterial = null;
       });

@@ -93,6 +93,9 @@ export class Assignments {
     if (hostGroup !== undefined && (typeof hostGroup !== 'string' || !GROUP.test(hostGroup))) {
       throw bad('a host group is 1 to 64 letters, digits, ".", "_" or "-"');
     }
+    if (hostGroup !== undefined && !this.store.hostGroups().some((g) => g.name === hostGroup)) {
+      throw bad(`there is no host group ${hostGroup}: make it first`);
+    }
     if (hostId !== undefined && (typeof hostId !== 'string' || !this.store.host(hostId))) {
       throw bad(`there is no host ${String(hostId)}`);
     }
@@ -132,6 +135,17 @@ export class Assignments {
         if (!policy) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
         return { guardPoint, policy: policyView(policy) };
       });
+  }
+
+  /** A guard point whose policy names the key version, if any (such a version is not destroyed). */
+  guardPointUsing(keyId: string, version: number): string | undefined {
+    for (const guardPoint of this.store.guardPoints()) {
+      const policy = this.store.policy(guardPoint.policyId);
+      if (!policy) continue;
+      const named = policyKeys(JSON.parse(policy.document) as Policy);
+      if (named.some((ref) => ref.keyId === keyId && ref.version === version)) return guardPoint.path;
+    }
+    return undefined;
   }
 
   private guardPointView(row: GuardPointRow): GuardPointView {

@@ -348,6 +348,35 @@ export const OPENAPI = {
         responses: { '200': { description: 'the host, de-registered' }, '401': error, '404': error },
       },
     },
+    '/v1/hosts/{hostId}/group': {
+      put: {
+        summary: 'put a host in an existing host group (hostGroup), or in none (null)',
+        security: [{ admin: [] }],
+        parameters: [hostId],
+        requestBody: jsonBody({
+          type: 'object',
+          properties: { hostGroup: { type: 'string', nullable: true } },
+        }),
+        responses: { '200': { description: 'the host' }, '400': error, '401': error, '404': error },
+      },
+    },
+    '/v1/hostgroups': {
+      get: {
+        summary: 'every host group with its hosts',
+        security: [{ admin: [] }],
+        responses: { '200': { description: 'the groups' }, '401': error },
+      },
+      post: {
+        summary: 'make a host group',
+        security: [{ admin: [] }],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['name'],
+          properties: { name: { type: 'string' } },
+        }),
+        responses: { '201': { description: 'the group' }, '400': error, '401': error },
+      },
+    },
     '/v1/hosts/self/certificate': {
       post: {
         summary: 'renew the host certificate from a new CSR; the old one stops working',

@@ -145,6 +145,27 @@ const ROUTES: Route[] = [
     },
   },
   {
+    method: 'PUT',
+    path: new RegExp(`^/v1/hosts/${HOST}/group$`),
+    handler: admin(async ({ req, registration }, [id]) => {
+      const { hostGroup } = (await readJson(req)) as { hostGroup?: unknown };
+      return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
+    }),
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/hostgroups$/,
+    handler: admin(({ registration }) => [200, registration.hostGroups()]),
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/hostgroups$/,
+    handler: admin(async ({ req, registration }) => {
+      const { name } = (await readJson(req)) as { name?: unknown };
+      return [201, registration.createHostGroup(name)];
+    }),
+  },
+  {
     method: 'GET',
     path: new RegExp(`^/v1/hosts/${HOST}$`),
     handler: admin(({ registration }, [id]) => [200, registration.host(id ?? '')]),

@@ -60,8 +60,10 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
     const registration = new RegistrationService(store, ca);
-    const keys = new KeyService(store, master);
     const assignments = new Assignments(store);
+    const keys = new KeyService(store, master, Date.now, (keyId, version) =>
+      assignments.guardPointUsing(keyId, version),
+    );
     const events = new EventStream(registration, new DeliveryService(store, keys, assignments), store, log);
     // Activation and deactivation dates take effect within seconds of coming.
     const applyDates = () => {

@@ -100,6 +100,9 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (host_id, key_id, version)
    );`,
   `ALTER TABLE hosts ADD COLUMN deregistered_at INTEGER;`,
+  `CREATE TABLE host_groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
+   INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM hosts WHERE host_group IS NOT NULL;
+   INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM registration_tokens WHERE host_group IS NOT NULL;`,
 ];
 
 interface VersionRecord {
@@ -332,6 +335,9 @@ export function openSqliteStore(file: string): ManagerStore {
     hostBySerial: db.prepare('SELECT * FROM hosts WHERE certificate_serial = ?'),
     hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
     touchHost: db.prepare('UPDATE hosts SET last_seen_at = ? WHERE id = ?'),
+    setHostGroup: db.prepare('UPDATE hosts SET host_group = ? WHERE id = ?'),
+    insertHostGroup: db.prepare('INSERT OR IGNORE INTO host_groups VALUES (?, ?)'),
+    hostGroups: db.prepare('SELECT name, created_at FROM host_groups ORDER BY name'),
     deregisterHost: db.prepare(
       // The name is freed for a new registration of the same machine.
       `UPDATE hosts SET deregistered_at = ?, name = name || '.deregistered-' || substr(id, 1, 8)
@@ -430,6 +436,13 @@ export function openSqliteStore(file: string): ManagerStore {
     },
     hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
     touchHost: (id, at) => void statements.touchHost.run(at, id),
+    setHostGroup: (id, group) => void statements.setHostGroup.run(group, id),
+    insertHostGroup: (name, at) => void statements.insertHostGroup.run(name, at),
+    hostGroups: () =>
+      (statements.hostGroups.all() as { name: string; created_at: number }[]).map((r) => ({
+        name: r.name,
+        createdAt: r.created_at,
+      })),
     deregisterHost: (id, at) => void statements.deregisterHost.run(at, id),
     replaceHostCertificate: (id, pem, serial, notAfter) =>
       void statements.replaceCertificate.run(pem, serial, notAfter, id),

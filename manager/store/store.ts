@@ -125,6 +125,9 @@ export interface ManagerStore {
   hostByCertificateSerial(serial: string): HostRow | undefined;
   hosts(): HostRow[];
   touchHost(id: string, at: number): void;
+  setHostGroup(id: string, group: string | null): void;
+  insertHostGroup(name: string, at: number): void;
+  hostGroups(): { name: string; createdAt: number }[];
   deregisterHost(id: string, at: number): void;
   replaceHostCertificate(id: string, pem: string, serial: string, notAfter: number): void;
   putPolicy(row: PolicyRow): void;

@@ -230,11 +230,12 @@ test('keys through their lifecycle by the CLI; a refused transition is a 409 tha
     shown.versions.map((v) => v.state),
     ['destroyed', 'suspended'],
   );
-  // An activation date a moment ahead: the manager applies it by itself.
-  const soon = new Date(Date.now() + 2000).toISOString();
+  // An activation date a moment ahead (far enough for the CLI call to arrive before it on a
+  // loaded machine): the manager applies it by itself.
+  const soon = new Date(Date.now() + 6000).toISOString();
   const dated = JSON.parse(cli('key', 'create', 'dated', '--activation', soon).out) as KeyView;
   assert.equal(dated.versions[0]?.state, 'pre-activation');
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 25_000;
   let state = 'pre-activation';
   while (state !== 'active' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -247,6 +248,53 @@ test('keys through their lifecycle by the CLI; a refused transition is a 409 tha
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.match(log(), logged);
+});
+
+test('host groups, policies and guard points by the CLI; a key a guard point needs is not destroyed', () => {
+  const hosts = JSON.parse(cli('host', 'list').out) as HostView[];
+  const web1 = hosts.find((h) => h.name === 'web1') as HostView;
+  assert.equal(cli('hostgroup', 'create', 'web').status, 0);
+  assert.equal(cli('hostgroup', 'assign', web1.hostId, 'web').status, 0);
+  const groups = JSON.parse(cli('hostgroup', 'list').out) as { name: string; hostIds: string[] }[];
+  assert.deepEqual(groups.find((g) => g.name === 'web')?.hostIds, [web1.hostId]);
+  assert.match(
+    cli('hostgroup', 'assign', web1.hostId, 'nowhere').out,
+    /there is no host group \\"nowhere\\"/,
+  );
+
+  const key = JSON.parse(cli('key', 'create', 'web-data').out) as KeyView;
+  const policyFile = path.join(work, 'web.json');
+  writeFileSync(
+    policyFile,
+    JSON.stringify({
+      name: 'web',
+      resourceSets: { all: { include: ['**'] } },
+      securityRules: [{ actions: ['all_ops'], effect: ['permit', 'apply_key'] }],
+      keyRules: [{ key: { keyId: key.keyId, version: 1 } }],
+    }),
+  );
+  const put = cli('policy', 'put', policyFile);
+  assert.equal(put.status, 0, put.out + put.err);
+  assert.equal((JSON.parse(put.out) as { version: number }).version, 1);
+  writeFileSync(path.join(work, 'bad.json'), '{"name": "bad", "securityRules": []}');
+  const bad = cli('policy', 'put', path.join(work, 'bad.json'));
+  assert.equal(bad.status, 1);
+  assert.match(bad.out, /VEIL_POLICY_REJECTED/);
+
+  const added = cli('guardpoint', 'add', '/srv/www', '--policy', 'web', '--host-group', 'web');
+  assert.equal(added.status, 0, added.out + added.err);
+  const guardPointId = (JSON.parse(added.out) as { guardPointId: string }).guardPointId;
+  assert.match(cli('guardpoint', 'list').out, /"path":"\/srv\/www"/);
+  assert.match(
+    cli('guardpoint', 'add', 'relative/dir', '--policy', 'web', '--host-group', 'web').out,
+    /absolute/,
+  );
+
+  const refused = cli('key', 'destroy', key.keyId, '1');
+  assert.equal(refused.status, 1);
+  assert.match(refused.out, /VEIL_KEY_IN_USE/);
+  assert.equal(cli('guardpoint', 'remove', guardPointId).status, 0);
+  assert.equal(cli('key', 'destroy', key.keyId, '1').status, 0);
 });
 
 test('a restart keeps the CA, the hosts and their certificates, the keys', async () => {
