@@ -8,6 +8,9 @@ import WebSocket from 'ws';
 
 import type {
   ErrorBody,
+  ExportedKey,
+  Inventory,
+  Settings,
   GuardPointView,
   HostEvent,
   HostGroupView,
@@ -204,6 +207,32 @@ export class ManagerClient {
     return this.#call('POST', '/v1/hosts/self/certificate', { csr });
   }
 
+  importKeyInfo(): Promise<{ publicKey: string; algorithm: string }> {
+    return this.#call('GET', '/v1/keys/import-key', undefined, true);
+  }
+
+  /** A key whose material is `wrapped` (base64) under the manager's import key. */
+  importKey(options: NewKeyOptions & { wrapped: string }): Promise<KeyView> {
+    return this.#call('POST', '/v1/keys/import', options, true);
+  }
+
+  /** A version's material encrypted to `wrappingKey` (PEM, RSA ≥ 3072). */
+  exportKey(keyId: string, version: number, wrappingKey: string): Promise<ExportedKey> {
+    return this.#call('POST', `${versionPath(keyId, version)}/export`, { wrappingKey }, true);
+  }
+
+  settings(): Promise<Settings> {
+    return this.#call('GET', '/v1/settings', undefined, true);
+  }
+
+  changeSettings(settings: Settings): Promise<Settings> {
+    return this.#call('PUT', '/v1/settings', settings, true);
+  }
+
+  inventory(): Promise<Inventory> {
+    return this.#call('GET', '/v1/inventory', undefined, true);
+  }
+
   /** The host whose certificate this client presents. */
   self(): Promise<HostView> {
     return this.#call('GET', '/v1/hosts/self');
@@ -237,6 +266,9 @@ export class ManagerClient {
           cert: host?.certificatePem,
           minVersion: 'TLSv1.2',
           timeout: timeoutMs,
+          // A connection per request: a kept-alive one that the manager closes as idle just
+          // as it is reused fails the request ("socket hang up").
+          agent: false,
         },
         (res) => {
           const chunks: Buffer[] = [];

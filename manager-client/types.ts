@@ -171,3 +171,45 @@ export type HostEvent =
       /** The wrapped blob of docs/protocol.md, base64. */
       blob: string;
     };
+
+/** POST /v1/keys/{keyId}/versions/{version}/export */
+export interface ExportedKey {
+  keyId: string;
+  version: number;
+  algorithm: KeyAlgorithm;
+  state: KeyState;
+  /** base64 of RSA-OAEP-SHA256(material) under the wrapping key given. */
+  wrapped: string;
+}
+
+/** The default domain's settings. */
+export interface Settings {
+  keyAlgorithm: KeyAlgorithm;
+}
+
+/** GET /v1/inventory (NIST SP 800-57 §9.2). */
+export interface Inventory {
+  keys: {
+    keyId: string;
+    name: string;
+    version: number;
+    type: 'symmetric';
+    algorithm: KeyAlgorithm;
+    usage: string;
+    state: KeyState;
+    createdAt: string;
+    activationDate: string | null;
+    deactivationDate: string | null;
+    compromiseDate: string | null;
+  }[];
+  certificates: {
+    type: 'X.509';
+    usage: string;
+    subject: string;
+    serial: string;
+    state: 'valid' | 'expired' | 'revoked';
+    notBefore: string;
+    notAfter: string;
+    hostId: string | null;
+  }[];
+}

@@ -253,11 +253,11 @@ connectionOptions(
     .command('create <name>')
     .description('make a key; version 1 becomes active at --activation (default now)')
     .addOption(
-      new Option('--algorithm <algorithm>', 'key algorithm').choices(KEY_ALGORITHMS).default('aes-256'),
+      new Option('--algorithm <algorithm>', "key algorithm (default: the settings')").choices(KEY_ALGORITHMS),
     )
     .option('--activation <date>', 'when version 1 becomes active (ISO 8601)', isoDate)
     .option('--deactivation <date>', 'when it is deactivated: its cryptoperiod ends (ISO 8601)', isoDate),
-).action((name: string, options: Connection & Dates & { algorithm: KeyAlgorithm }) =>
+).action((name: string, options: Connection & Dates & { algorithm?: KeyAlgorithm }) =>
   showKeys(options, (api) =>
     api.createKey({
       name,
@@ -314,6 +314,99 @@ connectionOptions(
   key.command('destroy <key-id> <version>').description("destroy a version's material (its metadata stays)"),
 ).action((id: string, version: string, options: Connection) =>
   showKeys(options, (api) => api.destroyKey(id, positiveInteger(version))),
+);
+
+connectionOptions(
+  key.command('import-key').description("print the manager's import public key (PEM): wrap material to it"),
+).action((options: Connection) =>
+  act(
+    options,
+    (api) => api.importKeyInfo(),
+    (info) => info.publicKey.trimEnd(),
+  ),
+);
+connectionOptions(
+  key
+    .command('import <name>')
+    .description('make a key from material wrapped to the import key (RSA-OAEP, SHA-256), read from a file')
+    .requiredOption('--wrapped-file <file>', 'the wrapped material (binary)')
+    .addOption(new Option('--algorithm <algorithm>', 'key algorithm').choices(KEY_ALGORITHMS))
+    .option('--activation <date>', 'when version 1 becomes active (ISO 8601)', isoDate)
+    .option('--deactivation <date>', 'when it is deactivated (ISO 8601)', isoDate),
+).action((name: string, options: Connection & Dates & { wrappedFile: string; algorithm?: KeyAlgorithm }) =>
+  showKeys(options, (api) => {
+    let wrapped: Buffer;
+    try {
+      wrapped = readFileSync(options.wrappedFile);
+    } catch (error) {
+      throw new ManagerError(
+        'VEIL_KEY_BAD_REQUEST',
+        `cannot read ${options.wrappedFile}: ${(error as Error).message}`,
+      );
+    }
+    return api.importKey({
+      name,
+      algorithm: options.algorithm,
+      wrapped: wrapped.toString('base64'),
+      activationDate: options.activation,
+      deactivationDate: options.deactivation,
+    });
+  }),
+);
+connectionOptions(
+  key
+    .command('export <key-id> <version>')
+    .description("print a version's material encrypted to your RSA public key (base64; RSA-OAEP, SHA-256)")
+    .requiredOption('--wrapping-key <file>', 'your RSA public key (PEM, 3072 bits or more)'),
+).action((id: string, version: string, options: Connection & { wrappingKey: string }) =>
+  act(
+    options,
+    (api) => api.exportKey(id, positiveInteger(version), readText(options.wrappingKey, 'wrapping key')),
+    (exported) => exported.wrapped,
+  ),
+);
+
+connectionOptions(
+  program.command('inventory').description('every key version and certificate: type, usage, state, dates'),
+).action((options: Connection) =>
+  act(
+    options,
+    (api) => api.inventory(),
+    (inv) =>
+      [
+        ...inv.keys.map(
+          (k) => `key ${k.keyId} v${k.version} (${k.name})  ${k.algorithm}  ${k.state}  since ${k.createdAt}`,
+        ),
+        ...inv.certificates.map(
+          (c) => `certificate ${c.serial}  ${c.usage}  ${c.state}  until ${c.notAfter}`,
+        ),
+      ].join('\n'),
+  ),
+);
+
+const settings = program.command('settings').description("the default domain's settings");
+connectionOptions(settings.command('show').description('the settings')).action((options: Connection) =>
+  act(
+    options,
+    (api) => api.settings(),
+    (s) => `key algorithm: ${s.keyAlgorithm}`,
+  ),
+);
+connectionOptions(
+  settings
+    .command('set')
+    .description('change the settings')
+    .addOption(
+      new Option('--key-algorithm <algorithm>', 'algorithm of new keys')
+        .choices(KEY_ALGORITHMS)
+        .makeOptionMandatory(),
+    ),
+).action((options: Connection & { keyAlgorithm: KeyAlgorithm }) =>
+  act(
+    options,
+    (api) => api.changeSettings({ keyAlgorithm: options.keyAlgorithm }),
+    (s) => `key algorithm: ${s.keyAlgorithm}`,
+  ),
 );
 
 const hostGroup = program

@@ -47,7 +47,47 @@ export class KeyService {
   ) {}
 
   create(options: CreateKeyOptions): KeyView {
-    const algorithm = options.algorithm ?? 'aes-256';
+    return this.#create(options);
+  }
+
+  /**
+   * A key whose version 1 is material brought in from elsewhere, given only wrapped: the
+   * caller unwraps it with the import key and this wipes it.
+   */
+  importKey(options: CreateKeyOptions, material: Buffer): KeyView {
+    try {
+      const algorithm = options.algorithm ?? this.defaultAlgorithm();
+      if (material.length !== MATERIAL_BYTES[algorithm]) {
+        throw badRequest(
+          `${algorithm} material is ${MATERIAL_BYTES[algorithm]} bytes, not ${material.length}`,
+        );
+      }
+      return this.#create({ ...options, algorithm }, material);
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  /** A version's material, encrypted to the caller's public key (`wrap`); never in the clear. */
+  exportVersion(keyId: string, version: number, wrap: (material: Buffer) => Buffer) {
+    const key = this.view(keyId);
+    const found = key.versions.find((v) => v.version === version);
+    const material = this.material(keyId, version);
+    try {
+      return {
+        keyId,
+        version,
+        algorithm: key.algorithm,
+        state: found?.state,
+        wrapped: wrap(material).toString('base64'),
+      };
+    } finally {
+      material.fill(0);
+    }
+  }
+
+  #create(options: CreateKeyOptions, material?: Buffer): KeyView {
+    const algorithm = options.algorithm ?? this.defaultAlgorithm();
     if (!NAME.test(options.name)) {
       throw badRequest(
         'a key name is 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit',
@@ -67,9 +107,22 @@ export class KeyService {
         throw new ManagerError('VEIL_KEY_NAME_TAKEN', `there is already a key named ${key.name}`);
       }
       this.store.insertKey(key);
-      this.addVersion(key, 1, activation, deactivation, 'created');
+      this.addVersion(key, 1, activation, deactivation, material ? 'imported' : 'created', material);
     });
     return this.view(key.id);
+  }
+
+  /** The algorithm of new keys when a request names none (the domain's setting). */
+  defaultAlgorithm(): KeyAlgorithm {
+    const setting = this.store.setting('keyAlgorithm');
+    return setting === 'aes-128' ? 'aes-128' : 'aes-256';
+  }
+
+  setDefaultAlgorithm(algorithm: unknown): KeyAlgorithm {
+    if (algorithm !== 'aes-256' && algorithm !== 'aes-128')
+      throw badRequest('keyAlgorithm is aes-256 or aes-128');
+    this.store.setSetting('keyAlgorithm', algorithm);
+    return algorithm;
   }
 
   /** A new version becomes active; the versions active until now are deactivated (transition 8). */
@@ -182,9 +235,10 @@ export class KeyService {
     activation: number,
     deactivation: number | null,
     cause: string,
+    imported?: Buffer,
   ) {
     const now = this.now();
-    const material = randomBytes(MATERIAL_BYTES[key.algorithm]);
+    const material = imported ? Buffer.from(imported) : randomBytes(MATERIAL_BYTES[key.algorithm]);
     const row: KeyVersionRow = {
       keyId: key.id,
       version,
@@ -210,7 +264,7 @@ export class KeyService {
       cause,
     });
     if (activation <= now)
-      this.change(row, 'active', cause === 'rotation' ? 'rotation' : 'activated on creation');
+      this.change(row, 'active', cause === 'rotation' ? 'rotation' : `activated when ${cause}`);
   }
 
   private change(

@@ -224,6 +224,77 @@ export const OPENAPI = {
         responses: { '201': keyAnswer, '400': error, '401': error, '409': error },
       },
     },
+    '/v1/keys/import-key': {
+      get: {
+        summary: "the manager's import key: material comes in only encrypted to it (RSA-OAEP, SHA-256)",
+        security: [{ admin: [] }],
+        responses: { '200': { description: '{publicKey (PEM), algorithm}' }, '401': error },
+      },
+    },
+    '/v1/keys/import': {
+      post: {
+        summary:
+          'make a key whose version 1 is wrapped material (base64 of RSA-OAEP-SHA256 under the import key)',
+        security: [{ admin: [] }],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['name', 'wrapped'],
+          properties: {
+            name: { type: 'string' },
+            algorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
+            wrapped: { type: 'string', format: 'byte' },
+            activationDate: { type: 'string', format: 'date-time' },
+            deactivationDate: { type: 'string', format: 'date-time' },
+          },
+        }),
+        responses: { '201': keyAnswer, '400': error, '401': error, '409': error },
+      },
+    },
+    '/v1/keys/{keyId}/versions/{version}/export': {
+      post: {
+        summary:
+          "a version's material, encrypted to the caller's RSA public key (3072 bits or more; OAEP, SHA-256)",
+        security: [{ admin: [] }],
+        parameters: [keyId, version],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['wrappingKey'],
+          properties: { wrappingKey: { type: 'string', description: 'PEM public key' } },
+        }),
+        responses: {
+          '200': { description: '{keyId, version, algorithm, state, wrapped (base64)}' },
+          '400': error,
+          '401': error,
+          '404': error,
+          '409': error,
+        },
+      },
+    },
+    '/v1/settings': {
+      get: {
+        summary: "the default domain's settings: the algorithm of new keys",
+        security: [{ admin: [] }],
+        responses: { '200': { description: '{keyAlgorithm}' }, '401': error },
+      },
+      put: {
+        summary: "change the default domain's settings",
+        security: [{ admin: [] }],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['keyAlgorithm'],
+          properties: { keyAlgorithm: { type: 'string', enum: ['aes-256', 'aes-128'] } },
+        }),
+        responses: { '200': { description: '{keyAlgorithm}' }, '400': error, '401': error },
+      },
+    },
+    '/v1/inventory': {
+      get: {
+        summary:
+          'every key version and certificate with its type, usage, state and dates (NIST SP 800-57 §9.2)',
+        security: [{ admin: [] }],
+        responses: { '200': { description: '{keys, certificates}' }, '401': error },
+      },
+    },
     '/v1/keys/{keyId}': {
       get: {
         summary: 'one key',

@@ -17,13 +17,17 @@ import { authenticateAdmin } from '../admins.js';
 import type { RegistrationService } from '../hosts/registration.js';
 import type { Assignments } from '../policies/assignments.js';
 import type { EventStream } from './events.js';
-import type { KeyService } from '../keys/key_service.js';
+import { inventory } from '../inventory.js';
+import { wrapForExport, wrappingKey, type ImportKey } from '../keys/import_key.js';
+import type { CreateKeyOptions, KeyService } from '../keys/key_service.js';
 import type { ManagerStore } from '../store/store.js';
 import { readJson } from './http.js';
 import { OPENAPI } from './openapi.js';
 
 export interface Context {
   req: IncomingMessage;
+  importKey: ImportKey;
+  authority: { caPem: string; serverPem: string };
   registration: RegistrationService;
   keys: KeyService;
   assignments: Assignments;
@@ -81,6 +85,20 @@ function dateField(body: Record<string, unknown>, field: string): number | undef
   const ms = typeof value === 'string' ? Date.parse(value) : NaN;
   if (Number.isNaN(ms)) throw new ManagerError('VEIL_KEY_BAD_REQUEST', `${field} must be an ISO 8601 date`);
   return ms;
+}
+
+// The name, algorithm and dates of a new key, from a request body.
+function keyOptions(body: Record<string, unknown>): CreateKeyOptions {
+  if (typeof body.name !== 'string') throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'a key needs a name');
+  if (body.algorithm !== undefined && body.algorithm !== 'aes-256' && body.algorithm !== 'aes-128') {
+    throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'algorithm is aes-256 or aes-128');
+  }
+  return {
+    name: body.name,
+    algorithm: body.algorithm,
+    activationDate: dateField(body, 'activationDate'),
+    deactivationDate: dateField(body, 'deactivationDate'),
+  };
 }
 
 function versionParam(text: string | undefined): number {
@@ -227,24 +245,33 @@ const ROUTES: Route[] = [
   },
   { method: 'GET', path: /^\/v1\/keys$/, handler: admin(({ keys }) => [200, keys.list()]) },
   {
+    method: 'GET',
+    path: /^\/v1\/keys\/import-key$/,
+    handler: admin(({ importKey }) => [
+      200,
+      { publicKey: importKey.publicKeyPem, algorithm: 'RSA-OAEP-SHA256' },
+    ]),
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/keys\/import$/,
+    handler: admin(async ({ req, keys, importKey }) => {
+      const body = await objectBody(req);
+      const options = keyOptions(body);
+      if (typeof body.wrapped !== 'string' || body.wrapped.length > 4096) {
+        throw new ManagerError(
+          'VEIL_KEY_BAD_REQUEST',
+          'wrapped is the base64 of the material under the import key',
+        );
+      }
+      const material = importKey.unwrap(Buffer.from(body.wrapped, 'base64'));
+      return [201, keys.importKey(options, material)];
+    }),
+  },
+  {
     method: 'POST',
     path: /^\/v1\/keys$/,
-    handler: admin(async ({ req, keys }) => {
-      const body = await objectBody(req);
-      if (typeof body.name !== 'string') throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'a key needs a name');
-      if (body.algorithm !== undefined && body.algorithm !== 'aes-256' && body.algorithm !== 'aes-128') {
-        throw new ManagerError('VEIL_KEY_BAD_REQUEST', 'algorithm is aes-256 or aes-128');
-      }
-      return [
-        201,
-        keys.create({
-          name: body.name,
-          algorithm: body.algorithm,
-          activationDate: dateField(body, 'activationDate'),
-          deactivationDate: dateField(body, 'deactivationDate'),
-        }),
-      ];
-    }),
+    handler: admin(async ({ req, keys }) => [201, keys.create(keyOptions(await objectBody(req)))]),
   },
   {
     method: 'GET',
@@ -295,6 +322,35 @@ const ROUTES: Route[] = [
         ),
       ];
     }),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/export$`),
+    handler: admin(async ({ req, keys }, [id, version]) => {
+      const key = wrappingKey((await objectBody(req)).wrappingKey);
+      return [
+        200,
+        keys.exportVersion(id ?? '', versionParam(version), (material) => wrapForExport(material, key)),
+      ];
+    }),
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/settings$/,
+    handler: admin(({ keys }) => [200, { keyAlgorithm: keys.defaultAlgorithm() }]),
+  },
+  {
+    method: 'PUT',
+    path: /^\/v1\/settings$/,
+    handler: admin(async ({ req, keys }) => {
+      const body = await objectBody(req);
+      return [200, { keyAlgorithm: keys.setDefaultAlgorithm(body.keyAlgorithm) }];
+    }),
+  },
+  {
+    method: 'GET',
+    path: /^\/v1\/inventory$/,
+    handler: admin(({ keys, store, authority }) => [200, inventory(keys, store, authority)]),
   },
   {
     method: 'POST',

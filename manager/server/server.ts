@@ -13,6 +13,7 @@ import { ensureFirstAdmin } from '../admins.js';
 import { openCertificateAuthority } from '../ca/authority.js';
 import { RegistrationService } from '../hosts/registration.js';
 import { DeliveryService } from '../delivery/delivery_service.js';
+import { openImportKey } from '../keys/import_key.js';
 import { KeyService } from '../keys/key_service.js';
 import { openFileMasterKey } from '../keys/master_key.js';
 import { Assignments } from '../policies/assignments.js';
@@ -61,6 +62,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
     const registration = new RegistrationService(store, ca);
     const assignments = new Assignments(store);
+    const importKey = openImportKey(dataDir, master);
+    const authority = { caPem: ca.certificatePem, serverPem: ca.server.certificatePem };
     const keys = new KeyService(store, master, Date.now, (keyId, version) =>
       assignments.guardPointUsing(keyId, version),
     );
@@ -93,7 +96,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       (req: IncomingMessage, res: ServerResponse) => {
         // A handler that throws at once is answered like one that rejects.
         const answer = Promise.resolve().then(() =>
-          dispatch({ req, registration, keys, assignments, store, events }),
+          dispatch({ req, registration, keys, assignments, store, events, importKey, authority }),
         );
         answer.then(
           ([status, body]) => {

@@ -103,6 +103,7 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE host_groups (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL);
    INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM hosts WHERE host_group IS NOT NULL;
    INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM registration_tokens WHERE host_group IS NOT NULL;`,
+  `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
 interface VersionRecord {
@@ -367,6 +368,10 @@ export function openSqliteStore(file: string): ManagerStore {
     delivered: db.prepare(
       'SELECT key_id, version FROM delivered_versions WHERE host_id = ? ORDER BY key_id, version',
     ),
+    setting: db.prepare('SELECT value FROM settings WHERE name = ?'),
+    setSetting: db.prepare(
+      'INSERT INTO settings VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
+    ),
     insertAdmin: db.prepare('INSERT INTO administrators VALUES (?, ?, ?)'),
     admin: db.prepare('SELECT * FROM administrators WHERE name = ?'),
     adminCount: db.prepare('SELECT count(*) AS n FROM administrators'),
@@ -472,6 +477,8 @@ export function openSqliteStore(file: string): ManagerStore {
         keyId: r.key_id,
         version: r.version,
       })),
+    setting: (name) => (statements.setting.get(name) as { value: string } | undefined)?.value,
+    setSetting: (name, value) => void statements.setSetting.run(name, value),
     insertAdmin: (row) => void statements.insertAdmin.run(row.name, row.passwordHash, row.createdAt),
     admin: (name) => {
       const r = statements.admin.get(name) as

@@ -142,6 +142,9 @@ export interface ManagerStore {
   /** Records a delivery: its sequence number and the versions the host now holds. */
   recordDelivery(hostId: string, sequence: number, holds: readonly DeliveredVersion[]): void;
   delivered(hostId: string): DeliveredVersion[];
+  /** Manager settings by name (the default domain's, until domains come). */
+  setting(name: string): string | undefined;
+  setSetting(name: string, value: string): void;
   insertAdmin(row: AdminRow): void;
   admin(name: string): AdminRow | undefined;
   adminCount(): number;

@@ -4,14 +4,14 @@
 // with no change, and a restart that keeps everything.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { constants, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
-import type { HostView, KeyView, NewToken } from '../../manager-client/types.js';
+import type { HostView, Inventory, KeyView, NewToken } from '../../manager-client/types.js';
 import { MANAGER_CLI, startManagerProcess, type ManagerProcess } from './support.js';
 
 const CLI = MANAGER_CLI;
@@ -295,6 +295,60 @@ test('host groups, policies and guard points by the CLI; a key a guard point nee
   assert.match(refused.out, /VEIL_KEY_IN_USE/);
   assert.equal(cli('guardpoint', 'remove', guardPointId).status, 0);
   assert.equal(cli('key', 'destroy', key.keyId, '1').status, 0);
+});
+
+test('keys come in and go out only wrapped; the algorithm setting; the inventory', () => {
+  const importKey = cli('key', 'import-key');
+  assert.equal(importKey.status, 0, importKey.err);
+  const importPem = (JSON.parse(importKey.out) as { publicKey: string }).publicKey;
+  const material = randomBytes(32);
+  const oaep = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
+  writeFileSync(path.join(work, 'wrapped.bin'), publicEncrypt({ key: importPem, ...oaep }, material));
+  const imported = cli('key', 'import', 'imported', '--wrapped-file', path.join(work, 'wrapped.bin'));
+  assert.equal(imported.status, 0, imported.out + imported.err);
+  const key = JSON.parse(imported.out) as KeyView;
+  assert.equal(key.versions[0]?.state, 'active');
+
+  const mine = generateKeyPairSync('rsa', { modulusLength: 3072 });
+  writeFileSync(path.join(work, 'mine.pem'), mine.publicKey.export({ type: 'spki', format: 'pem' }));
+  const exported = cli('key', 'export', key.keyId, '1', '--wrapping-key', path.join(work, 'mine.pem'));
+  assert.equal(exported.status, 0, exported.out + exported.err);
+  const wrapped = Buffer.from((JSON.parse(exported.out) as { wrapped: string }).wrapped, 'base64');
+  assert.deepEqual(
+    privateDecrypt({ key: mine.privateKey, ...oaep }, wrapped),
+    material,
+    'the same material, never shown in clear',
+  );
+
+  const weak = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(path.join(work, 'weak.pem'), weak.publicKey.export({ type: 'spki', format: 'pem' }));
+  assert.match(
+    cli('key', 'export', key.keyId, '1', '--wrapping-key', path.join(work, 'weak.pem')).out,
+    /RSA of 3072 bits/,
+  );
+  writeFileSync(path.join(work, 'garbage.bin'), randomBytes(384));
+  const count = (JSON.parse(cli('key', 'list').out) as KeyView[]).length;
+  assert.match(
+    cli('key', 'import', 'garbage', '--wrapped-file', path.join(work, 'garbage.bin')).out,
+    /does not open/,
+  );
+  assert.equal((JSON.parse(cli('key', 'list').out) as KeyView[]).length, count);
+
+  assert.equal(cli('settings', 'set', '--key-algorithm', 'aes-128').status, 0);
+  assert.equal((JSON.parse(cli('key', 'create', 'small').out) as KeyView).algorithm, 'aes-128');
+  assert.equal(cli('settings', 'set', '--key-algorithm', 'aes-256').status, 0);
+  assert.equal((JSON.parse(cli('key', 'create', 'large').out) as KeyView).algorithm, 'aes-256');
+
+  const inventory = JSON.parse(cli('inventory').out) as Inventory;
+  const entry = inventory.keys.find((k) => k.keyId === key.keyId);
+  assert.equal(entry?.state, 'active');
+  assert.equal(entry?.type, 'symmetric');
+  assert.deepEqual([...new Set(inventory.certificates.map((c) => c.usage))].sort(), [
+    'certificate authority',
+    'host client authentication',
+    'manager TLS server',
+  ]);
+  assert.ok(inventory.certificates.every((c) => c.state === 'valid' && Date.parse(c.notAfter) > Date.now()));
 });
 
 test('a restart keeps the CA, the hosts and their certificates, the keys', async () => {
