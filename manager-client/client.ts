@@ -11,6 +11,7 @@ import type {
   ExportedKey,
   Inventory,
   Settings,
+  GuardPointStatus,
   GuardPointView,
   HostEvent,
   HostGroupView,
@@ -200,6 +201,11 @@ export class ManagerClient {
   /** De-registers a host: its certificate is revoked and its connections closed. */
   deregisterHost(hostId: string): Promise<HostView> {
     return this.#call('DELETE', `/v1/hosts/${encodeURIComponent(hostId)}`, undefined, true);
+  }
+
+  /** Reports the state of this host's guard points (mutual TLS). */
+  reportStatus(guardPoints: GuardPointStatus[]): Promise<HostView> {
+    return this.#call('POST', '/v1/hosts/self/status', { guardPoints });
   }
 
   /** A new certificate for the host this client is, from a new CSR (mutual TLS). */

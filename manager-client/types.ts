@@ -107,6 +107,16 @@ export interface HostView {
   lastSeenAt: string | null;
   /** Set once de-registered: the certificate is revoked, the host refused. */
   deregisteredAt: string | null;
+  /** What the host last reported of its guard points. */
+  guardPoints: GuardPointStatus[];
+}
+
+/** POST /v1/hosts/self/status: a host's report on each of its guard points. */
+export interface GuardPointStatus {
+  guardPointId: string;
+  state: 'guarded' | 'released' | 'failed';
+  message?: string;
+  reportedAt?: string;
 }
 
 /** The body of every error answer. */

@@ -6,6 +6,7 @@ import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual }
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type {
+  GuardPointStatus,
   HostGroupView,
   HostView,
   NewToken,
@@ -21,6 +22,7 @@ const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LABEL = /^[A-Za-z0-9._-]{0,64}$/;
 const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TRANSPORT_KEY_BITS = 3072;
 const MAX_PEM = 16 * 1024;
 
@@ -102,6 +104,7 @@ export class RegistrationService {
         registeredAt: this.now(),
         lastSeenAt: null,
         deregisteredAt: null,
+        guardPointStatus: null,
       };
       this.store.insertHost(host);
       this.store.setTokenUses(current.id, current.uses + 1);
@@ -130,6 +133,30 @@ export class RegistrationService {
     const host = this.store.host(hostId);
     if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
     return hostView(host);
+  }
+
+  /** Records what a host reports of its guard points (replacing its last report). */
+  reportStatus(hostId: string, report: unknown): HostView {
+    const entries = (report as { guardPoints?: unknown } | null)?.guardPoints;
+    const bad = (message: string) => refused('VEIL_REGISTRATION_BAD_REQUEST', message);
+    if (!Array.isArray(entries) || entries.length > 1000)
+      throw bad('guardPoints is an array of at most 1,000 reports');
+    const at = new Date(this.now()).toISOString();
+    const status: GuardPointStatus[] = entries.map((entry: unknown, i) => {
+      const e = entry as Partial<GuardPointStatus> | null;
+      if (typeof e?.guardPointId !== 'string' || !UUID.test(e.guardPointId)) {
+        throw bad(`guardPoints/${i}: guardPointId is a UUID`);
+      }
+      if (e?.state !== 'guarded' && e?.state !== 'released' && e?.state !== 'failed') {
+        throw bad(`guardPoints/${i}: state is guarded, released or failed`);
+      }
+      if (e.message !== undefined && (typeof e.message !== 'string' || e.message.length > 1000)) {
+        throw bad(`guardPoints/${i}: message is a string of at most 1,000 characters`);
+      }
+      return { guardPointId: e.guardPointId, state: e.state, message: e.message, reportedAt: at };
+    });
+    this.store.setGuardPointStatus(hostId, JSON.stringify(status));
+    return this.host(hostId);
   }
 
   /** Host groups with their members; a group is made by name, or by a token that names it. */
@@ -237,6 +264,8 @@ function hostView(host: HostRow): HostView {
     registeredAt: new Date(host.registeredAt).toISOString(),
     lastSeenAt: host.lastSeenAt === null ? null : new Date(host.lastSeenAt).toISOString(),
     deregisteredAt: host.deregisteredAt === null ? null : new Date(host.deregisteredAt).toISOString(),
+    guardPoints:
+      host.guardPointStatus === null ? [] : (JSON.parse(host.guardPointStatus) as GuardPointStatus[]),
   };
 }
 

@@ -140,6 +140,11 @@ export const OPENAPI = {
           registeredAt: { type: 'string', format: 'date-time' },
           lastSeenAt: { type: 'string', format: 'date-time', nullable: true },
           deregisteredAt: { type: 'string', format: 'date-time', nullable: true },
+          guardPoints: {
+            type: 'array',
+            items: { type: 'object' },
+            description: 'its last guard point report',
+          },
         },
       },
     },
@@ -446,6 +451,36 @@ export const OPENAPI = {
           properties: { name: { type: 'string' } },
         }),
         responses: { '201': { description: 'the group' }, '400': error, '401': error },
+      },
+    },
+    '/v1/hosts/self/status': {
+      post: {
+        summary: "report the state of each of this host's guard points (replaces its last report)",
+        security: [{ host: [] }],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['guardPoints'],
+          properties: {
+            guardPoints: {
+              type: 'array',
+              maxItems: 1000,
+              items: {
+                type: 'object',
+                required: ['guardPointId', 'state'],
+                properties: {
+                  guardPointId: { type: 'string', format: 'uuid' },
+                  state: { type: 'string', enum: ['guarded', 'released', 'failed'] },
+                  message: { type: 'string', maxLength: 1000 },
+                },
+              },
+            },
+          },
+        }),
+        responses: {
+          '200': { description: 'the host as the manager now shows it' },
+          '400': error,
+          '401': error,
+        },
       },
     },
     '/v1/hosts/self/certificate': {

@@ -155,6 +155,14 @@ const ROUTES: Route[] = [
   },
   {
     method: 'POST',
+    path: /^\/v1\/hosts\/self\/status$/,
+    handler: async (context) => {
+      const host = trackedHost(context);
+      return [200, context.registration.reportStatus(host.hostId, await readJson(context.req))];
+    },
+  },
+  {
+    method: 'POST',
     path: /^\/v1\/hosts\/self\/certificate$/,
     handler: async (context) => {
       const host = trackedHost(context);

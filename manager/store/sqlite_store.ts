@@ -104,6 +104,7 @@ const MIGRATIONS: readonly string[] = [
    INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM hosts WHERE host_group IS NOT NULL;
    INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM registration_tokens WHERE host_group IS NOT NULL;`,
   `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `ALTER TABLE hosts ADD COLUMN guard_point_status TEXT;`,
 ];
 
 interface VersionRecord {
@@ -159,6 +160,7 @@ interface HostRecord {
   registered_at: number;
   last_seen_at: number | null;
   deregistered_at: number | null;
+  guard_point_status: string | null;
 }
 
 interface PolicyRecord {
@@ -219,6 +221,7 @@ const hostRow = (r: HostRecord): HostRow => ({
   registeredAt: r.registered_at,
   lastSeenAt: r.last_seen_at,
   deregisteredAt: r.deregistered_at,
+  guardPointStatus: r.guard_point_status,
 });
 
 const keyRow = (r: KeyRecord): KeyRow => ({
@@ -329,7 +332,7 @@ export function openSqliteStore(file: string): ManagerStore {
     setTokenUses: db.prepare('UPDATE registration_tokens SET uses = ? WHERE id = ?'),
     insertHost: db.prepare(
       `INSERT INTO hosts VALUES (:id, :name, :hostGroup, :certificatePem, :certificateSerial,
-         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt)`,
+         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt, :guardPointStatus)`,
     ),
     host: db.prepare('SELECT * FROM hosts WHERE id = ?'),
     hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
@@ -337,6 +340,7 @@ export function openSqliteStore(file: string): ManagerStore {
     hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
     touchHost: db.prepare('UPDATE hosts SET last_seen_at = ? WHERE id = ?'),
     setHostGroup: db.prepare('UPDATE hosts SET host_group = ? WHERE id = ?'),
+    setGuardPointStatus: db.prepare('UPDATE hosts SET guard_point_status = ? WHERE id = ?'),
     insertHostGroup: db.prepare('INSERT OR IGNORE INTO host_groups VALUES (?, ?)'),
     hostGroups: db.prepare('SELECT name, created_at FROM host_groups ORDER BY name'),
     deregisterHost: db.prepare(
@@ -442,6 +446,7 @@ export function openSqliteStore(file: string): ManagerStore {
     hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
     touchHost: (id, at) => void statements.touchHost.run(at, id),
     setHostGroup: (id, group) => void statements.setHostGroup.run(group, id),
+    setGuardPointStatus: (id, status) => void statements.setGuardPointStatus.run(status, id),
     insertHostGroup: (name, at) => void statements.insertHostGroup.run(name, at),
     hostGroups: () =>
       (statements.hostGroups.all() as { name: string; created_at: number }[]).map((r) => ({

@@ -60,6 +60,8 @@ export interface HostRow {
   lastSeenAt: number | null;
   /** When it was de-registered (its certificate revoked); null while registered. */
   deregisteredAt: number | null;
+  /** What the host last reported of its guard points (JSON of GuardPointStatus[]), or null. */
+  guardPointStatus: string | null;
 }
 
 export interface PolicyRow {
@@ -126,6 +128,7 @@ export interface ManagerStore {
   hosts(): HostRow[];
   touchHost(id: string, at: number): void;
   setHostGroup(id: string, group: string | null): void;
+  setGuardPointStatus(id: string, status: string): void;
   insertHostGroup(name: string, at: number): void;
   hostGroups(): { name: string; createdAt: number }[];
   deregisterHost(id: string, at: number): void;

@@ -148,6 +148,21 @@ test('a rotation, then a policy naming the new version: each is a new delivery t
   );
 });
 
+test('the host reports its guard points; the inventory shows the report and when it last saw the host', async () => {
+  const guardPointId = (await manager.admin().guardPoints())[0]?.guardPointId ?? '';
+  await host.reportStatus([{ guardPointId, state: 'guarded' }]);
+  const shown = await manager.admin().host(hostId);
+  assert.deepEqual(
+    shown.guardPoints.map((g) => [g.guardPointId, g.state]),
+    [[guardPointId, 'guarded']],
+  );
+  assert.ok(shown.lastSeenAt !== null && Date.parse(shown.lastSeenAt) > Date.now() - 60_000);
+  await assert.rejects(
+    host.reportStatus([{ guardPointId: 'nope', state: 'guarded' }]),
+    (error: unknown) => (error as { code?: string }).code === 'VEIL_REGISTRATION_BAD_REQUEST',
+  );
+});
+
 test('certificate renewal: the new certificate works, the old one is refused', async () => {
   const keyFile = path.join(work, 'renewed.key');
   const csr = execFileSync(

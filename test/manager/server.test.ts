@@ -64,6 +64,13 @@ test('first start: a 0700 data directory, the admin password in a 0600 file, the
   };
   assert.match(api.openapi, /^3\./);
   assert.ok('/v1/registration' in api.paths && '/v1/hosts/self' in api.paths);
+  // TLS 1.2 at least: a client that offers no more than 1.1 gets no connection.
+  const old = shell(`curl -sS --cacert '${dataDir}/ca.crt' --tlsv1 --tls-max 1.1 ${url}/v1/openapi.json`);
+  assert.notEqual(old.status, 0);
+  const modern = shell(
+    `curl -sS -o /dev/null -w '%{http_code}' --cacert '${dataDir}/ca.crt' --tlsv1.3 ${url}/v1/openapi.json`,
+  );
+  assert.equal(modern.out, '200');
 });
 
 test('registration by hand with openssl, jq and curl, as docs/protocol.md shows; then mutual TLS', () => {
@@ -355,11 +362,15 @@ test('a restart keeps the CA, the hosts and their certificates, the keys', async
   const ca = caPem();
   const hosts = cli('host', 'list').out;
   const keys = cli('key', 'list').out;
+  const policies = cli('policy', 'list').out;
+  const groups = cli('hostgroup', 'list').out;
   await stopManager();
   await startManager();
   assert.equal(caPem(), ca);
   assert.equal(cli('host', 'list').out, hosts);
   assert.equal(cli('key', 'list').out, keys);
+  assert.equal(cli('policy', 'list').out, policies);
+  assert.equal(cli('hostgroup', 'list').out, groups);
   const self = shell(
     `curl -sS --fail-with-body --cacert '${dataDir}/ca.crt' --cert host.crt --key host.key ${url}/v1/hosts/self`,
   );
