@@ -65,6 +65,24 @@ export interface Target {
   setup(): Promise<string>;
   /** Unmounts and removes everything the target made; safe to call twice or after a failed setup. */
   teardown(): Promise<void>;
+  /** CPU seconds (user and system, all threads) its serving process has used so far, where it has one. */
+  cpuSeconds?(): number | undefined;
+}
+
+// Clock ticks per second of /proc/<pid>/stat times (sysconf(_SC_CLK_TCK), 100 on Linux).
+const CLOCK_TICKS = 100;
+
+/** utime + stime of a process, from /proc/<pid>/stat; undefined once it is gone. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
 }
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -242,6 +260,9 @@ class Veil implements Target {
       throw new Unavailable(`${why} (${this.#cipher})${log === '' ? '' : `:\n${log}`}`);
     }
     return this.#dir;
+  }
+  cpuSeconds(): number | undefined {
+    return processCpuSeconds(this.#server?.pid);
   }
   async teardown(): Promise<void> {
     try {
