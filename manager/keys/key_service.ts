@@ -177,9 +177,7 @@ export class KeyService {
           `version ${version} of key ${keyId} protects the guard point ${user}: change its policy first`,
         );
       }
-      this.change(this.versionRow(keyId, version), 'destroyed', 'destroyed by request', (next) => {
-        next.wrappedMaterial = null;
-      });
+      this.change(this.versionRow(keyId, version), 'destroyed', 'destroyed by request');
     });
     return this.view(keyId);
   }
@@ -187,14 +185,16 @@ export class KeyService {
   /** Applies the activation and deactivation dates that have come (transitions 4, 8 and 12). */
   applyDates(): KeyStateChange[] {
     const now = this.now();
-    const before = this.store.stateChanges().length;
-    this.store.transaction(() => {
-      for (const row of this.store.versionsDue(now)) {
-        if (row.state === 'pre-activation') this.change(row, 'active', 'activation date reached');
-        else this.change(row, 'deactivated', 'deactivation date reached');
-      }
-    });
-    return this.store.stateChanges().slice(before).map(changeView);
+    const changes = this.store.transaction(() =>
+      this.store
+        .versionsDue(now)
+        .map((row) =>
+          row.state === 'pre-activation'
+            ? this.change(row, 'active', 'activation date reached')
+            : this.change(row, 'deactivated', 'deactivation date reached'),
+        ),
+    );
+    return changes.map(changeView);
   }
 
   /** The material of a version for a delivery, unwrapped: the caller wipes it after use. */
@@ -272,14 +272,14 @@ export class KeyService {
     to: KeyState,
     cause: string,
     edit?: (next: KeyVersionRow) => void,
-  ): void {
+  ): StateChangeRow {
     const transition = transitionFor(row.state, to);
     const now = this.now();
     const next: KeyVersionRow = { ...row, state: to, stateChangedAt: now };
     edit?.(next);
     if (to === 'destroyed') next.wrappedMaterial = null;
     this.store.updateVersion(next);
-    this.store.recordStateChange({
+    const change: StateChangeRow = {
       keyId: row.keyId,
       version: row.version,
       from: row.state,
@@ -287,8 +287,10 @@ export class KeyService {
       transition: transition.number,
       at: now,
       cause,
-    });
+    };
+    this.store.recordStateChange(change);
     Object.assign(row, next);
+    return change;
   }
 
   private keyRow(keyId: string): KeyRow {
