@@ -1,6 +1,6 @@
 // The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
 // to registered hosts (their client certificate). On connect and after every change that
-// may concern it (keys, policies, guard points, dates), a host gets its guard points and a
+// may concern it (routes.ts marks them; key dates too), a host gets its guard points and a
 // fresh key delivery. Hosts send nothing that the manager acts on.
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';

@@ -109,6 +109,15 @@ function versionParam(text: string | undefined): number {
   return version;
 }
 
+// A change that may concern the connected hosts: each gets its guard points and keys again.
+function changesHosts(handler: Handler): Handler {
+  return async (context, params) => {
+    const answer = await handler(context, params);
+    context.events.refreshAll();
+    return answer;
+  };
+}
+
 function admin(handler: Handler): Handler {
   return (context, params) => {
     requireAdmin(context);
@@ -173,10 +182,12 @@ const ROUTES: Route[] = [
   {
     method: 'PUT',
     path: new RegExp(`^/v1/hosts/${HOST}/group$`),
-    handler: admin(async ({ req, registration }, [id]) => {
-      const { hostGroup } = (await readJson(req)) as { hostGroup?: unknown };
-      return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
-    }),
+    handler: admin(
+      changesHosts(async ({ req, registration }, [id]) => {
+        const { hostGroup } = (await readJson(req)) as { hostGroup?: unknown };
+        return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
+      }),
+    ),
   },
   {
     method: 'GET',
@@ -223,7 +234,9 @@ const ROUTES: Route[] = [
   {
     method: 'POST',
     path: /^\/v1\/policies$/,
-    handler: admin(async ({ req, assignments }) => [201, assignments.putPolicy(await readJson(req))]),
+    handler: admin(
+      changesHosts(async ({ req, assignments }) => [201, assignments.putPolicy(await readJson(req))]),
+    ),
   },
   {
     method: 'GET',
@@ -238,18 +251,22 @@ const ROUTES: Route[] = [
   {
     method: 'POST',
     path: /^\/v1\/guardpoints$/,
-    handler: admin(async ({ req, assignments }) => [
-      201,
-      assignments.addGuardPoint((await readJson(req)) as never),
-    ]),
+    handler: admin(
+      changesHosts(async ({ req, assignments }) => [
+        201,
+        assignments.addGuardPoint((await readJson(req)) as never),
+      ]),
+    ),
   },
   {
     method: 'DELETE',
     path: /^\/v1\/guardpoints\/([0-9a-f][0-9a-f-]{35})$/,
-    handler: admin(({ assignments }, [id]) => {
-      assignments.removeGuardPoint(id ?? '');
-      return [200, { removed: id }];
-    }),
+    handler: admin(
+      changesHosts(({ assignments }, [id]) => {
+        assignments.removeGuardPoint(id ?? '');
+        return [200, { removed: id }];
+      }),
+    ),
   },
   { method: 'GET', path: /^\/v1\/keys$/, handler: admin(({ keys }) => [200, keys.list()]) },
   {
@@ -294,42 +311,48 @@ const ROUTES: Route[] = [
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/rotate$`),
-    handler: admin(async ({ req, keys }, [id]) => {
-      const body =
-        req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
-      return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
-    }),
+    handler: admin(
+      changesHosts(async ({ req, keys }, [id]) => {
+        const body =
+          req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
+        return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
+      }),
+    ),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/state$`),
-    handler: admin(async ({ req, keys }, [id, version]) => {
-      const { state } = await objectBody(req);
-      if (!KEY_STATES.includes(state as KeyState)) {
-        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `state is one of ${KEY_STATES.join(', ')}`);
-      }
-      return [200, keys.setState(id ?? '', versionParam(version), state as KeyState)];
-    }),
+    handler: admin(
+      changesHosts(async ({ req, keys }, [id, version]) => {
+        const { state } = await objectBody(req);
+        if (!KEY_STATES.includes(state as KeyState)) {
+          throw new ManagerError('VEIL_KEY_BAD_REQUEST', `state is one of ${KEY_STATES.join(', ')}`);
+        }
+        return [200, keys.setState(id ?? '', versionParam(version), state as KeyState)];
+      }),
+    ),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/revoke$`),
-    handler: admin(async ({ req, keys }, [id, version]) => {
-      const body = await objectBody(req);
-      const reason = body.reason ?? 'key-compromise';
-      if (!REVOCATION_REASONS.includes(reason as RevocationReason)) {
-        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `reason is one of ${REVOCATION_REASONS.join(', ')}`);
-      }
-      return [
-        200,
-        keys.revoke(
-          id ?? '',
-          versionParam(version),
-          reason as RevocationReason,
-          dateField(body, 'compromiseDate'),
-        ),
-      ];
-    }),
+    handler: admin(
+      changesHosts(async ({ req, keys }, [id, version]) => {
+        const body = await objectBody(req);
+        const reason = body.reason ?? 'key-compromise';
+        if (!REVOCATION_REASONS.includes(reason as RevocationReason)) {
+          throw new ManagerError('VEIL_KEY_BAD_REQUEST', `reason is one of ${REVOCATION_REASONS.join(', ')}`);
+        }
+        return [
+          200,
+          keys.revoke(
+            id ?? '',
+            versionParam(version),
+            reason as RevocationReason,
+            dateField(body, 'compromiseDate'),
+          ),
+        ];
+      }),
+    ),
   },
   {
     method: 'POST',
@@ -363,7 +386,9 @@ const ROUTES: Route[] = [
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/destroy$`),
-    handler: admin(({ keys }, [id, version]) => [200, keys.destroy(id ?? '', versionParam(version))]),
+    handler: admin(
+      changesHosts(({ keys }, [id, version]) => [200, keys.destroy(id ?? '', versionParam(version))]),
+    ),
   },
 ];
 

@@ -99,11 +99,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           dispatch({ req, registration, keys, assignments, store, events, importKey, authority }),
         );
         answer.then(
-          ([status, body]) => {
-            sendJson(res, status, body);
-            // A change may concern the connected hosts: each gets its guard points and keys again.
-            if (req.method !== 'GET') events.refreshAll();
-          },
+          ([status, body]) => sendJson(res, status, body),
           (error: unknown) => sendError(res, error, log),
         );
       },
