@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 
 import type { HostEvent } from '../../manager-client/types.js';
-import { parsePolicy } from '../../policies/index.js';
 import type { KeyService } from '../keys/key_service.js';
-import { policyKeys, type Assignments } from '../policies/assignments.js';
+import { storedPolicyKeys, type Assignments } from '../policies/assignments.js';
 import type { DeliveredVersion, HostRow, ManagerStore } from '../store/store.js';
 import { buildDelivery, type DeliveryEntryInput } from './delivery_blob.js';
 
@@ -37,7 +36,7 @@ export class DeliveryService {
   needed(host: HostRow): DeliveredVersion[] {
     const wanted = new Map<string, DeliveredVersion>();
     for (const { policy } of this.assignments.forHost(host)) {
-      for (const ref of policyKeys(parsePolicy(JSON.stringify(policy.document), policy.name))) {
+      for (const ref of storedPolicyKeys(policy.document)) {
         wanted.set(versionKey(ref), { keyId: ref.keyId, version: ref.version });
       }
     }

@@ -33,6 +33,11 @@ export function policyKeys(policy: Policy): KeyRef[] {
   return [...refs.values()];
 }
 
+/** The key versions a stored policy names; stored documents were validated by putPolicy. */
+export function storedPolicyKeys(document: unknown): KeyRef[] {
+  return policyKeys(document as Policy);
+}
+
 export class Assignments {
   constructor(
     private readonly store: ManagerStore,
@@ -142,7 +147,7 @@ export class Assignments {
     for (const guardPoint of this.store.guardPoints()) {
       const policy = this.store.policy(guardPoint.policyId);
       if (!policy) continue;
-      const named = policyKeys(JSON.parse(policy.document) as Policy);
+      const named = storedPolicyKeys(JSON.parse(policy.document));
       if (named.some((ref) => ref.keyId === keyId && ref.version === version)) return guardPoint.path;
     }
     return undefined;
