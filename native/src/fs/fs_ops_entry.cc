@@ -148,13 +148,13 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
 int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,
                                uint64_t size, fuse_file_info* fi) {
   if (fi == nullptr && keptClear(path)) {
-    int fd = ::openat(rootFd_, path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) return errno;
-    bool container = false;
-    peekHeaderSize(fd, container);
-    const int err = container ? -1 : ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
-    ::close(fd);
-    if (err >= 0) return err;
+    int fd = -1;
+    if (int err = openPlainFile(path, 0, fd)) return err;
+    if (fd >= 0) {
+      const int err = ::ftruncate(fd, static_cast<off_t>(size)) == 0 ? 0 : errno;
+      ::close(fd);
+      return err;
+    }
   }
   std::optional<ViewTicket> ticket;
   if (fi == nullptr) {

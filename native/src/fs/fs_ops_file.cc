@@ -138,15 +138,22 @@ int GuardFs::openClear(const std::shared_ptr<Inode>& node, const std::string& pa
   // Read-write whatever the caller asked: the kernel fills pages before partial writes (and
   // checks the caller's access mode itself). It gives offsets, appends included, from its
   // own size, as for any page-cache write.
-  int fd = ::openat(rootFd_, path.c_str(), O_RDWR | (fi->flags & O_TRUNC) | O_CLOEXEC | O_NOFOLLOW);
+  int fd = -1;
+  if (int err = openPlainFile(path, fi->flags & O_TRUNC, fd)) return err;
+  if (fd < 0) return -1;
+  attachHandle(fi, node, nullptr, fd, std::move(who), true);
+  return 0;
+}
+
+int GuardFs::openPlainFile(const std::string& path, int flags, int& fd) {
+  fd = ::openat(rootFd_, path.c_str(), O_RDWR | flags | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return errno;
   bool container = false;
   peekHeaderSize(fd, container);
   if (container) {
     ::close(fd);
-    return -1;
+    fd = -1;
   }
-  attachHandle(fi, node, nullptr, fd, std::move(who), true);
   return 0;
 }
 

@@ -140,6 +140,9 @@ class GuardFs {
   int createPassThrough(fuse_req_t req, const std::shared_ptr<Inode>& dir, const char* name, const std::string& path,
                         int fd, fuse_file_info* fi, Requester who, bool clear, fuse_entry_param& e);
   int openClear(const std::shared_ptr<Inode>& node, const std::string& path, fuse_file_info* fi, Requester who);
+  // Opens a backing file read-write (with `flags` added) if it is no container: 0 with `fd`
+  // set, or -1 in `fd` for a container; an errno value when it cannot be opened.
+  int openPlainFile(const std::string& path, int flags, int& fd);
   // The key rules of the policy in force (docs/policy.md, "Key rules"); without a policy,
   // the guard point's key.
   struct NewFileKey {
