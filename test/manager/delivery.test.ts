@@ -3,7 +3,6 @@
 // transport key; the native core of this process, whose transport key the host registered,
 // opens every delivery. Rotation, policy change and withdrawal each arrive as a new delivery.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { ManagerClient } from '../../manager-client/client.js';
 import type { HostEvent, KeyView } from '../../manager-client/types.js';
 import { installDelivery, keys as nativeKeys, transportPublicKey } from '../../native/core.js';
-import { startManagerProcess, type ManagerProcess } from './support.js';
+import { opensslCsr, startManagerProcess, type ManagerProcess } from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-delivery-');
 let manager: ManagerProcess;
@@ -53,23 +52,7 @@ before(async () => {
   await admin.putPolicy(hrPolicy(1));
   const { token } = await admin.createToken({ lifetimeSeconds: 600, maxUses: 1 });
   const keyFile = path.join(work, 'host.key');
-  const csr = execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-subj',
-      '/CN=h',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
+  const csr = opensslCsr(keyFile, '/CN=h');
   const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
     token,
     csr,
@@ -165,23 +148,7 @@ test('the host reports its guard points; the inventory shows the report and when
 
 test('certificate renewal: the new certificate works, the old one is refused', async () => {
   const keyFile = path.join(work, 'renewed.key');
-  const csr = execFileSync(
-    'openssl',
-    [
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      keyFile,
-      '-subj',
-      '/CN=r',
-    ],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] },
-  );
+  const csr = opensslCsr(keyFile, '/CN=r');
   const renewed = await host.renewCertificate(csr);
   assert.equal(renewed.hostId, hostId);
   const old = host;

@@ -14,6 +14,7 @@ import { RegistrationService } from '../../manager/hosts/registration.js';
 import { openFileMasterKey } from '../../manager/keys/master_key.js';
 import { openSqliteStore } from '../../manager/store/sqlite_store.js';
 import type { ManagerStore } from '../../manager/store/store.js';
+import { opensslCsr } from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-registration-');
 const dataDir = path.join(work, 'data');
@@ -26,18 +27,9 @@ const transportKey = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicK
   format: 'pem',
 }) as string;
 
-/** A CSR made the way an operator would by hand. */
-function opensslCsr(subject = '/CN=anything-the-host-likes', key = 'ec'): string {
-  const keyFile = path.join(work, `host-${Math.random().toString(16).slice(2)}.key`);
-  const options = key === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', key];
-  return execFileSync(
-    'openssl',
-    ['req', '-new', ...options, '-nodes', '-keyout', keyFile, '-subj', subject],
-    {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    },
-  );
+/** A CSR made the way an operator would by hand, with a key file of its own. */
+function hostCsr(subject = '/CN=anything-the-host-likes', key = 'ec'): string {
+  return opensslCsr(path.join(work, `host-${Math.random().toString(16).slice(2)}.key`), subject, key);
 }
 
 function refusedWith(code: string): (error: unknown) => boolean {
@@ -93,7 +85,7 @@ describe('registration with a token', () => {
     assert.equal(JSON.stringify(store.tokens()).includes(token), false, 'only the hash is stored');
     const result = await service.register({
       token,
-      csr: opensslCsr(),
+      csr: hostCsr(),
       transportPublicKey: transportKey,
       hostname: 'web1',
     });
@@ -126,13 +118,13 @@ describe('registration with a token', () => {
     const { token } = service.createToken({ lifetimeSeconds: 3600, maxUses: 1 });
     await service.register({
       token,
-      csr: opensslCsr('/CN=x', 'rsa:2048'),
+      csr: hostCsr('/CN=x', 'rsa:2048'),
       transportPublicKey: transportKey,
       hostname: 'db1',
     });
     const hosts = store.hosts().length;
     await assert.rejects(
-      service.register({ token, csr: opensslCsr(), transportPublicKey: transportKey, hostname: 'db2' }),
+      service.register({ token, csr: hostCsr(), transportPublicKey: transportKey, hostname: 'db2' }),
       refusedWith('VEIL_REGISTRATION_TOKEN_USED_UP'),
     );
     assert.equal(store.hosts().length, hosts);
@@ -140,7 +132,7 @@ describe('registration with a token', () => {
 
   test('expired and unknown tokens, bad CSRs, transport keys and host names are refused, and change nothing', async () => {
     const { token } = service.createToken({ lifetimeSeconds: 60, maxUses: 5 });
-    const good = { token, csr: opensslCsr(), transportPublicKey: transportKey, hostname: 'app1' };
+    const good = { token, csr: hostCsr(), transportPublicKey: transportKey, hostname: 'app1' };
     const tamperedCsr = good.csr.replace(
       /^(.{80})(.)/ms,
       (_, head: string, c: string) => head + (c === 'A' ? 'B' : 'A'),
@@ -176,12 +168,12 @@ describe('registration with a token', () => {
     const { token } = service.createToken({ lifetimeSeconds: 3600, maxUses: 2 });
     await service.register({
       token,
-      csr: opensslCsr(),
+      csr: hostCsr(),
       transportPublicKey: transportKey,
       hostname: 'unique1',
     });
     await assert.rejects(
-      service.register({ token, csr: opensslCsr(), transportPublicKey: transportKey, hostname: 'unique1' }),
+      service.register({ token, csr: hostCsr(), transportPublicKey: transportKey, hostname: 'unique1' }),
       refusedWith('VEIL_HOST_NAME_TAKEN'),
     );
   });

@@ -1,6 +1,6 @@
 // The real manager for tests: a `veil-manager serve` process on a free loopback port,
 // with its data directory in a temporary folder; stopped with SIGTERM.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,4 +69,17 @@ export async function startManagerProcess(dataDir: string): Promise<ManagerProce
       await exited;
     },
   };
+}
+
+/** A CSR made by the openssl command line, as an operator would; its private key goes to `keyFile`. */
+export function opensslCsr(keyFile: string, subject = '/CN=host', key = 'ec'): string {
+  const options = key === 'ec' ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', key];
+  return execFileSync(
+    'openssl',
+    ['req', '-new', ...options, '-nodes', '-keyout', keyFile, '-subj', subject],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
 }

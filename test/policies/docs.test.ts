@@ -2,7 +2,7 @@
 // declares and raises; docs/policy.md's example is valid and decides as the page says, and
 // the compiled table it shows has every field compilePolicy produces.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
@@ -14,14 +14,11 @@ import {
   type KeyRef,
   type Request,
 } from '../../policies/index.js';
+import { documentedCodes, filesUnder, ROOT } from '../support/error_docs.js';
 
-const root = new URL('../../', import.meta.url).pathname;
+const root = ROOT;
 
-function typescriptUnder(dir: string): string[] {
-  return readdirSync(join(root, dir), { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.ts'))
-    .map((name) => join(root, dir, name));
-}
+const typescriptUnder = (dir: string): string[] => filesUnder(dir, /\.ts$/);
 
 test('every policy code raised (in policies/ or by its users in agent/) is declared, and every declared one raised', () => {
   const raised = new Set<string>();
@@ -36,13 +33,7 @@ test('every policy code raised (in policies/ or by its users in agent/) is decla
 });
 
 test('docs/errors.md documents exactly the declared policy codes', () => {
-  const doc = readFileSync(join(root, 'docs/errors.md'), 'utf8');
-  const start = doc.indexOf('## Policies');
-  assert.notEqual(start, -1);
-  const next = doc.indexOf('\n## ', start + 1);
-  const section = doc.slice(start, next === -1 ? undefined : next);
-  const documented = [...section.matchAll(/^\| `(VEIL_[A-Z_]+)` \|/gm)].map((m) => m[1]);
-  assert.deepEqual(documented.sort(), [...POLICY_ERROR_CODES].sort());
+  assert.deepEqual([...documentedCodes('Policies').keys()].sort(), [...POLICY_ERROR_CODES].sort());
 });
 
 test('docs/policy.md: its example is valid and decides as the page says; the table shown has every field', () => {
