@@ -6,7 +6,7 @@ import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 
 import type { ManagerStore } from './store/store.js';
-import { writeFileAtomically } from './store/files.js';
+import { writeFileAtomically } from '../common/files.js';
 
 export const FIRST_ADMIN = 'admin';
 export const ADMIN_PASSWORD_FILE = 'admin-password';

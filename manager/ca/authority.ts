@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { MasterKey } from '../keys/master_key.js';
-import { writeFileAtomically } from '../store/files.js';
+import { writeFileAtomically } from '../../common/files.js';
 
 x509.cryptoProvider.set(webcrypto);
 

@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ManagerError } from '../../manager-client/errors.js';
-import { writeFileAtomically } from '../store/files.js';
+import { writeFileAtomically } from '../../common/files.js';
 import type { MasterKey } from './master_key.js';
 
 const FILE = 'import.key.wrapped';

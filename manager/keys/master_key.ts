@@ -6,7 +6,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 
 import { ManagerError } from '../../manager-client/errors.js';
-import { writeFileAtomically } from '../store/files.js';
+import { writeFileAtomically } from '../../common/files.js';
 
 export interface MasterKey {
   /** AES-256-GCM under the master key, with `context` as associated data. */

@@ -1,4 +1,4 @@
-// Files the manager keeps beside its store (master key, CA): written whole or not at all.
+// Files written whole or not at all: the manager's keys and CA beside its store, the agent's state.
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
