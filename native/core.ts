@@ -18,6 +18,7 @@ import type {
   NativeContainer,
   NativeDecisionTable,
   NativeGuardPoint,
+  PeerCredentials,
   PolicyProbe,
   PolicyVerdict,
 } from './index.js';
@@ -39,6 +40,7 @@ export type {
   NativeResourceSet,
   NativeRule,
   NativeUserSet,
+  PeerCredentials,
 } from './index.js';
 export { VeilNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from './errors.js';
 
@@ -365,6 +367,39 @@ export function mountGuardPoint(
 /** Clears a mount left by a crashed process ("transport endpoint is not connected"). */
 export function clearStaleMount(directory: string): boolean {
   return addon.clearStaleMount(directory);
+}
+
+/**
+ * Who is at the other end of a connected Unix stream socket (SO_PEERCRED), as the kernel
+ * recorded it at connect time. For a `net.Socket` of a Unix server the descriptor is
+ * `socket._handle.fd`. A descriptor that is not open, not a Unix stream socket or not
+ * connected is VEIL_INVALID_ARGUMENT.
+ */
+export function peerCredentials(fd: number): PeerCredentials {
+  checkLength('descriptor', fd, 0x7fffffff);
+  return addon.peerCredentials(fd);
+}
+
+// systemd reads a notification into a buffer of this size (NOTIFY_BUFFER_MAX, PIPE_BUF) and
+// ignores a longer one.
+const NOTIFY_STATE_MAX_BYTES = 4096;
+
+/**
+ * Tells systemd about the service (the sd_notify protocol): newline-separated assignments
+ * such as "READY=1\nSTATUS=guarding 2 directories", sent as one datagram to $NOTIFY_SOCKET.
+ * False when the process was not started by systemd ($NOTIFY_SOCKET unset or empty); a
+ * send that fails is VEIL_SYSTEMD_NOTIFY_FAILED.
+ */
+export function systemdNotify(state: string): boolean {
+  if (typeof state !== 'string' || state.length === 0) {
+    throw invalid('a notification must be a non-empty string such as "READY=1"');
+  }
+  if (state.includes('\0')) throw invalid('a notification must not contain a NUL character');
+  const bytes = Buffer.byteLength(state, 'utf8');
+  if (bytes > NOTIFY_STATE_MAX_BYTES) {
+    throw invalid(`a notification is at most ${NOTIFY_STATE_MAX_BYTES} bytes, got ${bytes}`);
+  }
+  return addon.systemdNotify(state);
 }
 
 /** The primitives with caller-supplied keys, for known-answer tests only. */

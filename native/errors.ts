@@ -26,6 +26,7 @@ export const NATIVE_ERROR_CODES = [
   'VEIL_FS_UNMOUNTED_EXTERNALLY',
   'VEIL_FS_NO_KEY_RULE',
   'VEIL_FS_REPAIR_FAILED',
+  'VEIL_SYSTEMD_NOTIFY_FAILED',
 ] as const;
 
 export type NativeErrorCode = (typeof NATIVE_ERROR_CODES)[number];

@@ -187,6 +187,14 @@ export interface NativeGuardPoint {
   unmount(): Promise<void>;
 }
 
+/** Who is at the other end of a Unix stream connection, as the kernel recorded it at connect time. */
+export interface PeerCredentials {
+  /** 0 when the peer is in a PID namespace this process cannot see into. */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
 export interface NativeAddon {
   readonly format: FormatConstants;
   setErrorClass(ctor: new (code: string, message: string) => Error): void;
@@ -214,6 +222,14 @@ export interface NativeAddon {
     /** Nanoseconds per decision, the same one made `repeat` times. */
     timePolicy(table: NativeDecisionTable, request: PolicyProbe, repeat: number): number;
   };
+
+  /** SO_PEERCRED of a connected AF_UNIX stream socket; anything else is VEIL_INVALID_ARGUMENT. */
+  peerCredentials(fd: number): PeerCredentials;
+  /**
+   * Sends `state` as one datagram to $NOTIFY_SOCKET (sd_notify without libsystemd); false when
+   * $NOTIFY_SOCKET is unset or empty; VEIL_SYSTEMD_NOTIFY_FAILED when it cannot be sent.
+   */
+  systemdNotify(state: string): boolean;
 
   GuardPoint: new (options: GuardPointOptions, onEvent: (event: GuardPointEvent) => void) => NativeGuardPoint;
   clearStaleMount(directory: string): boolean;

@@ -396,6 +396,8 @@ test('no function of the module returns key bytes', async () => {
     )) as Awaited<ReturnType<typeof core.mountGuardPoint>>;
     await call('GuardPoint.unmount', () => guardPoint.unmount());
     await call('clearStaleMount', () => core.clearStaleMount(guarded));
+    await call('peerCredentials', () => core.peerCredentials(0));
+    await call('systemdNotify', () => core.systemdNotify('STATUS=key table test'));
     for (const [name, value] of Object.entries(core)) {
       await call(`export ${name}`, () => value);
     }

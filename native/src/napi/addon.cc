@@ -51,6 +51,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerContainer(env, exports);
   registerSelfTest(env, exports);
   registerMount(env, exports);
+  registerHost(env, exports);
   return exports;
 }
 

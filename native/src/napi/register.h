@@ -9,5 +9,6 @@ void registerKeys(Napi::Env env, Napi::Object exports);
 void registerContainer(Napi::Env env, Napi::Object exports);
 void registerSelfTest(Napi::Env env, Napi::Object exports);
 void registerMount(Napi::Env env, Napi::Object exports);
+void registerHost(Napi::Env env, Napi::Object exports);
 
 }  // namespace veil
