@@ -1,10 +1,12 @@
 // Compiling a policy for one host into its decision table (docs/policy.md, "The compiled
 // table"): sets become arrays and rules refer to them by index, user and group names
-// become ids, actions become bitmasks, keys are checked against the host's key table.
+// become ids, actions become bitmasks, keys are checked against the host's key table (a
+// key named without a version becomes its active version there).
 // The table is plain JSON data: the agent hands it to the native core, which evaluates it
 // on every operation the way policies/evaluate.ts does.
 import { createHash } from 'node:crypto';
 
+import type { KeyState } from '../common/key_states.js';
 import { localAccounts, type Resolver } from './accounts.js';
 import { actionMask } from './actions.js';
 import { childPointer, PolicyError, type PolicyIssue } from './errors.js';
@@ -16,7 +18,7 @@ import type {
   NativeRule,
   NativeUserSet,
 } from '../native/core.js';
-import type { KeyRef, KeySpec, Policy, SetKind } from './types.js';
+import type { ActiveKeyRef, KeyRef, KeyRuleSpec, Policy, SetKind } from './types.js';
 import { checkPolicy } from './validate.js';
 
 /** The version of the table's layout and of the action bits; the native side refuses others. */
@@ -55,9 +57,20 @@ export interface DecisionTable extends NativeDecisionTable {
   transformations: CompiledTransformation[];
 }
 
+/** A key version on the host, with its state; one given without a state counts as active. */
+export interface KnownKey extends KeyRef {
+  state?: KeyState;
+}
+
+const stateOf = (ref: KnownKey): KeyState => ref.state ?? 'active';
+
 export interface CompileOptions {
-  /** The key versions on this host (keys.list() of the native core fits). */
-  knownKeys: readonly KeyRef[];
+  /**
+   * The key versions on this host, with their states (keys.list() of the native core fits).
+   * A key rule that names a key without a version takes the highest of its active versions
+   * here. Versions without a state count as active: veil-mount's keys from files.
+   */
+  knownKeys: readonly KnownKey[];
   /** Default: /etc/passwd and /etc/group of this host. */
   resolveUser?: Resolver;
   resolveGroup?: Resolver;
@@ -158,24 +171,38 @@ export function compilePolicy(input: Policy, options: CompileOptions): DecisionT
     };
   });
 
-  const known = new Set(options.knownKeys.map((ref) => `${ref.keyId}/${ref.version}`));
   const keys: KeyRef[] = [];
-  const keyIndex = (spec: KeySpec, pointer: string): number => {
-    if (spec === 'clear_key') return CLEAR_KEY;
-    const id = `${spec.keyId}/${spec.version}`;
-    if (!known.has(id)) {
-      const versions = options.knownKeys.filter((ref) => ref.keyId === spec.keyId).map((ref) => ref.version);
-      const hint =
-        versions.length > 0
-          ? `this host has versions ${versions.sort((a, b) => a - b).join(', ')}`
-          : 'this host has no version of it';
+  const onHost = (keyId: string): KnownKey[] =>
+    options.knownKeys.filter((ref) => ref.keyId === keyId).sort((a, b) => a.version - b.version);
+  // The version a rule names, or with no version the highest active one; undefined (and
+  // an issue) when the host lacks it.
+  const resolveKey = (spec: KeyRef | ActiveKeyRef, pointer: string): KeyRef | undefined => {
+    const versions = onHost(spec.keyId);
+    const listed = (describe: (ref: KnownKey) => string): string =>
+      versions.length > 0
+        ? `this host has versions ${[...new Set(versions.map(describe))].join(', ')}`
+        : 'this host has no version of it';
+    if (spec.version !== undefined) {
+      if (versions.some((ref) => ref.version === spec.version)) return spec;
+      const hint = listed((ref) => String(ref.version));
       issues.push({
         pointer,
         message: `key ${spec.keyId} version ${spec.version} is not on this host (${hint})`,
       });
+      return undefined;
     }
-    const found = keys.findIndex((ref) => ref.keyId === spec.keyId && ref.version === spec.version);
-    return found !== -1 ? found : keys.push({ keyId: spec.keyId, version: spec.version }) - 1;
+    const active = versions.filter((ref) => stateOf(ref) === 'active').at(-1);
+    if (active !== undefined) return active;
+    const hint = listed((ref) => `${ref.version} ${stateOf(ref)}`);
+    issues.push({ pointer, message: `key ${spec.keyId} has no active version on this host (${hint})` });
+    return undefined;
+  };
+  const keyIndex = (spec: KeyRuleSpec, pointer: string): number => {
+    if (spec === 'clear_key') return CLEAR_KEY;
+    const ref = resolveKey(spec, pointer);
+    if (ref === undefined) return CLEAR_KEY; // an issue is recorded: no table comes out
+    const found = keys.findIndex((k) => k.keyId === ref.keyId && k.version === ref.version);
+    return found !== -1 ? found : keys.push({ keyId: ref.keyId, version: ref.version }) - 1;
   };
   const keyRules = policy.keyRules.map((rule, i) => ({
     resource: indexOf(resourceNames, rule.resourceSet),

@@ -29,6 +29,7 @@ export {
   type CompiledTransformation,
   type CompiledUserSet,
   type DecisionTable,
+  type KnownKey,
 } from './compile.js';
 export { POLICY_ERROR_CODES, PolicyError, type PolicyErrorCode, type PolicyIssue } from './errors.js';
 export { decide, globMatch, selectKey, type Decision, type Request } from './evaluate.js';

@@ -5,8 +5,20 @@ import type { ActionName } from './actions.js';
 
 export type { KeyRef };
 
-/** A key version, or `clear_key` for files that stay plaintext. */
+/** An exact key version, or `clear_key` for files that stay plaintext. */
 export type KeySpec = KeyRef | 'clear_key';
+
+/**
+ * A key named without a version: the version active on the host when the policy is
+ * compiled, so new files follow rotations. Only key rules may name a key this way.
+ */
+export interface ActiveKeyRef {
+  keyId: string;
+  version?: undefined;
+}
+
+/** What a key rule names: an exact version, a key's active version, or `clear_key`. */
+export type KeyRuleSpec = KeyRef | ActiveKeyRef | 'clear_key';
 
 export interface ResourceSet {
   description?: string;
@@ -52,7 +64,7 @@ export interface SecurityRule {
 export interface KeyRule {
   description?: string;
   resourceSet?: string;
-  key: KeySpec;
+  key: KeyRuleSpec;
 }
 
 export interface DataTransformationRule {

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 
 import { VeilError } from '../../common/errors.js';
-import { compilePolicy, loadPolicyFile, policyDigest, type KeySpec } from '../../policies/index.js';
+import { compilePolicy, loadPolicyFile, policyDigest, type KeyRuleSpec } from '../../policies/index.js';
 import { parseAccessLine, suggestRules, type AccessRecord } from '../../policies/suggest.js';
 
 function fail(error: unknown): never {
@@ -53,7 +53,10 @@ program
         process.stdout.write(`${file}: valid: ${rules} security rules, sha256 ${policyDigest(policy)}\n`);
         return;
       }
-      const named = (spec: KeySpec) => (typeof spec === 'object' ? [spec] : []);
+      // Keys are not checked here: each named key counts as present, at the version named
+      // (a key named without a version, at version 1, active).
+      const named = (spec: KeyRuleSpec) =>
+        typeof spec === 'object' ? [{ keyId: spec.keyId, version: spec.version ?? 1 }] : [];
       const knownKeys = [
         ...policy.keyRules.flatMap((r) => named(r.key)),
         ...(policy.dataTransformationRules ?? []).flatMap((r) => [

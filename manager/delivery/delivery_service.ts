@@ -1,7 +1,8 @@
 // Key delivery (NIST SP 800-57 §8.1.5.2.2.2, §8.1.5.3): each host gets the key versions
-// its guard points' policies name, and only those, in the wrapped blob of docs/protocol.md
-// (delivery_blob.ts), under a per-host sequence number that only grows. A version the host
-// no longer needs, or that was destroyed, is withdrawn in the next delivery.
+// its guard points' policies name (for a key named without a version, each version not
+// destroyed), and only those, in the wrapped blob of docs/protocol.md (delivery_blob.ts),
+// under a per-host sequence number that only grows. A version the host no longer needs, or
+// that was destroyed, is withdrawn in the next delivery.
 import { randomUUID } from 'node:crypto';
 
 import type { HostEvent } from '../../manager-client/types.js';
@@ -32,12 +33,20 @@ export class DeliveryService {
     };
   }
 
-  /** The key versions the host's guard points need. */
+  /**
+   * The key versions the host's guard points need: each version a policy names, and every
+   * version not destroyed of a key a policy names without a version (the host encrypts new
+   * files under the active one and still reads older files under the others).
+   */
   needed(host: HostRow): DeliveredVersion[] {
     const wanted = new Map<string, DeliveredVersion>();
+    const add = (ref: DeliveredVersion) =>
+      wanted.set(versionKey(ref), { keyId: ref.keyId, version: ref.version });
     for (const { policy } of this.assignments.forHost(host)) {
-      for (const ref of storedPolicyKeys(policy.document)) {
-        wanted.set(versionKey(ref), { keyId: ref.keyId, version: ref.version });
+      const named = storedPolicyKeys(policy.document);
+      named.versions.forEach(add);
+      for (const keyId of named.wholeKeys) {
+        for (const version of this.store.versions(keyId)) if (version.state !== 'destroyed') add(version);
       }
     }
     return [...wanted.values()];

@@ -1,13 +1,20 @@
 // Policies and guard points in the manager. A policy is validated with the policy
 // language's own checks (policies/) and every key version it names must exist here and
-// not be destroyed; a guard point puts a policy on a directory of one host or of every
-// host in a group. The key versions a host needs follow from these.
+// not be destroyed (a key named without a version needs one version not destroyed); a
+// guard point puts a policy on a directory of one host or of every host in a group. The
+// key versions a host needs follow from these.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { GuardPointView, NewGuardPoint, PolicyView } from '../../manager-client/types.js';
-import { checkPolicy, PolicyError, type KeyRef, type KeySpec, type Policy } from '../../policies/index.js';
+import {
+  checkPolicy,
+  PolicyError,
+  type KeyRef,
+  type KeyRuleSpec,
+  type Policy,
+} from '../../policies/index.js';
 import type { GuardPointRow, HostRow, ManagerStore, PolicyRow } from '../store/store.js';
 
 const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
@@ -22,19 +29,35 @@ function policyView(row: PolicyRow): PolicyView {
   };
 }
 
-/** Every key version a policy names: its key rules and its data transformation rules. */
-export function policyKeys(policy: Policy): KeyRef[] {
-  const specs: KeySpec[] = [
+/**
+ * What a policy names of the manager's keys. A key rule may name a key without a version
+ * (its active version on each host, which follows rotations): such a key counts as a whole,
+ * since files under any of its versions may be in the guard point.
+ */
+export interface PolicyKeys {
+  /** The exact versions, each once: key rules and data transformation rules. */
+  versions: KeyRef[];
+  /** The ids of the keys that key rules name without a version, each once. */
+  wholeKeys: string[];
+}
+
+export function policyKeys(policy: Policy): PolicyKeys {
+  const specs: KeyRuleSpec[] = [
     ...policy.keyRules.map((rule) => rule.key),
     ...(policy.dataTransformationRules ?? []).flatMap((rule) => [rule.currentKey, rule.transformationKey]),
   ];
-  const refs = new Map<string, KeyRef>();
-  for (const spec of specs) if (spec !== 'clear_key') refs.set(`${spec.keyId}/${spec.version}`, spec);
-  return [...refs.values()];
+  const versions = new Map<string, KeyRef>();
+  const wholeKeys = new Set<string>();
+  for (const spec of specs) {
+    if (spec === 'clear_key') continue;
+    if (spec.version === undefined) wholeKeys.add(spec.keyId);
+    else versions.set(`${spec.keyId}/${spec.version}`, { keyId: spec.keyId, version: spec.version });
+  }
+  return { versions: [...versions.values()], wholeKeys: [...wholeKeys] };
 }
 
-/** The key versions a stored policy names; stored documents were validated by putPolicy. */
-export function storedPolicyKeys(document: unknown): KeyRef[] {
+/** What a stored policy names; stored documents were validated by putPolicy. */
+export function storedPolicyKeys(document: unknown): PolicyKeys {
   return policyKeys(document as Policy);
 }
 
@@ -53,12 +76,24 @@ export class Assignments {
       if (error instanceof PolicyError) throw new ManagerError('VEIL_POLICY_REJECTED', error.message);
       throw error;
     }
-    for (const ref of policyKeys(policy)) {
+    const named = policyKeys(policy);
+    for (const ref of named.versions) {
       const version = this.store.versions(ref.keyId).find((v) => v.version === ref.version);
       if (!version || version.state === 'destroyed') {
         throw new ManagerError(
           'VEIL_POLICY_REJECTED',
           `the policy names version ${ref.version} of key ${ref.keyId}, which ${version ? 'is destroyed' : 'this manager does not have'}`,
+        );
+      }
+    }
+    for (const keyId of named.wholeKeys) {
+      const versions = this.store.versions(keyId);
+      if (!versions.some((v) => v.state !== 'destroyed')) {
+        throw new ManagerError(
+          'VEIL_POLICY_REJECTED',
+          versions.length === 0
+            ? `the policy names key ${keyId}, which this manager does not have`
+            : `the policy names key ${keyId}, every version of which is destroyed`,
         );
       }
     }
@@ -142,13 +177,22 @@ export class Assignments {
       });
   }
 
-  /** A guard point whose policy names the key version, if any (such a version is not destroyed). */
+  /**
+   * A guard point whose policy needs the key version, if any: one that names the version,
+   * or the key without a version. The latter holds every version but a destroyed one, since
+   * its files may be under any of them until the rekeying worker can tell which are not.
+   */
   guardPointUsing(keyId: string, version: number): string | undefined {
+    const state = this.store.versions(keyId).find((v) => v.version === version)?.state;
     for (const guardPoint of this.store.guardPoints()) {
       const policy = this.store.policy(guardPoint.policyId);
       if (!policy) continue;
       const named = storedPolicyKeys(JSON.parse(policy.document));
-      if (named.some((ref) => ref.keyId === keyId && ref.version === version)) return guardPoint.path;
+      if (named.versions.some((ref) => ref.keyId === keyId && ref.version === version))
+        return guardPoint.path;
+      if (named.wholeKeys.includes(keyId) && state !== undefined && state !== 'destroyed') {
+        return `${guardPoint.path}, whose policy names the key without a version`;
+      }
     }
     return undefined;
   }

@@ -1,7 +1,8 @@
 // Key delivery end to end: the real manager process pushes, over the host event stream
 // (WebSocket, mutual TLS), the keys a host's guard points need, wrapped to the host's
 // transport key; the native core of this process, whose transport key the host registered,
-// opens every delivery. Rotation, policy change and withdrawal each arrive as a new delivery.
+// opens every delivery. Rotation, policy change and withdrawal each arrive as a new delivery;
+// a policy naming a key without a version brings every version of it not destroyed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { ManagerClient } from '../../manager-client/client.js';
 import type { HostEvent, KeyView } from '../../manager-client/types.js';
 import { installDelivery, keys as nativeKeys, transportPublicKey } from '../../native/core.js';
+import { compilePolicy, type Policy } from '../../policies/index.js';
 import { opensslCsr, startManagerProcess, type ManagerProcess } from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-delivery-');
@@ -128,6 +130,121 @@ test('a rotation, then a policy naming the new version: each is a new delivery t
   assert.deepEqual(
     nativeKeys.list().map((k) => [k.keyId, k.version, k.state]),
     [[payroll.keyId, 2, 'active']],
+  );
+});
+
+/** Installs the next delivery after `count` and returns its entries, in key and version order. */
+async function installNext(count: number) {
+  const next = await delivery(count);
+  const opened = installDelivery(Buffer.from(next.blob, 'base64'), {
+    hostId,
+    afterSequence: BigInt(next.sequence) - 1n,
+  });
+  return opened.entries
+    .map((e) => [e.keyId === payroll.keyId ? 'payroll' : e.keyId, e.version, e.state, e.action])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1]));
+}
+
+const deliveries = () => received.filter((e) => e.type === 'delivery').length;
+
+test('a policy naming a key without a version: the host gets every version not destroyed, and each rotation', async () => {
+  const admin = manager.admin();
+  let count = deliveries();
+  await admin.putPolicy({ ...hrPolicy(1), keyRules: [{ key: { keyId: payroll.keyId } }] });
+  assert.deepEqual(
+    await installNext(count),
+    [
+      ['payroll', 1, 'deactivated', 'installed'],
+      ['payroll', 2, 'active', 'installed'],
+    ],
+    'version 1 comes back: files written under it before must stay readable',
+  );
+  // What the agent does with it: the policy compiles to the active version on the host.
+  const compiled = () => {
+    const event = received.filter((e) => e.type === 'guardpoints').at(-1);
+    const document = event?.type === 'guardpoints' ? event.guardPoints[0]?.policy.document : undefined;
+    return compilePolicy(document as Policy, { knownKeys: nativeKeys.list() }).keys;
+  };
+  assert.deepEqual(compiled(), [{ keyId: payroll.keyId, version: 2 }]);
+
+  count = deliveries();
+  await admin.rotateKey(payroll.keyId);
+  assert.deepEqual(await installNext(count), [
+    ['payroll', 1, 'deactivated', 'installed'],
+    ['payroll', 2, 'deactivated', 'installed'],
+    ['payroll', 3, 'active', 'installed'],
+  ]);
+  assert.deepEqual(compiled(), [{ keyId: payroll.keyId, version: 3 }], 'new files go under version 3');
+});
+
+test("while a guard point's policy names a key without a version, no version of it can be destroyed", async () => {
+  const admin = manager.admin();
+  for (const version of [1, 2, 3]) {
+    await assert.rejects(admin.destroyKey(payroll.keyId, version), (error: unknown) => {
+      const { code, message } = error as { code?: string; message?: string };
+      assert.equal(code, 'VEIL_KEY_IN_USE');
+      assert.match(message ?? '', /\/srv\/hr, whose policy names the key without a version/);
+      return true;
+    });
+  }
+  const shown = await admin.key(payroll.keyId);
+  assert.deepEqual(
+    shown.versions.map((v) => v.state),
+    ['deactivated', 'deactivated', 'active'],
+  );
+  // Named by its version again, the key's older versions are withdrawn and may be destroyed;
+  // named without a version once more, the host gets the versions left.
+  let count = deliveries();
+  await admin.putPolicy(hrPolicy(3));
+  assert.deepEqual(await installNext(count), [
+    ['payroll', 1, 'deactivated', 'withdrawn'],
+    ['payroll', 2, 'deactivated', 'withdrawn'],
+    ['payroll', 3, 'active', 'installed'],
+  ]);
+  count = deliveries();
+  await admin.destroyKey(payroll.keyId, 1);
+  assert.deepEqual(await installNext(count), [['payroll', 3, 'active', 'installed']]);
+  count = deliveries();
+  await admin.putPolicy({ ...hrPolicy(3), keyRules: [{ key: { keyId: payroll.keyId } }] });
+  assert.deepEqual(await installNext(count), [
+    ['payroll', 2, 'deactivated', 'installed'],
+    ['payroll', 3, 'active', 'installed'],
+  ]);
+  assert.deepEqual(
+    nativeKeys
+      .list()
+      .map((k) => [k.version, k.state])
+      .sort(),
+    [
+      [2, 'deactivated'],
+      [3, 'active'],
+    ],
+  );
+});
+
+test('a policy naming without a version a key the manager lacks, or whose versions are all destroyed, is refused', async () => {
+  const admin = manager.admin();
+  const rejected = (keyId: string, words: RegExp) =>
+    assert.rejects(
+      admin.putPolicy({ ...hrPolicy(3), name: 'other', keyRules: [{ key: { keyId } }] }),
+      (error: unknown) => {
+        const { code, message } = error as { code?: string; message?: string };
+        assert.equal(code, 'VEIL_POLICY_REJECTED');
+        assert.match(message ?? '', words);
+        return true;
+      },
+    );
+  const missing = '11111111-2222-4333-8444-555555555555';
+  await rejected(missing, new RegExp(`names key ${missing}, which this manager does not have`));
+  const retired = await admin.createKey({ name: 'retired' });
+  await admin.destroyKey(retired.keyId, 1);
+  await rejected(
+    retired.keyId,
+    new RegExp(`names key ${retired.keyId}, every version of which is destroyed`),
+  );
+  assert.deepEqual(
+    (await admin.policies()).map((p) => p.name),
+    ['hr'],
   );
 });
 

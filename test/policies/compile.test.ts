@@ -83,8 +83,88 @@ test('an unknown key version is refused at its pointer, saying which versions th
 });
 
 test('known keys may carry more than an id and a version (keys.list() entries)', () => {
-  const listed = known.map((ref) => ({ ...ref, state: 'active', algorithm: 'aes-256' }));
+  const listed = known.map((ref) => ({ ...ref, state: 'active' as const, algorithm: 'aes-256' }));
   assert.deepEqual(compilePolicy(basePolicy(), { knownKeys: listed }).keys, [KEY_A]);
+});
+
+/** The base policy with its last key rule naming KEY_A without a version. */
+function followingPolicy(): Policy {
+  const policy = basePolicy();
+  policy.keyRules[1] = { key: { keyId: KEY_A.keyId } };
+  return policy;
+}
+
+test('a key named without a version compiles to its active version on this host', () => {
+  const knownKeys = [
+    { ...KEY_A, version: 1, state: 'deactivated' as const },
+    { ...KEY_A, version: 2, state: 'active' as const },
+    { ...KEY_A, version: 3, state: 'pre-activation' as const },
+    { ...KEY_B, state: 'active' as const },
+  ];
+  const table = compilePolicy(followingPolicy(), { knownKeys });
+  assert.deepEqual(table.keys, [{ keyId: KEY_A.keyId, version: 2 }]);
+  assert.deepEqual(table.keyRules, [
+    { resource: 1, key: -1 },
+    { resource: -1, key: 0 },
+  ]);
+  // The digest is the policy's: the same policy after a rotation has the same digest.
+  const rotated = knownKeys.map((ref) =>
+    ref.keyId === KEY_A.keyId && ref.version === 3 ? { ...ref, state: 'active' as const } : ref,
+  );
+  const after = compilePolicy(followingPolicy(), { knownKeys: rotated });
+  assert.deepEqual(after.keys, [{ keyId: KEY_A.keyId, version: 3 }], 'the highest active version');
+  assert.equal(after.digest, table.digest);
+});
+
+test('a key named without a version shares its table entry with a rule naming that version', () => {
+  const policy = followingPolicy();
+  policy.keyRules[0] = { resourceSet: 'logs', key: { ...KEY_A, version: 2 } };
+  const knownKeys = [
+    { ...KEY_A, version: 1, state: 'suspended' as const },
+    { ...KEY_A, version: 2, state: 'active' as const },
+  ];
+  const table = compilePolicy(policy, { knownKeys });
+  assert.deepEqual(table.keys, [{ keyId: KEY_A.keyId, version: 2 }]);
+  assert.deepEqual(
+    table.keyRules.map((rule) => rule.key),
+    [0, 0],
+  );
+});
+
+test('a known key given without a state counts as active (veil-mount keys from files)', () => {
+  const table = compilePolicy(followingPolicy(), {
+    knownKeys: [KEY_A, { ...KEY_A, version: 2, state: 'deactivated' }],
+  });
+  assert.deepEqual(table.keys, [KEY_A]);
+});
+
+test('a key named without a version and no active version here is refused at its pointer', () => {
+  const policy = followingPolicy();
+  policy.keyRules.splice(1, 0, { resourceSet: 'data', key: { keyId: KEY_B.keyId } });
+  const error = refusal(
+    () =>
+      compilePolicy(policy, {
+        knownKeys: [
+          { ...KEY_A, version: 2, state: 'compromised' },
+          { ...KEY_A, version: 1, state: 'deactivated' },
+        ],
+        source: 'p.json',
+      }),
+    'VEIL_POLICY_UNRESOLVED',
+  );
+  assert.deepEqual(
+    error.issues.map((i) => [i.pointer, i.message]),
+    [
+      [
+        '/keyRules/1/key',
+        `key ${KEY_B.keyId} has no active version on this host (this host has no version of it)`,
+      ],
+      [
+        '/keyRules/2/key',
+        `key ${KEY_A.keyId} has no active version on this host (this host has versions 1 deactivated, 2 compromised)`,
+      ],
+    ],
+  );
 });
 
 test('an invalid policy is refused by compile too: it never trusts its caller', () => {

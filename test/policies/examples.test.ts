@@ -10,27 +10,19 @@ import {
   loadPolicyFile,
   selectKey,
   type DecisionTable,
-  type KeyRef,
   type Policy,
   type Request,
 } from '../../policies/index.js';
+import { knownKeysOf } from './support.js';
 
 const dir = new URL('../../policies/examples/', import.meta.url).pathname;
 const USERS: Record<string, number> = { postgres: 101, backup: 34, alice: 1001, bob: 1002, billing: 1100 };
 const GROUPS: Record<string, number> = { billing: 1100, sudo: 27, finance: 1200 };
 
-function keysOf(policy: Policy): KeyRef[] {
-  const specs = [
-    ...policy.keyRules.map((rule) => rule.key),
-    ...(policy.dataTransformationRules ?? []).flatMap((rule) => [rule.currentKey, rule.transformationKey]),
-  ];
-  return specs.filter((spec): spec is KeyRef => spec !== 'clear_key');
-}
-
 function load(name: string): { policy: Policy; table: DecisionTable } {
   const policy = loadPolicyFile(`${dir}${name}`);
   const table = compilePolicy(policy, {
-    knownKeys: keysOf(policy),
+    knownKeys: knownKeysOf(policy),
     resolveUser: (user) => USERS[user],
     resolveGroup: (group) => GROUPS[group],
   });
@@ -81,7 +73,12 @@ test('database.json: only the signed server sees plaintext; backup gets the raw 
   );
   const root = asker(table, { uid: 0, gids: [0], exe: '/bin/cat', exeSha256: null });
   assert.equal(root('base/16384/1259', 'f_rd'), 'denied');
-  assert.deepEqual(selectKey(table, 'pg_wal/0001')?.key, policy.keyRules[0].key);
+  // The WAL key is named without a version: new segments go under its active version here.
+  assert.deepEqual(policy.keyRules[0].key, { keyId: 'b68643c8-93c3-4f7b-b02b-6a3c943e8a99' });
+  assert.deepEqual(selectKey(table, 'pg_wal/0001')?.key, {
+    keyId: 'b68643c8-93c3-4f7b-b02b-6a3c943e8a99',
+    version: 2,
+  });
   assert.deepEqual(selectKey(table, 'base/1')?.key, policy.keyRules[1].key);
 });
 

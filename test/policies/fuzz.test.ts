@@ -13,11 +13,10 @@ import {
   parsePolicy,
   PolicyError,
   selectKey,
-  type KeyRef,
   type Policy,
 } from '../../policies/index.js';
 import { parseJson } from '../../policies/json.js';
-import { basePolicy, pointerKeys } from './support.js';
+import { basePolicy, knownKeysOf, pointerKeys } from './support.js';
 
 const examples = new URL('../../policies/examples/', import.meta.url).pathname;
 const SEEDS: string[] = [
@@ -139,13 +138,6 @@ function resolves(document: unknown, pointer: string): boolean {
   return true;
 }
 
-function keysOf(policy: Policy): KeyRef[] {
-  return [
-    ...policy.keyRules.map((r) => r.key),
-    ...(policy.dataTransformationRules ?? []).flatMap((r) => [r.currentKey, r.transformationKey]),
-  ].filter((k): k is KeyRef => k !== 'clear_key');
-}
-
 function exercise(text: string): 'accepted' | 'refused' {
   let policy: Policy;
   try {
@@ -167,7 +159,7 @@ function exercise(text: string): 'accepted' | 'refused' {
     return 'refused';
   }
   const table = compilePolicy(policy, {
-    knownKeys: keysOf(policy),
+    knownKeys: knownKeysOf(policy),
     resolveUser: () => 1,
     resolveGroup: () => 2,
   });

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
 import { POLICY_SCHEMA, parsePolicy, type Effect, type Policy } from '../../policies/index.js';
-import { basePolicy, DELETE, edit, expectProblems, KEY_A } from './support.js';
+import { basePolicy, DELETE, edit, expectProblems, KEY_A, KEY_B } from './support.js';
 
 type Case = [name: string, edits: Record<string, unknown>, problems: [string, string][]];
 
@@ -239,9 +239,24 @@ const CASES: Case[] = [
     [['/keyRules/1/key/version', 'must be at most 4294967295']],
   ],
   [
-    'a key without a version',
-    { '/keyRules/1/key/version': DELETE },
-    [['/keyRules/1/key', 'must have the property "version"']],
+    'a key without an id',
+    { '/keyRules/1/key/keyId': DELETE },
+    [['/keyRules/1/key', 'must have the property "keyId"']],
+  ],
+  [
+    'a current key without a version (transformations name exact versions)',
+    { '/dataTransformationRules': [{ currentKey: { keyId: KEY_A.keyId }, transformationKey: KEY_B }] },
+    [['/dataTransformationRules/0/currentKey', 'must have the property "version"']],
+  ],
+  [
+    'a transformation key without a version',
+    { '/dataTransformationRules': [{ currentKey: KEY_A, transformationKey: { keyId: KEY_B.keyId } }] },
+    [['/dataTransformationRules/0/transformationKey', 'must have the property "version"']],
+  ],
+  [
+    'a key without a version, with an unknown member',
+    { '/keyRules/1/key': { keyId: KEY_A.keyId, latest: true } },
+    [['/keyRules/1/key/latest', 'unknown property (allowed here: keyId, version)']],
   ],
   [
     'a key with a state',
@@ -304,6 +319,15 @@ test('the schema accepts the base policy, every action and every effect combinat
   policy.securityRules[1].actions = ['read', 'write', 'all_ops', 'key_op', 'exec', 'f_wr_app', 'd_rd_sec'];
   policy.$schema = '../schema/policy.schema.json';
   parsePolicy(JSON.stringify(policy), 'actions.json');
+});
+
+test('a key rule may name a key without a version; the parsed rule keeps it so', () => {
+  const policy = basePolicy();
+  policy.keyRules[1] = { key: { keyId: KEY_A.keyId } };
+  const parsed = parsePolicy(JSON.stringify(policy), 'following.json');
+  assert.deepEqual(parsed.keyRules[1].key, { keyId: KEY_A.keyId });
+  policy.keyRules[0] = { resourceSet: 'logs', key: KEY_B };
+  parsePolicy(JSON.stringify(policy), 'both.json');
 });
 
 test('the schema is valid draft 2020-12 in strict mode, and every property has a description', () => {

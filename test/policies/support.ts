@@ -2,7 +2,13 @@
 // and assertions on refusals that check each problem's code, pointer and wording.
 import assert from 'node:assert/strict';
 
-import { PolicyError, parsePolicy, type Policy, type PolicyErrorCode } from '../../policies/index.js';
+import {
+  PolicyError,
+  parsePolicy,
+  type KnownKey,
+  type Policy,
+  type PolicyErrorCode,
+} from '../../policies/index.js';
 
 export const KEY_A = { keyId: '0f8e2a4c-1b3d-4e5f-8a9b-0c1d2e3f4a5b', version: 1 };
 export const KEY_B = { keyId: '9d3c6a1e-2f4b-4c8d-9e0f-1a2b3c4d5e6f', version: 2 };
@@ -31,6 +37,24 @@ export function basePolicy(): Policy {
       { resourceSet: 'logs', actions: ['read'], effect: ['permit'] },
     ],
     keyRules: [{ resourceSet: 'logs', key: 'clear_key' }, { key: KEY_A }],
+  });
+}
+
+/**
+ * Keys for compiling `policy` on a made-up host: every version it names, with no state
+ * (active); a key named without a version as rotated once: version 1 deactivated, 2 active.
+ */
+export function knownKeysOf(policy: Policy): KnownKey[] {
+  return [
+    ...policy.keyRules.map((rule) => rule.key),
+    ...(policy.dataTransformationRules ?? []).flatMap((rule) => [rule.currentKey, rule.transformationKey]),
+  ].flatMap((spec): KnownKey[] => {
+    if (spec === 'clear_key') return [];
+    if (spec.version !== undefined) return [{ keyId: spec.keyId, version: spec.version }];
+    return [
+      { keyId: spec.keyId, version: 1, state: 'deactivated' },
+      { keyId: spec.keyId, version: 2, state: 'active' },
+    ];
   });
 }
 
