@@ -1,13 +1,12 @@
 // The one typed client of the manager's API (used by the CLI, the agent and the tests).
-// It trusts only the manager's CA, never the system's, and answers every failure with a
+// It trusts only the manager's CA, never the system's (fetchManagerCa, which has no CA yet,
+// trusts nothing and leaves pinning to its caller), and answers every failure with a
 // ManagerError: the manager's own code, or VEIL_MANAGER_UNREACHABLE.
-import { request } from 'node:https';
-
-import { isManagerErrorCode, ManagerError } from './errors.js';
 import WebSocket from 'ws';
 
+import { ManagerError } from './errors.js';
+import { exchange, managerBase, MAX_ANSWER_BYTES } from './exchange.js';
 import type {
-  ErrorBody,
   ExportedKey,
   Inventory,
   Settings,
@@ -15,7 +14,12 @@ import type {
   GuardPointView,
   HostEvent,
   HostGroupView,
+  HostReport,
+  HostReportQuery,
+  HostReportReceipt,
+  HostReportRecord,
   HostView,
+  ManagerCa,
   NewGuardPoint,
   PolicyView,
   KeyState,
@@ -29,6 +33,8 @@ import type {
   TokenOptions,
 } from './types.js';
 
+export { fetchManagerCa } from './ca.js';
+
 export interface ClientOptions {
   /** https://host:port of the manager. */
   url: string;
@@ -41,7 +47,8 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
-const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+/** Host event reads may be long: up to 1,000 events of up to about 14,000 characters each. */
+const MAX_EVENTS_ANSWER_BYTES = 64 * 1024 * 1024;
 
 const versionPath = (keyId: string, version: number): string =>
   `/v1/keys/${encodeURIComponent(keyId)}/versions/${encodeURIComponent(String(version))}`;
@@ -51,20 +58,13 @@ export class ManagerClient {
   readonly #base: URL;
 
   constructor(options: ClientOptions) {
-    let base: URL;
-    try {
-      base = new URL(options.url);
-    } catch {
-      throw new ManagerError('VEIL_MANAGER_UNREACHABLE', `${options.url} is not a URL`);
-    }
-    if (base.protocol !== 'https:') {
-      throw new ManagerError(
-        'VEIL_MANAGER_UNREACHABLE',
-        `the manager is reached over https, not ${base.protocol}`,
-      );
-    }
+    this.#base = managerBase(options.url);
     this.#options = options;
-    this.#base = base;
+  }
+
+  /** The manager's CA (GET /v1/ca) over a connection that already trusts it; see fetchManagerCa. */
+  ca(): Promise<ManagerCa> {
+    return this.#call('GET', '/v1/ca');
   }
 
   openapi(): Promise<unknown> {
@@ -147,7 +147,9 @@ export class ManagerClient {
 
   /**
    * The host's event stream (mutual TLS): every event the manager pushes goes to
-   * `onEvent`. The caller closes the returned socket.
+   * `onEvent`. Sending `{"type":"sync"}` (HostStreamMessage) on the returned socket asks
+   * for the guard points and a fresh delivery again; any other message closes it (1008).
+   * The caller closes the returned socket.
    */
   events(onEvent: (event: HostEvent) => void, onError?: (error: ManagerError) => void): WebSocket {
     const { host, caPem } = this.#options;
@@ -208,6 +210,34 @@ export class ManagerClient {
     return this.#call('POST', '/v1/hosts/self/status', { guardPoints });
   }
 
+  /**
+   * Registers the native core's new transport public key (PEM) for the host this client is
+   * (mutual TLS); its open event streams get a fresh delivery wrapped to it.
+   */
+  setTransportKey(transportPublicKey: string): Promise<HostView> {
+    return this.#call('PUT', '/v1/hosts/self/transport-key', { transportPublicKey });
+  }
+
+  /** Reports 1 to 500 events of the host this client is (mutual TLS): stored whole or refused whole. */
+  reportEvents(events: HostReport[]): Promise<HostReportReceipt> {
+    return this.#call('POST', '/v1/hosts/self/events', { events });
+  }
+
+  /** A host's reported events, newest first (default 100, at most 1,000). */
+  hostEvents(hostId: string, query: HostReportQuery = {}): Promise<HostReportRecord[]> {
+    const search = new URLSearchParams();
+    if (query.limit !== undefined) search.set('limit', String(query.limit));
+    if (query.type !== undefined) search.set('type', query.type);
+    const qs = search.toString() === '' ? '' : `?${search.toString()}`;
+    return this.#call(
+      'GET',
+      `/v1/hosts/${encodeURIComponent(hostId)}/events${qs}`,
+      undefined,
+      true,
+      MAX_EVENTS_ANSWER_BYTES,
+    );
+  }
+
   /** A new certificate for the host this client is, from a new CSR (mutual TLS). */
   renewCertificate(csr: string): Promise<Registration> {
     return this.#call('POST', '/v1/hosts/self/certificate', { csr });
@@ -244,83 +274,29 @@ export class ManagerClient {
     return this.#call('GET', '/v1/hosts/self');
   }
 
-  #call<T>(method: string, path: string, body?: unknown, asAdmin = false): Promise<T> {
+  #call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    asAdmin = false,
+    maxAnswerBytes = MAX_ANSWER_BYTES,
+  ): Promise<T> {
     const { admin, host, caPem, timeoutMs = 30_000 } = this.#options;
     if (asAdmin && !admin) {
       return Promise.reject(
         new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs administrator credentials'),
       );
     }
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (payload) {
-      headers['content-type'] = 'application/json';
-      headers['content-length'] = String(payload.length);
-    }
-    if (asAdmin && admin) {
-      headers.authorization = `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}`;
-    }
-    const url = new URL(path, this.#base);
-    return new Promise<T>((resolve, reject) => {
-      const req = request(
-        url,
-        {
-          method,
-          headers,
-          ca: [caPem],
-          key: host?.keyPem,
-          cert: host?.certificatePem,
-          minVersion: 'TLSv1.2',
-          timeout: timeoutMs,
-          // A connection per request: a kept-alive one that the manager closes as idle just
-          // as it is reused fails the request ("socket hang up").
-          agent: false,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_ANSWER_BYTES) req.destroy(new Error('the answer is too large'));
-            else chunks.push(chunk);
-          });
-          res.on('end', () => {
-            let parsed: unknown;
-            try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-            } catch {
-              reject(
-                new ManagerError(
-                  'VEIL_MANAGER_UNREACHABLE',
-                  `the manager's answer to ${method} ${path} is not JSON`,
-                ),
-              );
-              return;
-            }
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) {
-              resolve(parsed as T);
-              return;
-            }
-            const error = (parsed as Partial<ErrorBody>).error;
-            const code = isManagerErrorCode(error?.code) ? error.code : 'VEIL_INTERNAL';
-            reject(new ManagerError(code, error?.message ?? `the manager answered ${status}`));
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', (error) =>
-        reject(
-          new ManagerError(
-            'VEIL_MANAGER_UNREACHABLE',
-            `cannot reach the manager at ${this.#base.origin}: ${error.message}`,
-            {
-              cause: error,
-            },
-          ),
-        ),
-      );
-      req.end(payload);
-    });
+    const authorization =
+      asAdmin && admin
+        ? `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}`
+        : undefined;
+    return exchange<T>(this.#base, method, path, {
+      body,
+      authorization,
+      tls: { ca: [caPem], key: host?.keyPem, cert: host?.certificatePem },
+      timeoutMs,
+      maxAnswerBytes,
+    }).then(({ answer }) => answer);
   }
 }

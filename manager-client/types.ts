@@ -223,3 +223,96 @@ export interface Inventory {
     hostId: string | null;
   }[];
 }
+
+/** GET /v1/ca (no authentication): the manager's CA certificate, for a host to pin. */
+export interface ManagerCa {
+  /** PEM. */
+  certificate: string;
+  /** SHA-256 of the certificate's DER as upper-case hex pairs joined by ':' (as openssl prints it). */
+  fingerprint: string;
+}
+
+/** PUT /v1/hosts/self/transport-key: the native core's new transport public key. */
+export interface TransportKeyChange {
+  /** RSA-3072 SubjectPublicKeyInfo, PEM: checked exactly as at registration. */
+  transportPublicKey: string;
+}
+
+/** What a host may send on its event stream: `sync` asks for its guard points and a fresh delivery. */
+export interface HostStreamMessage {
+  type: 'sync';
+}
+
+export const HOST_REPORT_TYPES = [
+  'access',
+  'tamper',
+  'key-unavailable',
+  'recovered',
+  'unmounted',
+  'guard-failed',
+] as const;
+export type HostReportType = (typeof HOST_REPORT_TYPES)[number];
+
+/** The decision behind an access event: which rule of which policy said what. */
+export interface AccessDecision {
+  /** The policy's name. */
+  policy: string;
+  /** The digest of the policy as the host compiled it. */
+  digest: string;
+  /** The index of the security rule that decided, or null when none did (the default). */
+  rule: number | null;
+  action: string;
+  effect: 'permit' | 'deny';
+  applyKey: boolean;
+  /** Learn mode: the decision was recorded, not enforced. */
+  learned: boolean;
+  gid: number;
+  /** Absolute path of the caller's executable. */
+  executable: string;
+}
+
+/** One event a host reports (POST /v1/hosts/self/events): a denial, an audit record, a tamper event… */
+export interface HostReport {
+  /** A UUID the host chooses: a batch sent again is stored once. */
+  eventId: string;
+  /** ISO 8601, when it happened on the host. */
+  time: string;
+  type: HostReportType;
+  /** The guard point (an absolute path). */
+  guardPoint?: string;
+  /** The file, relative to the guard point. */
+  path?: string;
+  /** A Veil error code, e.g. VEIL_CRYPTO_AUTH_FAILED. */
+  code?: string;
+  /** At most 1,024 characters. */
+  message: string;
+  uid?: number;
+  pid?: number;
+  /** Present on access events, and only on them. */
+  access?: AccessDecision;
+}
+
+/** POST /v1/hosts/self/events: 1 to 500 reports. */
+export interface HostReportBatch {
+  events: HostReport[];
+}
+
+/** The answer to a batch: stored now, and already stored before (by event id). */
+export interface HostReportReceipt {
+  accepted: number;
+  duplicates: number;
+}
+
+/** A report as the manager keeps it (GET /v1/hosts/{hostId}/events). */
+export interface HostReportRecord extends HostReport {
+  hostId: string;
+  /** When the manager received it. */
+  receivedAt: string;
+}
+
+/** GET /v1/hosts/{hostId}/events: newest first. */
+export interface HostReportQuery {
+  /** 1 to 1,000; default 100. */
+  limit?: number;
+  type?: HostReportType;
+}

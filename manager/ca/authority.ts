@@ -5,11 +5,12 @@
 import 'reflect-metadata';
 
 import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { ManagerError } from '../../manager-client/errors.js';
+import { certificateFingerprint } from '../../manager-client/fingerprint.js';
 import type { MasterKey } from '../keys/master_key.js';
 import { writeFileAtomically } from '../../common/files.js';
 
@@ -31,6 +32,8 @@ export interface IssuedCertificate {
 
 export interface CertificateAuthority {
   readonly certificatePem: string;
+  /** SHA-256 of the CA certificate, "AB:CD:…": what a host pins. */
+  readonly fingerprint: string;
   /** The manager's TLS server identity, signed by this CA. */
   readonly server: { keyPem: string; certificatePem: string };
   /** Checks the CSR (PEM) and issues a client certificate for `hostId`. */
@@ -111,6 +114,7 @@ export async function openCertificateAuthority(
   const certificatePem = caCertificate.toString('pem');
   return {
     certificatePem,
+    fingerprint: certificateFingerprint(certificatePem),
     server: { keyPem: serverKeyPem, certificatePem: serverCertificatePem },
     async issueHostCertificate(csrPem, hostId, now = new Date()) {
       let csr: x509.Pkcs10CertificateRequest;
@@ -150,6 +154,41 @@ export async function openCertificateAuthority(
       });
       return { pem: certificate.toString('pem'), serial, notBefore, notAfter };
     },
+  };
+}
+
+/** The CA certificate of a data directory as `veil-manager ca show` prints it. */
+export interface CaCertificateInfo {
+  file: string;
+  fingerprint: string;
+  subject: string;
+  serial: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** Reads the CA certificate of a data directory: no master key, no store, no server. */
+export function readCaCertificate(dir: string): CaCertificateInfo {
+  const file = path.join(dir, FILES.caCertificate);
+  let pem: string;
+  let certificate: X509Certificate;
+  try {
+    pem = readFileSync(file, 'utf8');
+    certificate = new X509Certificate(pem);
+  } catch (error) {
+    throw new ManagerError(
+      'VEIL_CA_UNUSABLE',
+      `cannot read the CA certificate ${file}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return {
+    file,
+    fingerprint: certificateFingerprint(pem),
+    subject: certificate.subject.replaceAll('\n', ', '),
+    serial: certificate.serialNumber.toLowerCase(),
+    notBefore: new Date(certificate.validFrom).toISOString(),
+    notAfter: new Date(certificate.validTo).toISOString(),
   };
 }
 

@@ -1,6 +1,7 @@
 // veil-manager: runs the key manager (`serve`) and administers it over its API (`token`,
 // `host`). Administration reaches the manager over HTTPS like any client; on the
-// manager's own machine `--data-dir` finds its CA certificate and first password there.
+// manager's own machine `--data-dir` finds its CA certificate and first password there
+// (`ca show` reads only that directory).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -9,8 +10,12 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import {
+  HOST_REPORT_TYPES,
   KEY_ALGORITHMS,
   REVOCATION_REASONS,
+  type HostReportRecord,
+  type HostView,
+  type HostReportType,
   type KeyAlgorithm,
   type KeyState,
   type KeyView,
@@ -18,6 +23,7 @@ import {
 } from '../../manager-client/types.js';
 import { VeilError } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
+import { readCaCertificate } from '../ca/authority.js';
 import { startManager } from '../server/server.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:8443';
@@ -137,10 +143,11 @@ program
         const caFile = path.join(path.resolve(options.dataDir), 'ca.crt');
         if (options.json) {
           process.stdout.write(
-            `${JSON.stringify({ ok: true, url: manager.url, port: manager.port, caFile, adminPasswordFile: manager.adminPasswordFile ?? null })}\n`,
+            `${JSON.stringify({ ok: true, url: manager.url, port: manager.port, caFile, caFingerprint: manager.caFingerprint, adminPasswordFile: manager.adminPasswordFile ?? null })}\n`,
           );
         } else {
           process.stdout.write(`veil-manager: listening on ${manager.url} (CA certificate: ${caFile})\n`);
+          process.stdout.write(`veil-manager: CA fingerprint (SHA-256): ${manager.caFingerprint}\n`);
           if (manager.adminPasswordFile) {
             process.stdout.write(
               `veil-manager: first start: administrator "${FIRST_ADMIN}", password in ${manager.adminPasswordFile}\n`,
@@ -160,6 +167,25 @@ program
       }
     },
   );
+
+const ca = program.command('ca').description("the manager's certificate authority");
+ca.command('show')
+  .description('the CA fingerprint (what hosts pin), subject and validity, read from the data directory')
+  .requiredOption('--data-dir <dir>', "the manager's data directory")
+  .option('--json', 'print as JSON')
+  .action((options: { dataDir: string; json?: boolean }) => {
+    try {
+      const info = readCaCertificate(path.resolve(options.dataDir));
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify(info)}\n`
+          : `fingerprint (SHA-256): ${info.fingerprint}\nsubject: ${info.subject}\nserial: ${info.serial}\n` +
+              `valid from ${info.notBefore} until ${info.notAfter}\ncertificate: ${info.file}\n`,
+      );
+    } catch (error) {
+      fail(error, options.json);
+    }
+  });
 
 const token = program.command('token').description('registration tokens');
 connectionOptions(
@@ -216,6 +242,76 @@ connectionOptions(host.command('list').description('the host inventory')).action
       fail(error, options.json);
     }
   },
+);
+
+/** A host in full: certificate, group, last contact and the guard point status it reported. */
+function describeHost(h: HostView): string {
+  const lines = [
+    `host ${h.hostId}: ${h.name}`,
+    `  group:        ${h.hostGroup ?? '-'}`,
+    `  registered:   ${h.registeredAt}`,
+    `  certificate:  serial ${h.certificateSerial}, valid until ${h.certificateNotAfter}`,
+    `  last seen:    ${h.lastSeenAt ?? 'never'}`,
+    ...(h.deregisteredAt ? [`  de-registered ${h.deregisteredAt}: certificate revoked`] : []),
+    `  guard points: ${h.guardPoints.length === 0 ? 'none reported' : ''}`,
+    ...h.guardPoints.map(
+      (g) =>
+        `    ${g.guardPointId}  ${g.state}${g.message ? ` (${g.message})` : ''}${g.reportedAt ? `  reported ${g.reportedAt}` : ''}`,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+connectionOptions(
+  host.command('show <host-id>').description('one host: certificate, group, last seen, guard points'),
+).action((id: string, options: Connection) => act(options, (api) => api.host(id), describeHost));
+connectionOptions(
+  host
+    .command('remove <host-id>')
+    .description('de-register a host: certificate revoked, connections closed, its guard points released'),
+).action((id: string, options: Connection) =>
+  act(
+    options,
+    (api) => api.deregisterHost(id),
+    (h) => `host ${h.hostId} de-registered; it releases its guard points (the data stays encrypted)`,
+  ),
+);
+
+/** A field of a log line: as it is when plain, else quoted (JSON) so that a line stays one line. */
+function logField(value: string | number | null | undefined): string {
+  if (value === undefined || value === null) return '-';
+  const text = String(value);
+  return text === '' || /[\s"\\\p{C}]/u.test(text) ? JSON.stringify(text) : text;
+}
+
+/** One reported event as a line: access events in the shape of an access log. */
+function describeReport(e: HostReportRecord): string {
+  const where = `${logField(e.guardPoint)} ${logField(e.path)}`;
+  if (e.access) {
+    const a = e.access;
+    return (
+      `${e.time} access ${where} uid=${logField(e.uid)} pid=${logField(e.pid)} action=${a.action} ` +
+      `effect=${a.effect}${a.learned ? ' (learned)' : ''} rule=${a.rule ?? 'none'} ` +
+      `policy=${logField(a.policy)} exe=${logField(a.executable)}`
+    );
+  }
+  return `${e.time} ${e.type} ${where}${e.code ? ` ${e.code}` : ''}: ${logField(e.message)}`;
+}
+
+connectionOptions(
+  host
+    .command('events <host-id>')
+    .description("a host's reported events, newest first: access records, tamper, key problems, failures")
+    .addOption(
+      new Option('--limit <n>', 'at most this many (1 to 1000)').argParser(positiveInteger).default(100),
+    )
+    .addOption(new Option('--type <type>', 'only events of this type').choices(HOST_REPORT_TYPES)),
+).action((id: string, options: Connection & { limit: number; type?: HostReportType }) =>
+  act(
+    options,
+    (api) => api.hostEvents(id, { limit: options.limit, type: options.type }),
+    (events) => (events.length === 0 ? 'no events' : events.map(describeReport).join('\n')),
+  ),
 );
 
 const key = program

@@ -229,6 +229,25 @@ export class RegistrationService {
     return { hostId, hostName: host.name, certificate: issued.pem, caChain: [this.ca.certificatePem] };
   }
 
+  /**
+   * Replaces a registered host's transport public key: its native core makes a new pair at
+   * every start. Checked exactly as at registration; the caller sends it a fresh delivery.
+   */
+  setTransportKey(hostId: string, request: unknown): HostView {
+    const body = request as Record<string, unknown> | null;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw refused('VEIL_REGISTRATION_BAD_REQUEST', 'a transport key change is a JSON object');
+    }
+    const pem = body.transportPublicKey;
+    checkTextField('transportPublicKey', pem);
+    checkTransportKey(pem);
+    const host = this.store.host(hostId);
+    if (!host || host.deregisteredAt !== null)
+      throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    this.store.setTransportKey(hostId, pem);
+    return this.host(hostId);
+  }
+
   private usableToken(token: string): TokenRow {
     const hash = hashToken(token);
     const row = this.store.tokenByHash(hash);
@@ -269,19 +288,19 @@ function hostView(host: HostRow): HostView {
   };
 }
 
+function checkTextField(field: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PEM) {
+    throw refused('VEIL_REGISTRATION_BAD_REQUEST', `${field} must be a string of 1 to ${MAX_PEM} characters`);
+  }
+}
+
 function checkRequest(request: unknown): RegistrationRequest {
   const body = request as Record<string, unknown> | null;
   if (typeof body !== 'object' || body === null) {
     throw refused('VEIL_REGISTRATION_BAD_REQUEST', 'a registration is a JSON object');
   }
   for (const field of ['token', 'csr', 'transportPublicKey', 'hostname'] as const) {
-    const value = body[field];
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_PEM) {
-      throw refused(
-        'VEIL_REGISTRATION_BAD_REQUEST',
-        `${field} must be a string of 1 to ${MAX_PEM} characters`,
-      );
-    }
+    checkTextField(field, body[field]);
   }
   const hostname = body.hostname as string;
   if (!HOSTNAME.test(hostname)) {

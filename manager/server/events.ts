@@ -1,12 +1,13 @@
 // The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
-// to registered hosts (their client certificate). On connect and after every change that
-// may concern it (routes.ts marks them; key dates too), a host gets its guard points and a
-// fresh key delivery. Hosts send nothing that the manager acts on.
+// to registered hosts (their client certificate). On connect, when it asks (a text message
+// {"type":"sync"}) and after every change that may concern it (routes.ts marks them; key
+// dates too), a host gets its guard points and a fresh key delivery; after a new transport
+// key, a fresh delivery. Any other message from a host closes its stream (1008).
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
 
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent } from '../../manager-client/types.js';
@@ -21,6 +22,28 @@ const STATUS_TEXT: Record<number, string> = {
   500: 'Internal Server Error',
 };
 
+/** The largest message a host may send on its stream. */
+const MAX_HOST_MESSAGE_BYTES = 1024;
+const POLICY_VIOLATION = 1008;
+
+/** Why a host's message is refused, or null for {"type":"sync"}. */
+function refusalOf(data: RawData, isBinary: boolean): string | null {
+  if (isBinary) return 'only text messages are taken';
+  const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+  if (bytes.length > MAX_HOST_MESSAGE_BYTES) return `a message is at most ${MAX_HOST_MESSAGE_BYTES} bytes`;
+  let message: unknown;
+  try {
+    message = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return 'a message is JSON';
+  }
+  const keys = typeof message === 'object' && message !== null ? Object.keys(message) : [];
+  if (keys.length !== 1 || (message as { type?: unknown }).type !== 'sync') {
+    return 'the only message taken is {"type":"sync"}';
+  }
+  return null;
+}
+
 function refuseUpgrade(socket: Duplex, error: unknown): void {
   const known =
     error instanceof ManagerError ? error : new ManagerError('VEIL_INTERNAL', 'the upgrade failed');
@@ -32,6 +55,7 @@ function refuseUpgrade(socket: Duplex, error: unknown): void {
 }
 
 export class EventStream {
+  // Beyond maxPayload the WebSocket layer itself closes the stream (1009).
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   readonly #connections = new Map<string, Set<WebSocket>>();
   // The TLS connections that made authenticated host requests, by host: closed when the
@@ -89,6 +113,12 @@ export class EventStream {
     for (const hostId of this.#connections.keys()) this.#refresh(hostId);
   }
 
+  /** The host has a new transport key: its open streams get a delivery wrapped to it. */
+  transportKeyChanged(hostId: string): void {
+    this.log(`host ${hostId}: new transport key`);
+    if (this.#connections.has(hostId)) this.#refresh(hostId, undefined, true);
+  }
+
   close(): void {
     for (const sockets of this.#connections.values()) for (const ws of sockets) ws.terminate();
     this.#connections.clear();
@@ -104,10 +134,20 @@ export class EventStream {
       if (sockets.size === 0 && this.#connections.get(hostId) === sockets) this.#connections.delete(hostId);
     });
     ws.on('error', (error) => this.log(`event stream of host ${hostId}: ${error.message}`));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (ws.readyState !== ws.OPEN) return;
+      const refusal = refusalOf(data, isBinary);
+      if (refusal === null) {
+        this.#refresh(hostId, ws);
+        return;
+      }
+      this.log(`event stream of host ${hostId}: closed: ${refusal}`);
+      ws.close(POLICY_VIOLATION, refusal);
+    });
     this.#refresh(hostId, ws);
   }
 
-  #refresh(hostId: string, only?: WebSocket): void {
+  #refresh(hostId: string, only?: WebSocket, deliveryOnly = false): void {
     const sockets = only ? [only] : [...(this.#connections.get(hostId) ?? [])];
     const host = this.store.host(hostId);
     if (!host) {
@@ -116,7 +156,9 @@ export class EventStream {
     }
     let events: HostEvent[];
     try {
-      events = [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)];
+      events = deliveryOnly
+        ? [this.delivery.deliveryEvent(host)]
+        : [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)];
     } catch (error) {
       this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
       return;

@@ -9,18 +9,19 @@ import type { ErrorBody } from '../../manager-client/types.js';
 /** The largest request body the API reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export async function readJson(req: IncomingMessage): Promise<unknown> {
+/** The body as JSON; `maxBytes` is larger only for routes that need it (host event reports). */
+export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/json') {
     throw new ManagerError('VEIL_REQUEST_BAD_CONTENT_TYPE', 'the request body must be application/json');
   }
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  if (declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
+    if (size > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk as Buffer);
   }
   try {
@@ -33,11 +34,8 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-function tooLarge(): ManagerError {
-  return new ManagerError(
-    'VEIL_REQUEST_TOO_LARGE',
-    `the request body is larger than ${MAX_BODY_BYTES} bytes`,
-  );
+function tooLarge(maxBytes: number): ManagerError {
+  return new ManagerError('VEIL_REQUEST_TOO_LARGE', `the request body is larger than ${maxBytes} bytes`);
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {

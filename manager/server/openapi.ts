@@ -1,5 +1,13 @@
 // The OpenAPI 3 document of the manager's API, served at /v1/openapi.json. It describes
-// the routes of routes.ts; a test holds the two together.
+// the routes of routes.ts; a test holds the two together. Host event reports are checked
+// against the very schema shown here (hosts/report_schema.ts).
+import {
+  HOST_REPORT_BATCH_SCHEMA,
+  HOST_REPORT_SCHEMA,
+  MAX_REPORTS_PER_BATCH,
+} from '../hosts/report_schema.js';
+import { HOST_REPORT_TYPES } from '../../manager-client/types.js';
+
 const error = { $ref: '#/components/responses/Error' };
 const hostId = { name: 'hostId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const jsonBody = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
@@ -129,6 +137,30 @@ export const OPENAPI = {
           versions: { type: 'array', items: { $ref: '#/components/schemas/KeyVersion' } },
         },
       },
+      ManagerCa: {
+        type: 'object',
+        properties: {
+          certificate: { type: 'string', description: 'PEM' },
+          fingerprint: {
+            type: 'string',
+            description: "SHA-256 of the certificate's DER, upper-case hex pairs joined by ':'",
+          },
+        },
+      },
+      HostReport: HOST_REPORT_SCHEMA,
+      HostReportBatch: HOST_REPORT_BATCH_SCHEMA,
+      HostReportRecord: {
+        allOf: [
+          { $ref: '#/components/schemas/HostReport' },
+          {
+            type: 'object',
+            properties: {
+              hostId: { type: 'string', format: 'uuid' },
+              receivedAt: { type: 'string', format: 'date-time' },
+            },
+          },
+        ],
+      },
       Host: {
         type: 'object',
         properties: {
@@ -158,6 +190,19 @@ export const OPENAPI = {
   paths: {
     '/v1/openapi.json': {
       get: { summary: 'this document', responses: { '200': { description: 'OpenAPI 3 document' } } },
+    },
+    '/v1/ca': {
+      get: {
+        summary:
+          "the manager's CA certificate and its SHA-256 fingerprint; no authentication: a host fetches " +
+          'it before it trusts anything and pins it by the fingerprint (veil-manager ca show)',
+        responses: {
+          '200': {
+            description: 'the CA',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/ManagerCa' } } },
+          },
+        },
+      },
     },
     '/v1/registration': {
       post: {
@@ -495,6 +540,82 @@ export const OPENAPI = {
           },
           '400': error,
           '401': error,
+        },
+      },
+    },
+    '/v1/hosts/self/transport-key': {
+      put: {
+        summary:
+          "replace this host's transport public key (its native core makes a new pair at each start); " +
+          'its open event streams get a fresh delivery wrapped to the new key',
+        security: [{ host: [] }],
+        requestBody: jsonBody({
+          type: 'object',
+          required: ['transportPublicKey'],
+          properties: {
+            transportPublicKey: { type: 'string', description: 'RSA-3072 SubjectPublicKeyInfo, PEM' },
+          },
+        }),
+        responses: {
+          '200': {
+            description: 'the host',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Host' } } },
+          },
+          '400': error,
+          '401': error,
+        },
+      },
+    },
+    '/v1/hosts/self/events': {
+      post: {
+        summary:
+          `report 1 to ${MAX_REPORTS_PER_BATCH} events (denials, audit records, tamper, key problems, ` +
+          'guard point failures; at most 4 MiB): stored whole, each once by its eventId, or refused whole',
+        security: [{ host: [] }],
+        requestBody: jsonBody({ $ref: '#/components/schemas/HostReportBatch' }),
+        responses: {
+          '200': {
+            description: 'stored',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: { accepted: { type: 'integer' }, duplicates: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          '400': error,
+          '401': error,
+          '413': error,
+        },
+      },
+    },
+    '/v1/hosts/{hostId}/events': {
+      get: {
+        summary: "a host's reported events, newest first",
+        security: [{ admin: [] }],
+        parameters: [
+          hostId,
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          },
+          { name: 'type', in: 'query', schema: { type: 'string', enum: [...HOST_REPORT_TYPES] } },
+        ],
+        responses: {
+          '200': {
+            description: 'the events',
+            content: {
+              'application/json': {
+                schema: { type: 'array', items: { $ref: '#/components/schemas/HostReportRecord' } },
+              },
+            },
+          },
+          '400': error,
+          '401': error,
+          '404': error,
         },
       },
     },

@@ -15,6 +15,8 @@ import {
 } from '../../manager-client/types.js';
 import { authenticateAdmin } from '../admins.js';
 import type { RegistrationService } from '../hosts/registration.js';
+import { MAX_REPORT_BATCH_BYTES } from '../hosts/report_schema.js';
+import { reportQuery, type HostReports } from '../hosts/reports.js';
 import type { Assignments } from '../policies/assignments.js';
 import type { EventStream } from './events.js';
 import { inventory } from '../inventory.js';
@@ -27,8 +29,9 @@ import { OPENAPI } from './openapi.js';
 export interface Context {
   req: IncomingMessage;
   importKey: ImportKey;
-  authority: { caPem: string; serverPem: string };
+  authority: { caPem: string; serverPem: string; caFingerprint: string };
   registration: RegistrationService;
+  reports: HostReports;
   keys: KeyService;
   assignments: Assignments;
   store: ManagerStore;
@@ -138,6 +141,13 @@ function trackedHost(context: Context): HostView {
 const ROUTES: Route[] = [
   { method: 'GET', path: /^\/v1\/openapi\.json$/, handler: () => [200, OPENAPI] },
   {
+    // No authentication: a host fetches the CA here before it trusts anything, and pins it
+    // by the fingerprint an administrator gives it (veil-manager ca show).
+    method: 'GET',
+    path: /^\/v1\/ca$/,
+    handler: ({ authority }) => [200, { certificate: authority.caPem, fingerprint: authority.caFingerprint }],
+  },
+  {
     method: 'POST',
     path: /^\/v1\/registration$/,
     handler: async ({ req, registration }) => [
@@ -178,6 +188,33 @@ const ROUTES: Route[] = [
       const { csr } = (await readJson(context.req)) as { csr?: unknown };
       return [201, await context.registration.renew(host.hostId, csr)];
     },
+  },
+  {
+    method: 'PUT',
+    path: /^\/v1\/hosts\/self\/transport-key$/,
+    handler: async (context) => {
+      const host = trackedHost(context);
+      const view = context.registration.setTransportKey(host.hostId, await readJson(context.req));
+      context.events.transportKeyChanged(host.hostId);
+      return [200, view];
+    },
+  },
+  {
+    method: 'POST',
+    path: /^\/v1\/hosts\/self\/events$/,
+    handler: async (context) => {
+      const host = trackedHost(context);
+      const body = await readJson(context.req, MAX_REPORT_BATCH_BYTES);
+      return [200, context.reports.receive(host.hostId, body)];
+    },
+  },
+  {
+    method: 'GET',
+    path: new RegExp(`^/v1/hosts/${HOST}/events$`),
+    handler: admin(({ req, reports }, [id]) => {
+      const query = reportQuery(new URL(req.url ?? '/', 'https://manager').searchParams);
+      return [200, reports.list(id ?? '', query)];
+    }),
   },
   {
     method: 'PUT',

@@ -12,6 +12,7 @@ import { ManagerError } from '../../manager-client/errors.js';
 import { ensureFirstAdmin } from '../admins.js';
 import { openCertificateAuthority } from '../ca/authority.js';
 import { RegistrationService } from '../hosts/registration.js';
+import { HostReports } from '../hosts/reports.js';
 import { DeliveryService } from '../delivery/delivery_service.js';
 import { openImportKey } from '../keys/import_key.js';
 import { KeyService } from '../keys/key_service.js';
@@ -35,6 +36,8 @@ export interface RunningManager {
   url: string;
   port: number;
   caCertificatePem: string;
+  /** SHA-256 of the CA certificate, "AB:CD:…": what hosts pin. */
+  caFingerprint: string;
   /** The first administrator's password file, when this start made it. */
   adminPasswordFile?: string;
   close(): Promise<void>;
@@ -61,9 +64,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
     const registration = new RegistrationService(store, ca);
+    const reports = new HostReports(store);
     const assignments = new Assignments(store);
     const importKey = openImportKey(dataDir, master);
-    const authority = { caPem: ca.certificatePem, serverPem: ca.server.certificatePem };
+    const authority = {
+      caPem: ca.certificatePem,
+      serverPem: ca.server.certificatePem,
+      caFingerprint: ca.fingerprint,
+    };
     const keys = new KeyService(store, master, Date.now, (keyId, version) =>
       assignments.guardPointUsing(keyId, version),
     );
@@ -96,7 +104,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       (req: IncomingMessage, res: ServerResponse) => {
         // A handler that throws at once is answered like one that rejects.
         const answer = Promise.resolve().then(() =>
-          dispatch({ req, registration, keys, assignments, store, events, importKey, authority }),
+          dispatch({ req, registration, reports, keys, assignments, store, events, importKey, authority }),
         );
         answer.then(
           ([status, body]) => sendJson(res, status, body),
@@ -118,6 +126,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       url: `https://${host}:${port}`,
       port,
       caCertificatePem: ca.certificatePem,
+      caFingerprint: ca.fingerprint,
       adminPasswordFile,
       close: async () => {
         clearInterval(dateTimer);

@@ -10,6 +10,7 @@ import type {
   KeyRow,
   KeyVersionRow,
   ManagerStore,
+  HostReportRow,
   PolicyRow,
   StateChangeRow,
   TokenRow,
@@ -105,6 +106,17 @@ const MIGRATIONS: readonly string[] = [
    INSERT OR IGNORE INTO host_groups SELECT DISTINCT host_group, 0 FROM registration_tokens WHERE host_group IS NOT NULL;`,
   `CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);`,
   `ALTER TABLE hosts ADD COLUMN guard_point_status TEXT;`,
+  `CREATE TABLE host_reports (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     host_id TEXT NOT NULL REFERENCES hosts(id),
+     event_id TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     received_at INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     report TEXT NOT NULL,
+     UNIQUE (host_id, event_id)
+   );
+   CREATE INDEX host_reports_newest ON host_reports (host_id, time DESC, seq DESC);`,
 ];
 
 interface VersionRecord {
@@ -163,6 +175,15 @@ interface HostRecord {
   guard_point_status: string | null;
 }
 
+interface HostReportRecord {
+  host_id: string;
+  event_id: string;
+  time: number;
+  received_at: number;
+  type: string;
+  report: string;
+}
+
 interface PolicyRecord {
   id: string;
   name: string;
@@ -197,6 +218,15 @@ const guardPointRow = (r: GuardPointRecord): GuardPointRow => ({
   hostGroup: r.host_group,
   automatic: r.automatic !== 0,
   createdAt: r.created_at,
+});
+
+const hostReportRow = (r: HostReportRecord): HostReportRow => ({
+  hostId: r.host_id,
+  eventId: r.event_id,
+  time: r.time,
+  receivedAt: r.received_at,
+  type: r.type,
+  report: r.report,
 });
 
 const tokenRow = (r: TokenRecord): TokenRow => ({
@@ -372,6 +402,15 @@ export function openSqliteStore(file: string): ManagerStore {
     delivered: db.prepare(
       'SELECT key_id, version FROM delivered_versions WHERE host_id = ? ORDER BY key_id, version',
     ),
+    setTransportKey: db.prepare('UPDATE hosts SET transport_public_key_pem = ? WHERE id = ?'),
+    insertHostReport: db.prepare(
+      `INSERT INTO host_reports (host_id, event_id, time, received_at, type, report)
+       VALUES (:hostId, :eventId, :time, :receivedAt, :type, :report) ON CONFLICT (host_id, event_id) DO NOTHING`,
+    ),
+    hostReports: db.prepare(
+      `SELECT * FROM host_reports WHERE host_id = :hostId AND (:type IS NULL OR type = :type)
+       ORDER BY time DESC, seq DESC LIMIT :limit`,
+    ),
     setting: db.prepare('SELECT value FROM settings WHERE name = ?'),
     setSetting: db.prepare(
       'INSERT INTO settings VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
@@ -482,6 +521,15 @@ export function openSqliteStore(file: string): ManagerStore {
         keyId: r.key_id,
         version: r.version,
       })),
+    setTransportKey: (id, pem) => void statements.setTransportKey.run(pem, id),
+    insertHostReports: (rows) =>
+      db.transaction(() =>
+        rows.reduce((n, row) => n + statements.insertHostReport.run({ ...row }).changes, 0),
+      )(),
+    hostReports: (hostId, { limit, type }) =>
+      (statements.hostReports.all({ hostId, limit, type: type ?? null }) as HostReportRecord[]).map(
+        hostReportRow,
+      ),
     setting: (name) => (statements.setting.get(name) as { value: string } | undefined)?.value,
     setSetting: (name, value) => void statements.setSetting.run(name, value),
     insertAdmin: (row) => void statements.insertAdmin.run(row.name, row.passwordHash, row.createdAt),

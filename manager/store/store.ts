@@ -93,6 +93,19 @@ export interface DeliveredVersion {
   version: number;
 }
 
+/** An event a host reported (manager-client's HostReport), as received. */
+export interface HostReportRow {
+  hostId: string;
+  /** The host's id for it, lower-case: a host's event is stored once. */
+  eventId: string;
+  /** When it happened, by the host's clock (ms). */
+  time: number;
+  receivedAt: number;
+  type: string;
+  /** The checked report, as JSON text. */
+  report: string;
+}
+
 export interface AdminRow {
   name: string;
   /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
@@ -145,6 +158,12 @@ export interface ManagerStore {
   /** Records a delivery: its sequence number and the versions the host now holds. */
   recordDelivery(hostId: string, sequence: number, holds: readonly DeliveredVersion[]): void;
   delivered(hostId: string): DeliveredVersion[];
+  /** Replaces the host's transport public key (PEM, checked). */
+  setTransportKey(id: string, pem: string): void;
+  /** Stores the reports no row of the same host and event id holds yet; answers how many. */
+  insertHostReports(rows: readonly HostReportRow[]): number;
+  /** A host's reports, newest first (by the host's time, then by arrival). */
+  hostReports(hostId: string, options: { limit: number; type?: string }): HostReportRow[];
   /** Manager settings by name (the default domain's, until domains come). */
   setting(name: string): string | undefined;
   setSetting(name: string, value: string): void;

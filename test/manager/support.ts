@@ -13,6 +13,8 @@ export const MANAGER_CLI = path.join(root, 'bin/veil-manager.js');
 export interface ManagerProcess {
   readonly url: string;
   readonly dataDir: string;
+  /** The CA fingerprint of the startup line. */
+  readonly caFingerprint: string;
   /** What the process wrote to stderr so far. */
   log(): string;
   caPem(): string;
@@ -23,29 +25,37 @@ export interface ManagerProcess {
   stop(): Promise<void>;
 }
 
-export async function startManagerProcess(dataDir: string): Promise<ManagerProcess> {
+/** `listen`: HOST:PORT, by default a free loopback port. */
+export async function startManagerProcess(dataDir: string, listen = '127.0.0.1:0'): Promise<ManagerProcess> {
   let stderr = '';
   const child: ChildProcess = spawn(
     process.execPath,
-    [MANAGER_CLI, 'serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--json'],
+    [MANAGER_CLI, 'serve', '--data-dir', dataDir, '--listen', listen, '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (!out.includes('\n')) return;
-      const line = JSON.parse(out.split('\n')[0] ?? '{}') as { ok?: boolean; url?: string };
-      if (line.ok && line.url) resolve(line.url);
-      else reject(new Error(`veil-manager refused to start: ${out}`));
-    });
-    child.once('exit', (code) => reject(new Error(`veil-manager exited (${code}): ${stderr}`)));
-  });
+  const { url, caFingerprint } = await new Promise<{ url: string; caFingerprint: string }>(
+    (resolve, reject) => {
+      let out = '';
+      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        if (!out.includes('\n')) return;
+        const line = JSON.parse(out.split('\n')[0] ?? '{}') as {
+          ok?: boolean;
+          url?: string;
+          caFingerprint?: string;
+        };
+        if (line.ok && line.url) resolve({ url: line.url, caFingerprint: line.caFingerprint ?? '' });
+        else reject(new Error(`veil-manager refused to start: ${out}`));
+      });
+      child.once('exit', (code) => reject(new Error(`veil-manager exited (${code}): ${stderr}`)));
+    },
+  );
   const caPem = () => readFileSync(path.join(dataDir, 'ca.crt'), 'utf8');
   return {
     url,
     dataDir,
+    caFingerprint,
     log: () => stderr,
     caPem,
     admin: () =>

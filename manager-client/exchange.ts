@@ -1,0 +1,111 @@
+// One HTTPS request to the manager and its JSON answer: a connection per request, every
+// failure a ManagerError (the manager's own code, or VEIL_MANAGER_UNREACHABLE).
+import { request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+
+import { isManagerErrorCode, ManagerError } from './errors.js';
+import type { ErrorBody } from './types.js';
+
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** https://host:port of the manager, checked. */
+export function managerBase(url: string): URL {
+  let base: URL;
+  try {
+    base = new URL(url);
+  } catch {
+    throw new ManagerError('VEIL_MANAGER_UNREACHABLE', `${url} is not a URL`);
+  }
+  if (base.protocol !== 'https:') {
+    throw new ManagerError(
+      'VEIL_MANAGER_UNREACHABLE',
+      `the manager is reached over https, not ${base.protocol}`,
+    );
+  }
+  return base;
+}
+
+export interface ExchangeOptions {
+  body?: unknown;
+  authorization?: string;
+  tls: { ca?: string[]; key?: string; cert?: string; rejectUnauthorized?: boolean };
+  timeoutMs: number;
+  maxAnswerBytes: number;
+}
+
+/** The answer, and the DER of the certificate the server presented. */
+export function exchange<T>(
+  base: URL,
+  method: string,
+  path: string,
+  options: ExchangeOptions,
+): Promise<{ answer: T; peerCertificate: Buffer | undefined }> {
+  const { body, authorization, tls, timeoutMs, maxAnswerBytes } = options;
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(payload.length);
+  }
+  if (authorization) headers.authorization = authorization;
+  const url = new URL(path, base);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method,
+        headers,
+        ...tls,
+        minVersion: 'TLSv1.2',
+        timeout: timeoutMs,
+        // A connection per request: a kept-alive one that the manager closes as idle just
+        // as it is reused fails the request ("socket hang up").
+        agent: false,
+      },
+      (res) => {
+        const peer = (res.socket as TLSSocket).getPeerCertificate?.();
+        const peerCertificate = peer && 'raw' in peer ? peer.raw : undefined;
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxAnswerBytes) req.destroy(new Error('the answer is too large'));
+          else chunks.push(chunk);
+        });
+        res.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch {
+            reject(
+              new ManagerError(
+                'VEIL_MANAGER_UNREACHABLE',
+                `the manager's answer to ${method} ${path} is not JSON`,
+              ),
+            );
+            return;
+          }
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            resolve({ answer: parsed as T, peerCertificate });
+            return;
+          }
+          const error = (parsed as Partial<ErrorBody>).error;
+          const code = isManagerErrorCode(error?.code) ? error.code : 'VEIL_INTERNAL';
+          reject(new ManagerError(code, error?.message ?? `the manager answered ${status}`));
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (error) =>
+      reject(
+        new ManagerError(
+          'VEIL_MANAGER_UNREACHABLE',
+          `cannot reach the manager at ${base.origin}: ${error.message}`,
+          { cause: error },
+        ),
+      ),
+    );
+    req.end(payload);
+  });
+}
