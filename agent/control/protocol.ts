@@ -1,0 +1,88 @@
+// What agentctl and veild say to each other over the control socket: one JSON request per
+// connection, one JSON line per answer ("events --follow" keeps answering until closed).
+import type { KeyInfo } from '../../native/core.js';
+
+export interface GuardPointState {
+  guardPointId: string;
+  path: string;
+  automatic: boolean;
+  /** automatic: follows the manager; on/off: a manual guard point `agentctl guard` turned on or off. */
+  config: 'automatic' | 'on' | 'off';
+  policy: string;
+  policyVersion: number;
+  /** Key versions the compiled policy uses, as "keyId:version". */
+  keys: string[];
+  status: 'guarded' | 'released' | 'failed';
+  message?: string;
+}
+
+export interface AgentStatus {
+  registered: boolean;
+  hostId?: string;
+  hostName?: string;
+  manager?: {
+    url: string;
+    connected: boolean;
+    lastContact: string | null;
+    lastUpdate: string | null;
+    lastError: string | null;
+    certificateNotAfter: string | null;
+  };
+  guardPoints: GuardPointState[];
+  keys: number;
+  reportsQueued: number;
+}
+
+export interface AgentEvent {
+  time: string;
+  type: string;
+  guardPoint?: string;
+  line: string;
+}
+
+export interface PolicyShown {
+  guardPoint: string;
+  policy: string;
+  version: number;
+  document: unknown;
+}
+
+export interface Requests {
+  status: [Record<string, never>, AgentStatus];
+  register: [
+    { manager: string; token: string; fingerprint?: string; hostname?: string },
+    { hostId: string; hostName: string; manager: string },
+  ];
+  unregister: [Record<string, never>, { hostId: string }];
+  'guard.list': [Record<string, never>, GuardPointState[]];
+  'guard.add': [{ path: string }, GuardPointState];
+  'guard.remove': [{ path: string }, GuardPointState];
+  keys: [Record<string, never>, KeyInfo[]];
+  'policy.show': [{ path?: string }, PolicyShown[]];
+  events: [{ follow: boolean; limit: number }, AgentEvent];
+}
+
+export type Command = keyof Requests;
+
+export const COMMANDS: readonly Command[] = [
+  'status',
+  'register',
+  'unregister',
+  'guard.list',
+  'guard.add',
+  'guard.remove',
+  'keys',
+  'policy.show',
+  'events',
+];
+
+export interface Request<C extends Command = Command> {
+  command: C;
+  args: Requests[C][0];
+}
+
+export type Answer =
+  { ok: true; result: unknown; more?: boolean } | { ok: false; code: string; message: string };
+
+/** A request line is small; anything longer is not one. */
+export const MAX_REQUEST_BYTES = 64 * 1024;

@@ -1,0 +1,466 @@
+// veild's control plane: the registration, the link to the manager, and what it sends
+// applied to this host (guard points mounted with compiled policies, key deliveries handed
+// unopened to the native core), reports queued back, and agentctl's requests answered.
+import path from 'node:path';
+
+import type { HostEvent, HostReport } from '../../manager-client/types.js';
+import type { GuardPointEvent } from '../../native/core.js';
+import { describeEvent } from '../cli/describe_event.js';
+import type { AgentConfig } from '../config/agent_config.js';
+import type { AgentEvent, AgentStatus, GuardPointState, PolicyShown, Request } from '../control/protocol.js';
+import { AgentError } from '../errors.js';
+import { register } from '../link/enrollment.js';
+import { ManagerLink } from '../link/manager_link.js';
+import { ReportQueue } from '../link/report_queue.js';
+import { installDelivery, keys } from '../mounts/host_native.js';
+import { ManagedGuardPoints, wipeKeys, type WantedGuardPoint } from '../mounts/managed.js';
+import { AgentState, type Enrollment } from '../state/agent_state.js';
+import { parseGuardPoints } from './guard_points_event.js';
+import type { Log } from './logger.js';
+
+const KEPT_EVENTS = 1000;
+/** How long new guard points wait for the delivery that follows them. */
+const DELIVERY_WAIT_MS = 1000;
+
+/** A string argument of a control request (required unless `required` is false). */
+function text(args: object, name: string, required?: true): string;
+function text(args: object, name: string, required: false): string | undefined;
+function text(args: object, name: string, required = true): string | undefined {
+  const value = (args as Record<string, unknown>)[name];
+  if (value === undefined && !required) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0')) {
+    throw new AgentError('VEIL_AGENT_BAD_REQUEST', `${name} must be a non-empty string`);
+  }
+  return value;
+}
+
+export class Agent {
+  readonly #state: AgentState;
+  readonly #guardPoints: ManagedGuardPoints;
+  readonly #reports: ReportQueue;
+  #enrollment: Enrollment | undefined;
+  #link: ManagerLink | undefined;
+  #wanted: WantedGuardPoint[] = [];
+  #manual = new Set<string>();
+  /** Guard points wait for the first delivery of this process: before it no key is here. */
+  #keysReady = false;
+  #sequence = 0n;
+  #lastUpdate: Date | null = null;
+  #reconciling: Promise<unknown> = Promise.resolve();
+  #pendingReconcile: NodeJS.Timeout | undefined;
+  #reportTimer: NodeJS.Timeout | undefined;
+  readonly #events: AgentEvent[] = [];
+  readonly #followers = new Set<(event: AgentEvent) => void>();
+  #firstApplied: () => void = () => {};
+  readonly #applied = new Promise<void>((resolve) => (this.#firstApplied = resolve));
+
+  constructor(
+    private readonly config: AgentConfig,
+    private readonly log: Log,
+  ) {
+    this.#state = new AgentState(config.stateDirectory);
+    this.#state.prepare();
+    this.#reports = new ReportQueue(this.#state.path('reports.jsonl'));
+    this.#guardPoints = new ManagedGuardPoints(
+      { cipher: config.cipher, threads: config.threads },
+      (guardPoint, event) => this.#guardPointEvent(guardPoint, event),
+    );
+  }
+
+  start(): void {
+    this.#enrollment = this.#state.enrollment();
+    this.#manual = new Set(this.#state.manualGuardPoints());
+    if (this.#enrollment) {
+      const saved = this.#state.guardPoints();
+      if (saved !== undefined) {
+        try {
+          this.#wanted = parseGuardPoints(saved);
+        } catch {
+          this.log('warning', 'the saved guard points are damaged; waiting for the manager');
+        }
+      }
+      this.#startLink(this.#enrollment);
+    } else {
+      this.log('info', 'not registered: run agentctl register --manager URL --token TOKEN');
+      this.#firstApplied();
+    }
+    this.#reportTimer = setInterval(() => void this.#sendReports(), this.config.reportIntervalSeconds * 1000);
+  }
+
+  /** Resolves once the guard points are up (or there are none to wait for), or after `ms`. */
+  ready(ms: number): Promise<boolean> {
+    return Promise.race([
+      this.#applied.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), ms).unref()),
+    ]);
+  }
+
+  summary(): string {
+    const states = this.#guardPoints.states();
+    const guarded = states.filter((s) => s.status === 'guarded').length;
+    if (!this.#enrollment) return 'not registered';
+    return `${guarded} of ${states.length} guard points guarded; manager ${this.#link?.connected ? 'connected' : 'unreachable'}`;
+  }
+
+  #startLink(enrollment: Enrollment): void {
+    this.#link = new ManagerLink(enrollment, this.#state, this.config, {
+      onEvent: (event) => this.#managerEvent(event),
+      onDeregistered: (message) => void this.#forget(`de-registered by the manager: ${message}`),
+      log: (level, message) => this.log(level, message),
+    });
+    this.#link.start();
+  }
+
+  #managerEvent(event: HostEvent): void {
+    this.#lastUpdate = new Date();
+    switch (event.type) {
+      case 'guardpoints': {
+        let wanted: WantedGuardPoint[];
+        try {
+          wanted = parseGuardPoints(event);
+        } catch (error) {
+          this.#record('manager', `ignored guard points the manager sent: ${(error as Error).message}`);
+          return;
+        }
+        this.#state.saveGuardPoints(event);
+        this.#wanted = wanted;
+        // The manager follows guard points with a delivery of the keys they need: applied
+        // now, a new guard point would fail for want of a key that is a moment away.
+        if (this.#keysReady) {
+          clearTimeout(this.#pendingReconcile);
+          this.#pendingReconcile = setTimeout(() => void this.#reconcile(), DELIVERY_WAIT_MS);
+        }
+        return;
+      }
+      case 'delivery':
+        this.#deliver(event.blob, event.sequence);
+        return;
+      case 'deregistered':
+        void this.#forget(`de-registered by the manager: ${event.message}`);
+        return;
+      default:
+        this.log(
+          'warning',
+          `the manager sent an event of unknown type ${JSON.stringify((event as { type?: unknown }).type)}`,
+        );
+    }
+  }
+
+  #deliver(blob: unknown, sequence: unknown): void {
+    const enrollment = this.#enrollment;
+    if (!enrollment || typeof blob !== 'string' || typeof sequence !== 'string') return;
+    try {
+      const result = installDelivery(Buffer.from(blob, 'base64'), {
+        hostId: enrollment.hostId,
+        afterSequence: this.#sequence,
+      });
+      this.#sequence = result.sequence;
+      const entries = result.entries.map((e) => `${e.keyId}:${e.version} ${e.action} ${e.state}`);
+      this.#record(
+        'delivery',
+        `key delivery ${result.deliveryId} (#${result.sequence}): ${entries.join(', ') || 'nothing'}`,
+      );
+      this.#keysReady = true;
+      void this.#reconcile();
+    } catch (error) {
+      const message = `refused key delivery #${sequence}: ${(error as Error).message}`;
+      this.#record('delivery', message);
+      this.#reports.add({ type: 'key-unavailable', code: (error as { code?: string }).code, message });
+    }
+  }
+
+  #reconcile(): Promise<unknown> {
+    clearTimeout(this.#pendingReconcile);
+    this.#reconciling = this.#reconciling.then(async () => {
+      const before = new Map(this.#guardPoints.states().map((s) => [s.guardPointId, s]));
+      const states = await this.#guardPoints.reconcile(this.#wanted, this.#manual);
+      for (const state of states) {
+        const old = before.get(state.guardPointId);
+        if (
+          old?.status === state.status &&
+          old.message === state.message &&
+          old.policyVersion === state.policyVersion
+        ) {
+          continue;
+        }
+        const text = `${state.path}: ${state.status}${state.message ? ` (${state.message})` : ''}, policy ${state.policy} v${state.policyVersion}`;
+        this.#record('guard', text, state.path);
+        if (state.status === 'failed') {
+          this.#reports.add({
+            type: 'guard-failed',
+            guardPoint: state.path,
+            message: state.message ?? 'failed',
+          });
+        }
+      }
+      this.#firstApplied();
+      await this.#reportStatus(states);
+    });
+    return this.#reconciling;
+  }
+
+  async #reportStatus(states: GuardPointState[]): Promise<void> {
+    const link = this.#link;
+    if (!link?.connected) return;
+    try {
+      await link.client.reportStatus(
+        states.map((s) => ({
+          guardPointId: s.guardPointId,
+          state: s.status,
+          ...(s.message ? { message: s.message } : {}),
+        })),
+      );
+    } catch (error) {
+      this.log('debug', `guard point status not reported: ${(error as Error).message}`);
+    }
+  }
+
+  async #sendReports(): Promise<void> {
+    const link = this.#link;
+    if (!link?.connected || this.#reports.length === 0) return;
+    try {
+      await this.#reports.flush((batch: HostReport[]) => link.client.reportEvents(batch));
+    } catch (error) {
+      this.log('debug', `reports kept for later: ${(error as Error).message}`);
+    }
+  }
+
+  #guardPointEvent(guardPoint: string, event: GuardPointEvent): void {
+    this.#record(event.type, describeEvent(event, guardPoint), guardPoint);
+    const { access } = event;
+    this.#reports.add({
+      type: event.type,
+      guardPoint,
+      path: event.path,
+      ...(event.code ? { code: event.code } : {}),
+      message: event.message.slice(0, 1024),
+      uid: event.uid,
+      pid: event.pid,
+      ...(access
+        ? {
+            time: new Date(access.time).toISOString(),
+            access: {
+              policy: access.policy,
+              digest: access.digest,
+              rule: access.rule,
+              action: access.action,
+              effect: access.effect,
+              applyKey: access.applyKey,
+              learned: access.learned,
+              gid: access.gid,
+              executable: access.executable,
+            },
+          }
+        : {}),
+    });
+  }
+
+  #record(type: string, line: string, guardPoint?: string): void {
+    const event: AgentEvent = {
+      time: new Date().toISOString(),
+      type,
+      line,
+      ...(guardPoint ? { guardPoint } : {}),
+    };
+    this.#events.push(event);
+    if (this.#events.length > KEPT_EVENTS) this.#events.shift();
+    if (type !== 'access') this.log(type === 'guard' && line.includes(': failed') ? 'warning' : 'info', line);
+    for (const follower of this.#followers) follower(event);
+  }
+
+  /** Guard points released, keys wiped, registration forgotten; the data stays encrypted. */
+  async #forget(reason: string): Promise<void> {
+    const enrollment = this.#enrollment;
+    if (!enrollment) return;
+    this.#enrollment = undefined;
+    this.#link?.stop();
+    this.#link = undefined;
+    clearTimeout(this.#pendingReconcile);
+    await this.#reconciling;
+    await this.#guardPoints.reconcile([], new Set());
+    const wiped = wipeKeys();
+    this.#state.clear();
+    this.#reports.clear();
+    this.#wanted = [];
+    this.#manual.clear();
+    this.#keysReady = false;
+    this.#sequence = 0n;
+    this.#record(
+      'registration',
+      `host ${enrollment.hostId} ${reason}: guard points released, ${wiped} key versions wiped`,
+    );
+  }
+
+  status(): AgentStatus {
+    const link = this.#link;
+    const enrollment = this.#enrollment;
+    return {
+      registered: enrollment !== undefined,
+      ...(enrollment ? { hostId: enrollment.hostId, hostName: enrollment.hostName } : {}),
+      ...(enrollment && link
+        ? {
+            manager: {
+              url: enrollment.managerUrl,
+              connected: link.connected,
+              lastContact: link.lastContact?.toISOString() ?? null,
+              lastUpdate: this.#lastUpdate?.toISOString() ?? null,
+              lastError: link.lastError,
+              certificateNotAfter: link.certificateNotAfter()?.toISOString() ?? null,
+            },
+          }
+        : {}),
+      guardPoints: this.#guardPointList(),
+      keys: keys.list().length,
+      reportsQueued: this.#reports.length,
+    };
+  }
+
+  /** Every guard point the manager assigned, applied or still waiting for keys. */
+  #guardPointList(): GuardPointState[] {
+    const applied = new Map(this.#guardPoints.states().map((s) => [s.guardPointId, s]));
+    return this.#wanted
+      .map(
+        (w): GuardPointState =>
+          applied.get(w.guardPointId) ?? {
+            guardPointId: w.guardPointId,
+            path: w.path,
+            automatic: w.automatic,
+            config: w.automatic ? 'automatic' : this.#manual.has(w.guardPointId) ? 'on' : 'off',
+            policy: w.policy.name,
+            policyVersion: w.policy.version,
+            keys: [],
+            status: 'released',
+            message: 'waiting for keys from the manager',
+          },
+      )
+      .sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  #requireEnrollment(): Enrollment {
+    if (!this.#enrollment) {
+      throw new AgentError(
+        'VEIL_AGENT_NOT_REGISTERED',
+        'this host is not registered: run agentctl register first',
+      );
+    }
+    return this.#enrollment;
+  }
+
+  async #setManual(target: string, on: boolean): Promise<GuardPointState> {
+    this.#requireEnrollment();
+    const wanted = path.resolve(target);
+    const guardPoint = this.#wanted.find((w) => w.path === wanted);
+    if (!guardPoint) {
+      throw new AgentError(
+        'VEIL_AGENT_NO_GUARD_POINT',
+        `the manager assigned no guard point at ${wanted} to this host (agentctl guard list shows those it did)`,
+      );
+    }
+    if (guardPoint.automatic) {
+      throw new AgentError(
+        'VEIL_AGENT_GUARD_AUTOMATIC',
+        `${wanted} is an automatic guard point: it follows the manager, which guards it while assigned`,
+      );
+    }
+    if (on) this.#manual.add(guardPoint.guardPointId);
+    else this.#manual.delete(guardPoint.guardPointId);
+    this.#state.saveManualGuardPoints([...this.#manual]);
+    await this.#reconcile();
+    const state = this.#guardPointList().find((s) => s.guardPointId === guardPoint.guardPointId);
+    if (!state)
+      throw new AgentError('VEIL_AGENT_NO_GUARD_POINT', `${wanted} is no longer assigned to this host`);
+    return state;
+  }
+
+  async handle(
+    request: Request,
+    send: (result: unknown) => boolean,
+    closed: Promise<void>,
+  ): Promise<unknown> {
+    switch (request.command) {
+      case 'status':
+        return this.status();
+      case 'register': {
+        if (this.#enrollment) {
+          throw new AgentError(
+            'VEIL_AGENT_ALREADY_REGISTERED',
+            `this host is registered with ${this.#enrollment.managerUrl} as ${this.#enrollment.hostName}: run agentctl unregister first`,
+          );
+        }
+        const args = request.args as Record<string, unknown>;
+        const { enrollment, credentials } = await register({
+          manager: text(args, 'manager'),
+          token: text(args, 'token'),
+          fingerprint: text(args, 'fingerprint', false),
+          hostname: text(args, 'hostname', false),
+        });
+        this.#state.saveRegistration(enrollment, credentials);
+        this.#enrollment = enrollment;
+        this.#record(
+          'registration',
+          `registered with ${enrollment.managerUrl} as ${enrollment.hostName} (${enrollment.hostId})`,
+        );
+        this.#startLink(enrollment);
+        return { hostId: enrollment.hostId, hostName: enrollment.hostName, manager: enrollment.managerUrl };
+      }
+      case 'unregister': {
+        const enrollment = this.#requireEnrollment();
+        await this.#forget('unregistered by agentctl');
+        return { hostId: enrollment.hostId };
+      }
+      case 'guard.list':
+        return this.#guardPointList();
+      case 'guard.add':
+        return this.#setManual(text(request.args, 'path'), true);
+      case 'guard.remove':
+        return this.#setManual(text(request.args, 'path'), false);
+      case 'keys':
+        return keys.list();
+      case 'policy.show': {
+        const target = text(request.args, 'path', false);
+        const wanted = target === undefined ? undefined : path.resolve(target);
+        const shown: PolicyShown[] = this.#wanted
+          .filter((w) => wanted === undefined || w.path === wanted)
+          .map((w) => ({
+            guardPoint: w.path,
+            policy: w.policy.name,
+            version: w.policy.version,
+            document: w.policy.document,
+          }));
+        if (wanted !== undefined && shown.length === 0) {
+          throw new AgentError('VEIL_AGENT_NO_GUARD_POINT', `there is no guard point at ${wanted}`);
+        }
+        return shown;
+      }
+      case 'events': {
+        const { follow, limit } = request.args as { follow?: unknown; limit?: unknown };
+        if (typeof follow !== 'boolean' || !Number.isInteger(limit)) {
+          throw new AgentError(
+            'VEIL_AGENT_BAD_REQUEST',
+            'events takes follow (a boolean) and limit (an integer)',
+          );
+        }
+        const count = Math.max(0, Math.min(limit as number, KEPT_EVENTS));
+        for (const event of count === 0 ? [] : this.#events.slice(-count)) send(event);
+        if (!follow) return null;
+        const follower = (event: AgentEvent): void => {
+          send(event);
+        };
+        this.#followers.add(follower);
+        await closed;
+        this.#followers.delete(follower);
+        return null;
+      }
+    }
+  }
+
+  /** SIGTERM: guard points released (the kernel flushes), keys wiped, reports kept on disk. */
+  async stop(): Promise<void> {
+    clearInterval(this.#reportTimer);
+    clearTimeout(this.#pendingReconcile);
+    this.#link?.stop();
+    await this.#reconciling;
+    await this.#guardPoints.unmountAll();
+    wipeKeys();
+  }
+}

@@ -1,0 +1,48 @@
+// The manager's "guardpoints" event, checked before the agent acts on it (or saves it):
+// the policy documents inside are checked again when they are compiled.
+import path from 'node:path';
+
+import type { WantedGuardPoint } from '../mounts/managed.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function fail(what: string): never {
+  throw new Error(what);
+}
+
+export function parseGuardPoints(event: unknown): WantedGuardPoint[] {
+  const list = (event as { guardPoints?: unknown } | null)?.guardPoints;
+  if (!Array.isArray(list)) fail('guardPoints is not a list');
+  const seen = new Set<string>();
+  return list.map((item: unknown, i): WantedGuardPoint => {
+    const g = (item ?? {}) as Record<string, unknown>;
+    const policy = (g.policy ?? {}) as Record<string, unknown>;
+    if (typeof g.guardPointId !== 'string' || !UUID.test(g.guardPointId))
+      fail(`guardPoints/${i}/guardPointId is not a UUID`);
+    if (
+      typeof g.path !== 'string' ||
+      !path.isAbsolute(g.path) ||
+      g.path.includes('\0') ||
+      g.path.length > 4096
+    ) {
+      fail(`guardPoints/${i}/path is not an absolute path`);
+    }
+    if (path.normalize(g.path) === '/') fail(`guardPoints/${i}/path is the root directory`);
+    if (seen.has(path.normalize(g.path))) fail(`guardPoints/${i}/path ${g.path} is given twice`);
+    seen.add(path.normalize(g.path));
+    if (typeof g.automatic !== 'boolean') fail(`guardPoints/${i}/automatic is not a boolean`);
+    if (
+      typeof policy.name !== 'string' ||
+      !Number.isInteger(policy.version) ||
+      typeof policy.document !== 'object'
+    ) {
+      fail(`guardPoints/${i}/policy is not a policy`);
+    }
+    return {
+      guardPointId: g.guardPointId,
+      path: path.normalize(g.path).replace(/\/$/, ''),
+      automatic: g.automatic,
+      policy: policy as unknown as WantedGuardPoint['policy'],
+    };
+  });
+}

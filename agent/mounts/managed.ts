@@ -1,0 +1,188 @@
+// Guard points the manager assigns: each compiled against the key versions this host holds
+// and mounted, given a new decision table when its policy or keys change, unmounted when
+// withdrawn. Reconciling is idempotent: the same wish twice changes nothing.
+import { isDeepStrictEqual } from 'node:util';
+
+import { VeilError } from '../../common/errors.js';
+import type { PolicyView } from '../../manager-client/types.js';
+import {
+  clearStaleMount,
+  keys,
+  mountGuardPoint,
+  type CipherName,
+  type GuardPointEvent,
+  type KeyRef,
+} from '../../native/core.js';
+import {
+  compilePolicy,
+  PolicyError,
+  type DecisionTable,
+  type KnownKey,
+  type Policy,
+} from '../../policies/index.js';
+import type { GuardPointState } from '../control/protocol.js';
+
+export interface WantedGuardPoint {
+  guardPointId: string;
+  path: string;
+  automatic: boolean;
+  policy: PolicyView;
+}
+
+type NativeGuardPoint = ReturnType<typeof mountGuardPoint>;
+
+interface Mounted {
+  path: string;
+  mount: NativeGuardPoint;
+  table: DecisionTable;
+}
+
+// The native layer asks for a key for new files when no policy is installed; a managed
+// guard point always has one, whose key rules decide, so this id is never used.
+const UNUSED_KEY: KeyRef = { keyId: '00000000-0000-4000-8000-000000000000', version: 1 };
+
+const message = (error: unknown): string =>
+  error instanceof PolicyError || error instanceof VeilError || error instanceof Error
+    ? error.message
+    : String(error);
+
+export class ManagedGuardPoints {
+  readonly #mounted = new Map<string, Mounted>();
+  #states = new Map<string, GuardPointState>();
+
+  constructor(
+    private readonly options: { cipher: CipherName; threads: number },
+    private readonly onEvent: (guardPoint: string, event: GuardPointEvent) => void,
+  ) {}
+
+  states(): GuardPointState[] {
+    return [...this.#states.values()].sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  /** Makes the mounts match `wanted`; `enabled` holds the manual guard points turned on. */
+  async reconcile(
+    wanted: readonly WantedGuardPoint[],
+    enabled: ReadonlySet<string>,
+  ): Promise<GuardPointState[]> {
+    const knownKeys = keys.list().map(({ keyId, version, state }) => ({ keyId, version, state }));
+    const next = new Map<string, GuardPointState>();
+    for (const guardPoint of wanted) {
+      const on = guardPoint.automatic || enabled.has(guardPoint.guardPointId);
+      const base: GuardPointState = {
+        guardPointId: guardPoint.guardPointId,
+        path: guardPoint.path,
+        automatic: guardPoint.automatic,
+        config: guardPoint.automatic ? 'automatic' : on ? 'on' : 'off',
+        policy: guardPoint.policy.name,
+        policyVersion: guardPoint.policy.version,
+        keys: [],
+        status: 'released',
+      };
+      next.set(guardPoint.guardPointId, await this.#apply(guardPoint, base, on, knownKeys));
+    }
+    for (const id of [...this.#mounted.keys()]) {
+      if (!next.has(id)) await this.#unmount(id);
+    }
+    this.#states = next;
+    return this.states();
+  }
+
+  async #apply(
+    guardPoint: WantedGuardPoint,
+    base: GuardPointState,
+    on: boolean,
+    knownKeys: KnownKey[],
+  ): Promise<GuardPointState> {
+    const current = this.#mounted.get(guardPoint.guardPointId);
+    if (current && (!on || current.path !== guardPoint.path)) {
+      const failure = await this.#unmount(guardPoint.guardPointId);
+      if (failure) return { ...base, status: 'failed', message: failure };
+    }
+    if (!on) return base;
+    let table: DecisionTable;
+    try {
+      table = compilePolicy(guardPoint.policy.document as Policy, {
+        knownKeys,
+        source: `policy ${guardPoint.policy.name} (version ${guardPoint.policy.version})`,
+      });
+    } catch (error) {
+      // A mounted guard point keeps its last good table: refusing a bad update must not
+      // open the data or lock it.
+      const still = this.#mounted.get(guardPoint.guardPointId);
+      return {
+        ...base,
+        status: still ? 'guarded' : 'failed',
+        keys: still ? keyNames(still.table) : [],
+        message: message(error),
+      };
+    }
+    const state = { ...base, keys: keyNames(table), status: 'guarded' as const };
+    const mounted = this.#mounted.get(guardPoint.guardPointId);
+    if (mounted) {
+      if (!isDeepStrictEqual(mounted.table, table)) {
+        mounted.mount.setPolicy(table);
+        mounted.table = table;
+      }
+      return state;
+    }
+    try {
+      clearStaleMount(guardPoint.path);
+      const mount = mountGuardPoint(
+        {
+          directory: guardPoint.path,
+          key: table.keys[0] ?? UNUSED_KEY,
+          cipher: this.options.cipher,
+          threads: this.options.threads,
+          policy: table,
+        },
+        (event) => this.#event(guardPoint.guardPointId, guardPoint.path, event),
+      );
+      this.#mounted.set(guardPoint.guardPointId, { path: guardPoint.path, mount, table });
+      return state;
+    } catch (error) {
+      return { ...base, status: 'failed', message: message(error) };
+    }
+  }
+
+  #event(id: string, path: string, event: GuardPointEvent): void {
+    if (event.type === 'unmounted' && this.#mounted.get(id)?.path === path) {
+      // Someone unmounted it from outside: the next reconcile mounts it again.
+      this.#mounted.delete(id);
+      const state = this.#states.get(id);
+      if (state) this.#states.set(id, { ...state, status: 'failed', message: event.message });
+    }
+    this.onEvent(path, event);
+  }
+
+  /** Unmounts one guard point; the failure's message, or undefined. */
+  async #unmount(id: string): Promise<string | undefined> {
+    const mounted = this.#mounted.get(id);
+    if (!mounted) return undefined;
+    this.#mounted.delete(id);
+    try {
+      await mounted.mount.unmount();
+      return undefined;
+    } catch (error) {
+      return `cannot release ${mounted.path}: ${message(error)}`;
+    }
+  }
+
+  async unmountAll(): Promise<void> {
+    for (const id of [...this.#mounted.keys()]) await this.#unmount(id);
+    this.#states = new Map(
+      [...this.#states].map(([id, state]) => [
+        id,
+        { ...state, status: 'released' as const, message: undefined },
+      ]),
+    );
+  }
+}
+
+const keyNames = (table: DecisionTable): string[] => table.keys.map((k) => `${k.keyId}:${k.version}`);
+
+/** Wipes every key version from the native key table. */
+export function wipeKeys(): number {
+  const all = keys.list();
+  for (const key of all) keys.remove({ keyId: key.keyId, version: key.version });
+  return all.length;
+}

@@ -1,0 +1,176 @@
+// /var/lib/veil: what the agent keeps between runs. The directory is 0700 and every file
+// 0600, written whole or not at all. The host's private key stays here and nowhere else;
+// no data key ever reaches this directory, only the manager's answers that are not secret
+// (guard points, policies) and the reports still to send.
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+import { writeFileAtomically } from '../../common/files.js';
+import { AgentError } from '../errors.js';
+
+/** What registration left: who this host is to which manager. */
+export interface Enrollment {
+  managerUrl: string;
+  hostId: string;
+  hostName: string;
+  /** SHA-256 of the manager's CA certificate, as pinned at registration. */
+  caFingerprint: string;
+  registeredAt: string;
+}
+
+export interface HostCredentials {
+  caPem: string;
+  certificatePem: string;
+  keyPem: string;
+}
+
+const FILES = {
+  enrollment: 'registration.json',
+  ca: 'ca.pem',
+  certificate: 'host.crt',
+  key: 'host.key',
+  guardPoints: 'guardpoints.json',
+  manual: 'manual-guardpoints.json',
+} as const;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function isEnrollment(value: unknown): value is Enrollment {
+  const v = value as Partial<Enrollment> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.managerUrl === 'string' &&
+    v.managerUrl.startsWith('https://') &&
+    typeof v.hostId === 'string' &&
+    UUID.test(v.hostId) &&
+    typeof v.hostName === 'string' &&
+    typeof v.caFingerprint === 'string' &&
+    typeof v.registeredAt === 'string'
+  );
+}
+
+export class AgentState {
+  constructor(readonly directory: string) {}
+
+  /** Creates the directory if needed and makes sure only root can enter it. */
+  prepare(): void {
+    try {
+      mkdirSync(this.directory, { recursive: true, mode: 0o700 });
+      const st = statSync(this.directory);
+      if (!st.isDirectory()) throw new Error('not a directory');
+      if ((st.mode & 0o077) !== 0) chmodSync(this.directory, 0o700);
+    } catch (error) {
+      throw new AgentError(
+        'VEIL_AGENT_STATE_INVALID',
+        `cannot use ${this.directory} as the state directory: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  #file(name: string): string {
+    return path.join(this.directory, name);
+  }
+
+  #read(name: string): string | undefined {
+    try {
+      return readFileSync(this.#file(name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError(
+        'VEIL_AGENT_STATE_INVALID',
+        `cannot read ${this.#file(name)}: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  #readJson(name: string): unknown {
+    const text = this.#read(name);
+    if (text === undefined) return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new AgentError(
+        'VEIL_AGENT_STATE_INVALID',
+        `${this.#file(name)} is damaged (not JSON): remove it, or unregister and register again`,
+      );
+    }
+  }
+
+  #write(name: string, data: string): void {
+    writeFileAtomically(this.#file(name), data, 0o600);
+  }
+
+  enrollment(): Enrollment | undefined {
+    const value = this.#readJson(FILES.enrollment);
+    if (value === undefined) return undefined;
+    if (!isEnrollment(value)) {
+      throw new AgentError(
+        'VEIL_AGENT_STATE_INVALID',
+        `${this.#file(FILES.enrollment)} is damaged: unregister and register again`,
+      );
+    }
+    return value;
+  }
+
+  credentials(): HostCredentials {
+    const read = (name: string): string => {
+      const text = this.#read(name);
+      if (text === undefined) {
+        throw new AgentError(
+          'VEIL_AGENT_STATE_INVALID',
+          `${this.#file(name)} is missing: unregister and register again`,
+        );
+      }
+      return text;
+    };
+    return { caPem: read(FILES.ca), certificatePem: read(FILES.certificate), keyPem: read(FILES.key) };
+  }
+
+  /** Registration's results; the enrollment record last, so a crash leaves no half registration. */
+  saveRegistration(enrollment: Enrollment, credentials: HostCredentials): void {
+    this.#write(FILES.key, credentials.keyPem);
+    this.#write(FILES.certificate, credentials.certificatePem);
+    this.#write(FILES.ca, credentials.caPem);
+    this.#write(FILES.enrollment, `${JSON.stringify(enrollment, null, 2)}\n`);
+  }
+
+  saveCertificate(certificatePem: string, keyPem: string): void {
+    // The key first: a crash between the two leaves a key the old certificate does not
+    // match, which renewal repairs; the other order could leave a certificate without its key.
+    this.#write(FILES.key, keyPem);
+    this.#write(FILES.certificate, certificatePem);
+  }
+
+  /** The manager's last word on this host's guard points (not secret: paths and policies). */
+  guardPoints(): unknown {
+    return this.#readJson(FILES.guardPoints);
+  }
+
+  saveGuardPoints(value: unknown): void {
+    this.#write(FILES.guardPoints, `${JSON.stringify(value)}\n`);
+  }
+
+  /** The manual guard points an administrator turned on with `agentctl guard add`. */
+  manualGuardPoints(): string[] {
+    const value = this.#readJson(FILES.manual);
+    if (value === undefined) return [];
+    if (!Array.isArray(value) || !value.every((id) => typeof id === 'string' && UUID.test(id))) {
+      throw new AgentError('VEIL_AGENT_STATE_INVALID', `${this.#file(FILES.manual)} is damaged`);
+    }
+    return value as string[];
+  }
+
+  saveManualGuardPoints(ids: string[]): void {
+    this.#write(FILES.manual, `${JSON.stringify(ids)}\n`);
+  }
+
+  /** Forgets the registration: the directory is emptied, not removed. */
+  clear(): void {
+    for (const name of Object.values(FILES)) rmSync(this.#file(name), { force: true });
+  }
+
+  path(name: string): string {
+    return this.#file(name);
+  }
+}

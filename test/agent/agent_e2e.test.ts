@@ -1,0 +1,309 @@
+// The agent end to end, with real processes on loopback: a veil-manager, a veild with its
+// own directories, agentctl as an operator runs it, and real users reading and writing
+// under the guard point through child processes. Users, mounts and processes go away in
+// after(), even when a test fails.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import type { AgentStatus, GuardPointState } from '../../agent/control/protocol.js';
+import type { KeyInfo } from '../../native/core.js';
+import { isMounted, sh, shStatus } from '../fs/mount_support.js';
+import { startManagerProcess, type ManagerProcess } from '../manager/support.js';
+import {
+  agentctl,
+  agentctlJson,
+  agentDirs,
+  eventually,
+  forceUnmount,
+  notifyReceiver,
+  startVeild,
+  type AgentDirs,
+  type VeildProcess,
+} from './support.js';
+
+const OWNER = 'veiltest_owner';
+const BACKUP = 'veiltest_backup';
+const OTHER = 'veiltest_other';
+const USERS = [OWNER, BACKUP, OTHER];
+const MAGIC = Buffer.from('895645494c0d0a1a', 'hex'); // docs/format.md
+
+function removeUsers(): void {
+  for (const user of USERS) spawnSync('userdel', [user], { stdio: 'ignore' });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const policyFor = (keyId: string): Record<string, unknown> => ({
+  name: 'agent-e2e',
+  resourceSets: { all: { include: ['**'] } },
+  userSets: { owner: { users: [OWNER] }, backup: { users: [BACKUP] } },
+  securityRules: [
+    { userSet: 'owner', actions: ['all_ops'], effect: ['permit', 'apply_key'] },
+    { userSet: 'backup', actions: ['read', 'd_rd', 'd_rd_att', 'f_rd_att'], effect: ['permit'] },
+    { actions: ['d_rd', 'd_rd_att', 'f_rd_att'], effect: ['permit'] },
+    { actions: ['all_ops'], effect: ['deny'] },
+  ],
+  keyRules: [{ resourceSet: 'all', key: { keyId } }],
+});
+
+let work: string;
+let guarded: string;
+let manager: ManagerProcess;
+let listen: string;
+let dirs: AgentDirs;
+let veild: VeildProcess;
+let keyId: string;
+let fingerprint: string;
+
+const status = (): AgentStatus => agentctlJson<AgentStatus>(dirs, 'status');
+const guardState = (): GuardPointState | undefined => status().guardPoints.find((g) => g.path === guarded);
+
+/** The stored bytes of a file, through the encrypted view the backup user has. */
+const storedBytes = (name: string): Buffer =>
+  Buffer.from(sh(`base64 -w0 ${path.join(guarded, name)}`, { user: BACKUP }), 'base64');
+
+/** The key version slot A of a stored container names (docs/format.md: offset 72, u32). */
+const keyVersionOf = (container: Buffer): number => container.readUInt32BE(72);
+
+before(async () => {
+  removeUsers();
+  for (const user of USERS) execFileSync('useradd', ['--no-create-home', user]);
+  work = mkdtempSync('/tmp/veil-agent-e2e-');
+  chmodSync(work, 0o755); // the test users walk through it
+  guarded = path.join(work, 'guarded');
+  mkdirSync(guarded);
+  execFileSync('chown', [OWNER, guarded]);
+  listen = `127.0.0.1:${await freePort()}`;
+  manager = await startManagerProcess(path.join(work, 'manager'), listen);
+  dirs = agentDirs(path.join(work, 'agent'));
+  veild = startVeild(dirs);
+  await veild.waitForLog(/ready: not registered/);
+  fingerprint = execFileSync(
+    'openssl',
+    ['x509', '-noout', '-fingerprint', '-sha256', '-in', path.join(manager.dataDir, 'ca.crt')],
+    { encoding: 'utf8' },
+  )
+    .trim()
+    .replace(/^.*Fingerprint=/i, '');
+});
+
+after(async () => {
+  await veild?.stop();
+  forceUnmount(guarded);
+  await manager?.stop();
+  removeUsers();
+  if (work && !isMounted(guarded)) rmSync(work, { recursive: true, force: true });
+});
+
+describe('agent and manager end to end', () => {
+  test('registration pins the manager by its CA fingerprint', async () => {
+    const token = (await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 })).token;
+    const unpinned = agentctl(dirs, 'register', '--manager', manager.url, '--token', token);
+    assert.equal(unpinned.status, 1);
+    assert.match(unpinned.err, /VEIL_AGENT_FINGERPRINT_REQUIRED/);
+    assert.ok(unpinned.err.includes(fingerprint), unpinned.err);
+
+    const wrong = fingerprint.replace(/^[0-9A-F]/, (c) => (c === 'A' ? 'B' : 'A'));
+    const mismatch = agentctl(
+      dirs,
+      'register',
+      '--manager',
+      manager.url,
+      '--token',
+      token,
+      '--fingerprint',
+      wrong,
+    );
+    assert.equal(mismatch.status, 1);
+    assert.match(mismatch.err, /VEIL_AGENT_FINGERPRINT_MISMATCH/);
+    assert.equal((await manager.admin().hosts()).length, 0, 'nothing reached the manager');
+
+    const registered = agentctlJson<{ hostId: string }>(
+      dirs,
+      'register',
+      '--manager',
+      manager.url,
+      '--token',
+      token,
+      '--fingerprint',
+      fingerprint.toLowerCase().replace(/:/g, ''),
+    );
+    const hosts = await manager.admin().hosts();
+    assert.deepEqual(
+      hosts.map((h) => h.hostId),
+      [registered.hostId],
+    );
+    const again = agentctl(
+      dirs,
+      'register',
+      '--manager',
+      manager.url,
+      '--token',
+      token,
+      '--fingerprint',
+      fingerprint,
+    );
+    assert.match(again.err, /VEIL_AGENT_ALREADY_REGISTERED/);
+    const key = readFileSync(path.join(dirs.state, 'host.key'));
+    assert.equal((existsSync(path.join(dirs.state, 'host.key')) ? 0o600 : 0) & 0o600, 0o600);
+    assert.ok(key.includes('PRIVATE KEY'));
+    await eventually('the manager link', () => (status().manager?.connected ? true : undefined));
+  });
+
+  test('a guard point the manager assigns serves plaintext to its owner, ciphertext to backup, nothing to others', async () => {
+    const admin = manager.admin();
+    keyId = (await admin.createKey({ name: 'agent-e2e' })).keyId;
+    await admin.putPolicy(policyFor(keyId));
+    const hostId = status().hostId ?? '';
+    await admin.addGuardPoint({ path: guarded, policy: 'agent-e2e', hostId });
+    const state = await eventually('the guard point', () => {
+      const g = guardState();
+      return g?.status === 'guarded' ? g : undefined;
+    });
+    assert.deepEqual(state.keys, [`${keyId}:1`]);
+    assert.ok(isMounted(guarded));
+
+    sh(`printf 'payroll 2026' > ${guarded}/report.txt`, { user: OWNER });
+    assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
+    const stored = storedBytes('report.txt');
+    assert.deepEqual(stored.subarray(0, MAGIC.length), MAGIC);
+    assert.ok(!stored.includes(Buffer.from('payroll')));
+    const denied = shStatus(`cat ${guarded}/report.txt`, { user: OTHER });
+    assert.notEqual(denied.status, 0);
+    assert.match(denied.stderr, /Permission denied/);
+
+    const keys = agentctlJson<KeyInfo[]>(dirs, 'keys');
+    assert.deepEqual(
+      keys.map((k) => [k.keyId, k.version, k.state]),
+      [[keyId, 1, 'active']],
+    );
+    assert.ok(!JSON.stringify(keys).match(/material/i));
+    const shown = agentctlJson<{ policy: string; version: number }[]>(dirs, 'policy', 'show', guarded);
+    assert.deepEqual(
+      shown.map((p) => [p.policy, p.version]),
+      [['agent-e2e', 1]],
+    );
+    // The denial reaches the manager as a host report, with who was refused what.
+    const report = await eventually('the denial at the manager', async () => {
+      const events = await admin.hostEvents(hostId, { type: 'access' });
+      return events.find((e) => e.access?.effect === 'deny' && e.path === 'report.txt');
+    });
+    assert.equal(report.guardPoint, guarded);
+    assert.equal(report.uid, Number(execFileSync('id', ['-u', OTHER], { encoding: 'utf8' })));
+    // The manager shows the status the agent reported.
+    await eventually('the status at the manager', () => {
+      const shown = manager.cli('host', 'show', hostId);
+      const host = JSON.parse(shown.out) as { guardPoints: { state: string }[] };
+      return host.guardPoints[0]?.state === 'guarded' ? true : undefined;
+    });
+    const text = agentctl(dirs, 'status');
+    assert.equal(text.status, 0);
+    assert.match(
+      text.out,
+      new RegExp(`${guarded.replace(/[/.]/g, '\\$&')}\\s+agent-e2e v1\\s+automatic\\s+guarded`),
+    );
+  });
+
+  test('a rotation reaches the agent: new files under the new version, old files still readable', async () => {
+    await manager.admin().rotateKey(keyId);
+    await eventually('version 2 on the host', () => {
+      const keys = agentctlJson<KeyInfo[]>(dirs, 'keys');
+      const states = keys.map((k) => `${k.version}:${k.state}`).sort();
+      return states.join(',') === '1:deactivated,2:active' ? true : undefined;
+    });
+    await eventually('the policy recompiled', () =>
+      guardState()?.keys.join() === `${keyId}:2` ? true : undefined,
+    );
+    sh(`printf 'after rotation' > ${guarded}/new.txt`, { user: OWNER });
+    assert.equal(keyVersionOf(storedBytes('new.txt')), 2);
+    assert.equal(keyVersionOf(storedBytes('report.txt')), 1);
+    assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
+  });
+
+  test('the guard point keeps serving while the manager is down, and the link comes back', async () => {
+    await manager.stop();
+    await eventually('the link down', () => (status().manager?.connected === false ? true : undefined));
+    assert.equal(sh(`cat ${guarded}/new.txt`, { user: OWNER }), 'after rotation');
+    manager = await startManagerProcess(manager.dataDir, listen);
+    await eventually('the link back', () => (status().manager?.connected ? true : undefined));
+    assert.equal(guardState()?.status, 'guarded');
+  });
+
+  test('veild stops cleanly on SIGTERM and guards again when started with the manager up', async () => {
+    assert.equal(await veild.stop(), 0);
+    assert.ok(!isMounted(guarded), 'released on SIGTERM');
+    const raw = readFileSync(path.join(guarded, 'report.txt'));
+    assert.deepEqual(raw.subarray(0, MAGIC.length), MAGIC, 'the data stays encrypted underneath');
+    // Started as systemd starts it (Type=notify): READY=1 only once the guard point is up.
+    const notify = await notifyReceiver(path.join(work, 'notify.sock'));
+    try {
+      veild = startVeild(dirs, { NOTIFY_SOCKET: notify.socket });
+      const ready = await eventually('READY=1', () => notify.messages().find((m) => m.includes('READY=1')));
+      assert.equal(guardState()?.status, 'guarded', 'guarded before READY=1');
+      assert.match(ready, /^READY=1\nSTATUS=1 of 1 guard points guarded; manager connected$/);
+    } finally {
+      notify.stop();
+    }
+    assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
+  });
+
+  test('de-registration releases the guard point and wipes the keys; the data stays encrypted', async () => {
+    const hostId = status().hostId ?? '';
+    const removed = manager.cli('host', 'remove', hostId);
+    assert.equal(removed.status, 0, removed.err);
+    await eventually('the agent to forget', () => (status().registered ? undefined : true));
+    assert.ok(!isMounted(guarded));
+    assert.deepEqual(agentctlJson<KeyInfo[]>(dirs, 'keys'), []);
+    assert.ok(!existsSync(path.join(dirs.state, 'host.key')));
+    assert.deepEqual(readFileSync(path.join(guarded, 'new.txt')).subarray(0, MAGIC.length), MAGIC);
+  });
+});
+
+describe('bad input', () => {
+  test('a bad configuration file stops veild with a clear error', () => {
+    const bad = path.join(work, 'bad.json');
+    for (const [content, expected] of [
+      ['{', /not JSON/],
+      ['{"threads": 0}', /threads must be >= 1/],
+      ['{"stateDir": "/x"}', /stateDir is not a setting/],
+      ['{"stateDirectory": "relative"}', /stateDirectory must be an absolute path/],
+    ] as const) {
+      writeFileSync(bad, content);
+      const result = spawnSync(process.execPath, [path.resolve('bin/veild.js'), '--config', bad], {
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(result.status, 1, content);
+      assert.match(result.stderr, /VEIL_AGENT_CONFIG_INVALID/);
+      assert.match(result.stderr, expected);
+    }
+  });
+
+  test('agentctl without veild says so with exit status 3', () => {
+    const result = agentctl({ ...dirs, socket: path.join(work, 'nowhere.sock') }, 'status');
+    assert.equal(result.status, 3);
+    assert.match(result.err, /VEIL_AGENT_NOT_RUNNING/);
+  });
+
+  test('agentctl guard add of a path the manager did not assign is refused', () => {
+    const result = agentctl(dirs, 'guard', 'add', '/srv/nothing');
+    assert.equal(result.status, 1);
+    assert.match(result.err, /VEIL_AGENT_NOT_REGISTERED|VEIL_AGENT_NO_GUARD_POINT/);
+  });
+
+  test('agentctl refuses bad usage with exit status 2', () => {
+    assert.equal(agentctl(dirs, 'register', '--token', 'x').status, 2);
+    assert.equal(agentctl(dirs, 'frobnicate').status, 2);
+    assert.equal(agentctl(dirs, '--help').status, 0);
+  });
+});
