@@ -18,6 +18,7 @@ import type {
   NativeContainer,
   NativeDecisionTable,
   NativeGuardPoint,
+  OfflinePasswordWrapper,
   PeerCredentials,
   PolicyProbe,
   PolicyVerdict,
@@ -40,6 +41,7 @@ export type {
   NativeResourceSet,
   NativeRule,
   NativeUserSet,
+  OfflinePasswordWrapper,
   PeerCredentials,
 } from './index.js';
 export { VeilNativeError, NATIVE_ERROR_CODES, type NativeErrorCode } from './errors.js';
@@ -107,6 +109,32 @@ function checkBuffer(name: string, value: unknown, multipleOf = 1): Buffer {
   return value;
 }
 
+function checkExactBuffer(name: string, value: unknown, length: number): Buffer {
+  const buffer = checkBuffer(name, value);
+  if (buffer.length !== length) throw invalid(`${name} must be ${length} bytes, got ${buffer.length}`);
+  return buffer;
+}
+
+// 128·N·r bytes of scrypt's working memory: N = 2^20 with r = 8 at most (the native core's bound).
+const SCRYPT_MAX_MEMORY = 2 ** 30;
+
+/** scrypt's N, r, p: N a power of two from `minN` to 2^20, r 1..32, p 1..16, as RFC 7914 and the memory bound allow. */
+function checkScrypt(N: number, r: number, p: number, minN: number): void {
+  if (!Number.isInteger(N) || N < minN || N > 2 ** 20 || (N & (N - 1)) !== 0) {
+    throw invalid(`scrypt N must be a power of two from 2^${Math.log2(minN)} to 2^20, got ${String(N)}`);
+  }
+  checkLength('scrypt r', r, 32, 1);
+  checkLength('scrypt p', p, 16, 1);
+  if (Math.log2(N) >= 16 * r) {
+    throw invalid(`scrypt N must be below 2^(16 r) (RFC 7914), got N = ${N}, r = ${r}`);
+  }
+  if (128 * N * r > SCRYPT_MAX_MEMORY) {
+    throw invalid(
+      `scrypt would need ${(128 * N * r) / 2 ** 30} GiB (128 N r): at most 1 GiB, so r ≤ 8 at N = 2^20`,
+    );
+  }
+}
+
 function checkBlockIndex(first: number): void {
   if (!Number.isSafeInteger(first) || first < 0) {
     throw invalid(`block index must be a non-negative integer, got ${String(first)}`);
@@ -170,6 +198,105 @@ export function installDelivery(
   }
   return addon.deliveryInstall(blob, expected.hostId, expected.afterSequence);
 }
+
+const OFFLINE_SALT_SIZE = 16;
+const OFFLINE_NONCE_SIZE = 12;
+const OFFLINE_CIPHERTEXT_SIZE = 48;
+const X25519_KEY_SIZE = 32;
+const MAX_PASSWORD_BYTES = 1024;
+
+function checkOfflineTarget(sealed: Buffer, hostId: string, offlineKey: KeyRef): void {
+  checkBuffer('sealed key file', sealed);
+  checkUuid('host id', hostId);
+  checkKeyRef(offlineKey);
+}
+
+/**
+ * Offline unlock (docs/protocol.md, "Offline unlock"): the sealed key file a host keeps,
+ * and its opening with the offline password or a challenge's response while the manager
+ * is unreachable. Every failure of an unlock past these argument checks is
+ * VEIL_OFFLINE_UNLOCK_FAILED, with one message whatever failed; nothing is installed then.
+ */
+export const offline = {
+  /**
+   * The sealed key file: every key version in the table but the offline key, encrypted
+   * under a key derived from it. The offline key must be in the table (VEIL_KEY_NOT_FOUND).
+   */
+  seal(hostId: string, offlineKey: KeyRef): Buffer {
+    checkUuid('host id', hostId);
+    checkKeyRef(offlineKey);
+    return addon.offlineSeal(hostId, offlineKey.keyId, offlineKey.version);
+  },
+  /** A new challenge: the 32-byte X25519 public half; its private half stays native, replacing any earlier one. */
+  challenge(): Buffer {
+    return addon.offlineChallenge();
+  },
+  /**
+   * Recovers the offline key from the manager's password wrapper with `password` (UTF-8
+   * bytes), opens `sealed` with it and installs its versions and the offline key at once;
+   * returns what it installed. The password buffer is wiped whatever happens.
+   */
+  unlockPassword(
+    sealed: Buffer,
+    hostId: string,
+    offlineKey: KeyRef,
+    wrapper: OfflinePasswordWrapper,
+    password: Buffer,
+  ): KeyInfo[] {
+    try {
+      checkBuffer('password', password);
+      if (password.length === 0 || password.length > MAX_PASSWORD_BYTES) {
+        throw invalid(`the password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
+      }
+      checkOfflineTarget(sealed, hostId, offlineKey);
+      if (typeof wrapper !== 'object' || wrapper === null) throw invalid('the password wrapper is missing');
+      const checked: OfflinePasswordWrapper = {
+        salt: checkExactBuffer('wrapper salt', wrapper.salt, OFFLINE_SALT_SIZE),
+        N: wrapper.N,
+        r: wrapper.r,
+        p: wrapper.p,
+        nonce: checkExactBuffer('wrapper nonce', wrapper.nonce, OFFLINE_NONCE_SIZE),
+        ciphertext: checkExactBuffer('wrapper ciphertext', wrapper.ciphertext, OFFLINE_CIPHERTEXT_SIZE),
+      };
+      checkScrypt(checked.N, checked.r, checked.p, 2 ** 14);
+      return addon.offlineUnlockPassword(
+        sealed,
+        hostId,
+        offlineKey.keyId,
+        offlineKey.version,
+        checked,
+        password,
+      );
+    } finally {
+      // Whatever happened, the caller's copy of the password is gone.
+      if (password instanceof Uint8Array) password.fill(0);
+    }
+  },
+  /**
+   * Opens the manager's 48-byte response to the pending challenge with its X25519 public
+   * key, then `sealed` as unlockPassword does. The challenge is used up whatever happens;
+   * none pending is VEIL_OFFLINE_NO_CHALLENGE.
+   */
+  unlockResponse(
+    sealed: Buffer,
+    hostId: string,
+    offlineKey: KeyRef,
+    managerPublicKey: Buffer,
+    response: Buffer,
+  ): KeyInfo[] {
+    checkOfflineTarget(sealed, hostId, offlineKey);
+    checkExactBuffer("the manager's public key", managerPublicKey, X25519_KEY_SIZE);
+    checkExactBuffer('the response', response, OFFLINE_CIPHERTEXT_SIZE);
+    return addon.offlineUnlockResponse(
+      sealed,
+      hostId,
+      offlineKey.keyId,
+      offlineKey.version,
+      managerPublicKey,
+      response,
+    );
+  },
+};
 
 /** An open container: header fields and the block codec of one file. */
 export class Container {
@@ -329,6 +456,12 @@ export interface GuardPointSpec {
   threads?: number;
   /** The compiled policy in force from the first operation; none: everything is permitted. */
   policy?: NativeDecisionTable;
+  /**
+   * Whether the mount first opens a container already in the directory with the key
+   * table (VEIL_FS_WRONG_KEY if it does not open). False for a locked guard point whose
+   * keys arrive later: its files fail with ENOKEY until they do. Default true.
+   */
+  verifyKeys?: boolean;
 }
 
 /**
@@ -350,6 +483,9 @@ export function mountGuardPoint(
   if (spec.policy !== undefined && (typeof spec.policy !== 'object' || spec.policy === null)) {
     throw invalid('policy must be a compiled decision table');
   }
+  if (spec.verifyKeys !== undefined && typeof spec.verifyKeys !== 'boolean') {
+    throw invalid('verifyKeys must be a boolean');
+  }
   // The native side checks the table's shape and index ranges again, with a JSON pointer.
   return new addon.GuardPoint(
     {
@@ -359,6 +495,7 @@ export function mountGuardPoint(
       cipher: spec.cipher,
       threads,
       policy: spec.policy ?? null,
+      verifyKeys: spec.verifyKeys ?? true,
     },
     onEvent,
   );
@@ -420,6 +557,23 @@ export const selfTest = {
     for (const [name, b] of Object.entries({ ikm, salt, info })) checkBuffer(name, b);
     checkLength('HKDF output length', length, 255 * 32, 1);
     return addon.selfTest.hkdfSha256(ikm, salt, info, length);
+  },
+  /** RFC 7748 X25519 of a scalar and a u-coordinate; an all-zero result is VEIL_INVALID_ARGUMENT. */
+  x25519(privateKey: Buffer, publicKey: Buffer): Buffer {
+    checkExactBuffer('private key', privateKey, X25519_KEY_SIZE);
+    checkExactBuffer('public key', publicKey, X25519_KEY_SIZE);
+    return addon.selfTest.x25519(privateKey, publicKey);
+  },
+  x25519PublicKey(privateKey: Buffer): Buffer {
+    checkExactBuffer('private key', privateKey, X25519_KEY_SIZE);
+    return addon.selfTest.x25519PublicKey(privateKey);
+  },
+  /** RFC 7914 scrypt, N from 2 to 2^20 (offline unlock takes 2^14 and up). */
+  scrypt(password: Buffer, salt: Buffer, N: number, r: number, p: number, length: number): Buffer {
+    for (const [name, b] of Object.entries({ password, salt })) checkBuffer(name, b);
+    checkScrypt(N, r, p, 2);
+    checkLength('scrypt output length', length, 1024, 1);
+    return addon.selfTest.scrypt(password, salt, N, r, p, length);
   },
   randomBytes(length: number): Buffer {
     checkLength('length', length, 1 << 20);

@@ -25,6 +25,19 @@ export interface DeliveryResult {
   entries: DeliveryEntry[];
 }
 
+/**
+ * The manager's password wrapper of the offline key (docs/protocol.md, "Password wrapper"),
+ * its base64 fields decoded: the offline key under scrypt(password, salt, N, r, p).
+ */
+export interface OfflinePasswordWrapper {
+  salt: Buffer; // 16 bytes
+  N: number;
+  r: number;
+  p: number;
+  nonce: Buffer; // 12 bytes
+  ciphertext: Buffer; // 48 bytes: the offline key and the GCM tag
+}
+
 export interface BenchmarkResult {
   bytes: number;
   seconds: number;
@@ -85,6 +98,8 @@ export interface GuardPointOptions {
   cipher: CipherName;
   threads: number;
   policy?: NativeDecisionTable | null;
+  /** False: mount without opening a container already there (its keys come later). Default true. */
+  verifyKeys?: boolean;
 }
 
 export interface NativeResourceSet {
@@ -208,6 +223,27 @@ export interface NativeAddon {
   transportPublicKey(): string;
   deliveryInstall(blob: Buffer, hostId: string, afterSequence: bigint): DeliveryResult;
 
+  /** The sealed key file: every version of the table but the offline key, under a key derived from it. */
+  offlineSeal(hostId: string, offlineKeyId: string, offlineKeyVersion: number): Buffer;
+  /** A new X25519 pair whose private half stays native (an earlier one is wiped); its 32-byte public half. */
+  offlineChallenge(): Buffer;
+  offlineUnlockPassword(
+    sealed: Buffer,
+    hostId: string,
+    offlineKeyId: string,
+    offlineKeyVersion: number,
+    wrapper: OfflinePasswordWrapper,
+    password: Buffer,
+  ): KeyInfo[];
+  offlineUnlockResponse(
+    sealed: Buffer,
+    hostId: string,
+    offlineKeyId: string,
+    offlineKeyVersion: number,
+    managerPublicKey: Buffer,
+    response: Buffer,
+  ): KeyInfo[];
+
   containerCreate(keyId: string, version: number, cipher: CipherName): NativeContainer;
   containerOpen(header: Buffer): NativeContainer;
 
@@ -216,6 +252,10 @@ export interface NativeAddon {
     aesGcmDecrypt(key: Buffer, iv: Buffer, aad: Buffer, ciphertext: Buffer, tag: Buffer): Buffer;
     aesXts(key: Buffer, tweak: Buffer, data: Buffer, encrypt: boolean): Buffer;
     hkdfSha256(ikm: Buffer, salt: Buffer, info: Buffer, length: number): Buffer;
+    /** RFC 7748 X25519(scalar, u): VEIL_INVALID_ARGUMENT when the result would be all zero. */
+    x25519(privateKey: Buffer, publicKey: Buffer): Buffer;
+    x25519PublicKey(privateKey: Buffer): Buffer;
+    scrypt(password: Buffer, salt: Buffer, N: number, r: number, p: number, length: number): Buffer;
     randomBytes(length: number): Buffer;
     globMatch(pattern: string, path: string): boolean;
     evaluatePolicy(table: NativeDecisionTable, request: PolicyProbe): PolicyVerdict;

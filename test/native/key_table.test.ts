@@ -23,6 +23,7 @@ import {
 } from '../../native/core.js';
 import { buildDelivery } from '../../manager/delivery/delivery_blob.js';
 import { assertNoKeyBytes, expectNativeError, expectNativeRejection } from '../support/no_key_bytes.js';
+import { managerPair, passwordWrapper, respond } from './offline_support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'veil-key-table-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -302,9 +303,11 @@ test('no function of the module returns key bytes', async () => {
   const m256 = randomBytes(32);
   const m128 = randomBytes(16);
   const delivered = randomBytes(32);
-  const secrets = [m256, m128, delivered];
+  const offlineKey = randomBytes(32);
+  const secrets = [m256, m128, delivered, offlineKey];
   const ref = importKey(m256);
   const ref128 = importKey(m128);
+  const offlineRef = importKey(offlineKey);
   const deliveredRef = newRef();
   const extra = [newRef(), newRef()];
   const hostId = randomUUID();
@@ -342,6 +345,24 @@ test('no function of the module returns key bytes', async () => {
         { hostId, afterSequence: 0n },
       ),
     );
+    const sealed = (await call('offline.seal', () => core.offline.seal(hostId, offlineRef))) as Buffer;
+    const wrapper = passwordWrapper(offlineKey, 'pw', hostId, offlineRef);
+    const unlocked = await call('offline.unlockPassword', () =>
+      core.offline.unlockPassword(sealed, hostId, offlineRef, wrapper, Buffer.from('pw')),
+    );
+    assert.ok(Array.isArray(unlocked), `unlockPassword failed: ${String(unlocked)}`);
+    const manager = managerPair();
+    const challenge = (await call('offline.challenge', () => core.offline.challenge())) as Buffer;
+    const answered = await call('offline.unlockResponse', () =>
+      core.offline.unlockResponse(
+        sealed,
+        hostId,
+        offlineRef,
+        manager.publicKey,
+        respond(challenge, manager, offlineKey, hostId, offlineRef),
+      ),
+    );
+    assert.deepEqual(answered, unlocked);
     const container = (await call('createContainer', () =>
       createContainer(ref, 'aes-256-gcm'),
     )) as core.Container;
@@ -374,6 +395,9 @@ test('no function of the module returns key bytes', async () => {
     await call('selfTest.aesXts', () => self.aesXts(random(64), random(16), plain4k, true));
     await call('selfTest.hkdfSha256', () => self.hkdfSha256(random(32), random(16), random(8), 64));
     await call('selfTest.randomBytes', () => self.randomBytes(64));
+    await call('selfTest.x25519PublicKey', () => self.x25519PublicKey(random(32)));
+    await call('selfTest.x25519', () => self.x25519(random(32), self.x25519PublicKey(random(32))));
+    await call('selfTest.scrypt', () => self.scrypt(random(16), random(16), 1024, 8, 1, 32));
     await call('selfTest.globMatch', () => self.globMatch('a/**', 'a/b'));
     const emptyTable = {
       format: 1,
@@ -410,6 +434,7 @@ test('no function of the module returns key bytes', async () => {
         .filter(([, value]) => typeof value === 'function' && !isClass(value))
         .map(([name]) => name),
       ...Object.keys(keys).map((name) => `keys.${name}`),
+      ...Object.keys(core.offline).map((name) => `offline.${name}`),
       ...Object.keys(core.selfTest).map((name) => `selfTest.${name}`),
       ...Object.getOwnPropertyNames(core.Container.prototype).map((name) => `Container.${name}`),
     ];
@@ -418,6 +443,7 @@ test('no function of the module returns key bytes', async () => {
   } finally {
     keys.remove(ref);
     keys.remove(ref128);
+    keys.remove(offlineRef);
     keys.remove(deliveredRef);
     for (const extraRef of extra) keys.remove(extraRef);
   }

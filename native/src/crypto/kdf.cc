@@ -62,6 +62,15 @@ void hkdfSha256(const uint8_t* ikm, size_t ikmLength, const uint8_t* salt, size_
   if (ok != 1) cryptoFailed("derive a key with HKDF");
 }
 
+void scrypt(const uint8_t* password, size_t passwordLength, const uint8_t* salt, size_t saltLength, uint64_t N,
+            uint64_t r, uint64_t p, uint8_t* out, size_t outLength) {
+  // OpenSSL clears its working memory (derived from the password) before freeing it.
+  if (EVP_PBE_scrypt(reinterpret_cast<const char*>(password), passwordLength, salt, saltLength, N, r, p,
+                     kScryptMaxMemory, out, outLength) != 1) {
+    cryptoFailed("derive a key with scrypt (parameters out of range, or out of memory)");
+  }
+}
+
 void hmacSha256(const uint8_t* key, size_t keyLength, const uint8_t* data, size_t length, uint8_t* out) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac());
   if (ctx == nullptr) throw std::bad_alloc();

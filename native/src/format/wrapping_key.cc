@@ -18,7 +18,9 @@ WrappingKey::WrappingKey(const Uuid& id, uint32_t version, KeyAlgorithm algorith
       algorithm_(algorithm),
       state_(state),
       live_(std::make_shared<std::atomic<bool>>(true)),
-      kek_(kKekSize) {
+      kek_(kKekSize),
+      material_(length) {
+  if (length > 0) std::memcpy(material_.data(), material, length);
   constexpr size_t prefix = sizeof(kWrapInfo) - 1;
   uint8_t info[prefix + 16 + 4];
   std::memcpy(info, kWrapInfo, prefix);

@@ -1,6 +1,7 @@
 // A guard point key version as the container format sees it: the key that wraps file
-// keys. Only the key-encryption key derived from its material is kept (docs/format.md,
-// "Keys"); the material itself is wiped as soon as that is derived.
+// keys, through the key-encryption key derived from its material (docs/format.md, "Keys").
+// The material is kept beside it, in locked memory too, for one reader: the sealed key
+// file of offline unlock (docs/protocol.md), which carries every version of the table.
 #pragma once
 
 #include <atomic>
@@ -51,6 +52,9 @@ class WrappingKey {
   bool canWrap() const { return state() == KeyState::Active && live_->load(); }
   bool canUnwrap() const;
   const uint8_t* kek() const { return kek_.data(); }
+  // 32 bytes for AES-256, 16 for AES-128. Only the sealed key file reads it.
+  const uint8_t* material() const { return material_.data(); }
+  size_t materialLength() const { return material_.size(); }
 
  private:
   Uuid id_;
@@ -59,6 +63,7 @@ class WrappingKey {
   std::atomic<KeyState> state_;
   KeyLiveness live_;
   SecureBytes kek_;
+  SecureBytes material_;
 };
 
 // Where containers find wrapping keys: the key table implements it.

@@ -29,6 +29,10 @@ struct GuardConfig {
   uint32_t keyVersion = 0;
   Cipher cipher = Cipher::Gcm;
   unsigned threads = 8;
+  // Whether the mount must open a container already there with the key table. False for
+  // a locked guard point, whose keys arrive after the mount (offline unlock, a delivery):
+  // its files then fail with ENOKEY until they do.
+  bool verifyKeys = true;
 };
 
 // What a guard point tells JavaScript: tampering, missing keys, repairs, its end, and

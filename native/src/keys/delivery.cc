@@ -4,11 +4,11 @@
 
 #include <cstring>
 #include <mutex>
-#include <set>
 
 #include "common/bytes.h"
 #include "common/error.h"
 #include "crypto/aes.h"
+#include "keys/key_payload.h"
 #include "keys/transport_key.h"
 
 namespace veil {
@@ -24,46 +24,6 @@ uint64_t highestSequence = 0;  // guarded by deliveryMutex
 
 [[noreturn]] void rejected(const char* why) {
   throw VeilException("VEIL_DELIVERY_REJECTED", std::string("key delivery rejected: ") + why);
-}
-
-struct ParsedEntry {
-  KeyInfo info;
-  const uint8_t* material;
-  size_t length;
-};
-
-// Validates the whole decrypted payload before anything is applied.
-std::vector<ParsedEntry> parsePayload(const uint8_t* p, size_t length) {
-  if (length < 2) rejected("the payload is malformed");
-  size_t count = getU16(p);
-  if (count > kMaxEntries) rejected("the payload has too many keys");
-  std::vector<ParsedEntry> entries;
-  std::set<std::pair<Uuid, uint32_t>> seen;
-  size_t at = 2;
-  for (size_t i = 0; i < count; ++i) {
-    if (length - at < 24) rejected("the payload is malformed");
-    ParsedEntry e{};
-    std::memcpy(e.info.id.data(), p + at, 16);
-    e.info.version = getU32(p + at + 16);
-    uint8_t state = p[at + 20], algorithm = p[at + 21];
-    e.length = getU16(p + at + 22);
-    at += 24;
-    if (e.info.version == 0) rejected("a key version is 0");
-    if (state < 1 || state > 6) rejected("a key has an unknown state");
-    if (algorithm != 1 && algorithm != 2) rejected("a key has an unknown algorithm");
-    e.info.state = static_cast<KeyState>(state);
-    e.info.algorithm = static_cast<KeyAlgorithm>(algorithm);
-    const size_t expected = algorithm == 1 ? 32 : 16;
-    if (e.length != 0 && e.length != expected) rejected("a key has material of the wrong length");
-    if (e.info.state == KeyState::Destroyed && e.length != 0) rejected("a destroyed key carries material");
-    if (!seen.insert({e.info.id, e.info.version}).second) rejected("a key version appears twice");
-    if (length - at < e.length) rejected("the payload is malformed");
-    e.material = p + at;
-    at += e.length;
-    entries.push_back(e);
-  }
-  if (at != length) rejected("the payload has trailing bytes");
-  return entries;
 }
 
 }  // namespace
@@ -104,7 +64,8 @@ DeliveryResult installDelivery(const uint8_t* blob, size_t length, const Uuid& h
   }
   oneTimeKey.wipe();
 
-  std::vector<ParsedEntry> entries = parsePayload(plain.data(), payloadLength);
+  std::vector<PayloadEntry> entries;
+  if (const char* why = parsePayload(plain.data(), payloadLength, kMaxEntries, entries)) rejected(why);
   std::vector<std::shared_ptr<WrappingKey>> install;
   std::vector<std::pair<Uuid, uint32_t>> withdraw;
   DeliveryResult result{};

@@ -78,6 +78,14 @@ std::vector<KeyInfo> KeyTable::list() const {
   return out;
 }
 
+std::vector<std::shared_ptr<const WrappingKey>> KeyTable::snapshot() const {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  std::vector<std::shared_ptr<const WrappingKey>> out;
+  out.reserve(keys_.size());
+  for (const auto& entry : keys_) out.push_back(entry.second);
+  return out;
+}
+
 void KeyTable::clear() {
   std::unique_lock<std::shared_mutex> lock(mutex_);
   for (auto& entry : keys_) entry.second->withdraw();

@@ -36,6 +36,8 @@ class KeyTable final : public KeyLookup {
   // Destroyed removes the version: its material is wiped.
   void setState(const Uuid& id, uint32_t version, KeyState state);
   std::vector<KeyInfo> list() const;
+  // Every version, at one moment (for the sealed key file).
+  std::vector<std::shared_ptr<const WrappingKey>> snapshot() const;
   void clear();
 
  private:

@@ -8,6 +8,7 @@
 #include "format/header.h"
 #include "format/layout.h"
 #include "keys/key_table.h"
+#include "keys/offline_unlock.h"
 #include "napi/js_errors.h"
 #include "napi/register.h"
 
@@ -44,7 +45,12 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   // The key table is one per process, shared by every environment (worker threads
   // included), so it is wiped when the process exits rather than when one of them ends.
   static std::once_flag atExit;
-  std::call_once(atExit, [] { std::atexit([] { KeyTable::instance().clear(); }); });
+  std::call_once(atExit, [] {
+    std::atexit([] {
+      KeyTable::instance().clear();
+      clearOfflineChallenge();
+    });
+  });
   exports.Set("format", formatConstants(env));
   exports.Set("setErrorClass", Napi::Function::New(env, setErrorClass, "setErrorClass"));
   registerKeys(env, exports);
@@ -52,6 +58,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   registerSelfTest(env, exports);
   registerMount(env, exports);
   registerHost(env, exports);
+  registerOffline(env, exports);
   return exports;
 }
 

@@ -52,10 +52,31 @@ Napi::Buffer<uint8_t> bufferArg(const Napi::Value& value) {
   return value.As<Napi::Buffer<uint8_t>>();
 }
 
+Napi::Buffer<uint8_t> bufferArg(const Napi::Value& value, size_t length, const char* what) {
+  Napi::Buffer<uint8_t> buffer = bufferArg(value);
+  if (buffer.Length() != length) invalid(std::string(what) + " must be " + std::to_string(length) + " bytes");
+  return buffer;
+}
+
 const char* stateName(KeyState state) { return kStateNames[static_cast<int>(state) - 1]; }
 
 const char* algorithmName(KeyAlgorithm algorithm) { return algorithm == KeyAlgorithm::Aes256 ? "aes-256" : "aes-128"; }
 
 const char* cipherName(Cipher cipher) { return cipher == Cipher::Gcm ? "aes-256-gcm" : "aes-256-xts"; }
+
+Napi::Object keyInfoObject(Napi::Env env, const KeyInfo& info) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("keyId", formatUuid(info.id));
+  o.Set("version", Napi::Number::New(env, info.version));
+  o.Set("state", stateName(info.state));
+  o.Set("algorithm", algorithmName(info.algorithm));
+  return o;
+}
+
+Napi::Array keyInfoArray(Napi::Env env, const std::vector<KeyInfo>& keys) {
+  Napi::Array out = Napi::Array::New(env, keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) out.Set(static_cast<uint32_t>(i), keyInfoObject(env, keys[i]));
+  return out;
+}
 
 }  // namespace veil

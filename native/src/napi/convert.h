@@ -9,6 +9,7 @@
 #include "common/uuid.h"
 #include "format/header.h"
 #include "format/wrapping_key.h"
+#include "keys/key_table.h"
 
 namespace veil {
 
@@ -18,8 +19,14 @@ KeyState stateArg(const Napi::Value& value);
 Cipher cipherArg(const Napi::Value& value);
 Napi::Buffer<uint8_t> bufferArg(const Napi::Value& value);
 
+// A fixed-length Buffer argument (VEIL_INVALID_ARGUMENT otherwise).
+Napi::Buffer<uint8_t> bufferArg(const Napi::Value& value, size_t length, const char* what);
+
 const char* stateName(KeyState state);
 const char* algorithmName(KeyAlgorithm algorithm);
 const char* cipherName(Cipher cipher);
+// { keyId, version, state, algorithm }: never material.
+Napi::Object keyInfoObject(Napi::Env env, const KeyInfo& info);
+Napi::Array keyInfoArray(Napi::Env env, const std::vector<KeyInfo>& keys);
 
 }  // namespace veil

@@ -12,15 +12,6 @@ namespace veil {
 
 namespace {
 
-Napi::Object keyInfoObject(Napi::Env env, const KeyInfo& info) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("keyId", formatUuid(info.id));
-  o.Set("version", Napi::Number::New(env, info.version));
-  o.Set("state", stateName(info.state));
-  o.Set("algorithm", algorithmName(info.algorithm));
-  return o;
-}
-
 void install(const Uuid& id, uint32_t version, KeyState state, const uint8_t* material, size_t length) {
   if (length != 32 && length != 16) throw VeilException("VEIL_KEY_INVALID", "key material must be 16 or 32 bytes");
   if (state == KeyState::Destroyed) {
@@ -74,10 +65,7 @@ Napi::Value keyRemove(const Napi::CallbackInfo& info) {
 
 Napi::Value keyList(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto keys = KeyTable::instance().list();
-  Napi::Array out = Napi::Array::New(env, keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) out.Set(static_cast<uint32_t>(i), keyInfoObject(env, keys[i]));
-  return out;
+  return keyInfoArray(env, KeyTable::instance().list());
 }
 
 Napi::Value transportPublicKey(const Napi::CallbackInfo& info) {

@@ -86,6 +86,8 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
       config.keyVersion = versionArg(options.Get("keyVersion"));
       config.cipher = cipherArg(options.Get("cipher"));
       config.threads = options.Get("threads").As<Napi::Number>().Uint32Value();
+      Napi::Value verifyKeys = options.Get("verifyKeys");
+      config.verifyKeys = verifyKeys.IsUndefined() || verifyKeys.ToBoolean().Value();
       events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "veil.guardPointEvents", 0, 1);
       Napi::ThreadSafeFunction events = events_;
       auto sink = [events](FsEvent event) mutable {

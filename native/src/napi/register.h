@@ -10,5 +10,6 @@ void registerContainer(Napi::Env env, Napi::Object exports);
 void registerSelfTest(Napi::Env env, Napi::Object exports);
 void registerMount(Napi::Env env, Napi::Object exports);
 void registerHost(Napi::Env env, Napi::Object exports);
+void registerOffline(Napi::Env env, Napi::Object exports);
 
 }  // namespace veil

@@ -7,6 +7,7 @@
 
 #include "crypto/aes.h"
 #include "crypto/kdf.h"
+#include "crypto/x25519.h"
 #include "format/container.h"
 #include "policy/glob.h"
 #include "napi/policy_convert.h"
@@ -85,6 +86,46 @@ Napi::Value hkdf(const Napi::CallbackInfo& info) {
     auto out = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
     hkdfSha256(ikm.Data(), ikm.Length(), salt.Data(), salt.Length(), infoBytes.Data(), infoBytes.Length(), out.Data(),
                out.Length());
+    return Napi::Value(out);
+  });
+}
+
+// RFC 7748 X25519 of a caller-supplied scalar and u-coordinate (the private half and the peer's public half).
+Napi::Value x25519Shared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto scalar = bufferArg(info[0]), point = bufferArg(info[1]);
+    requireLength(scalar, kX25519KeySize, "private key");
+    requireLength(point, kX25519KeySize, "public key");
+    auto out = Napi::Buffer<uint8_t>::New(env, kX25519KeySize);
+    if (!x25519(scalar.Data(), point.Data(), out.Data())) {
+      throw VeilException("VEIL_INVALID_ARGUMENT", "the public key is refused: the shared secret would be all zero");
+    }
+    return Napi::Value(out);
+  });
+}
+
+Napi::Value x25519Public(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto scalar = bufferArg(info[0]);
+    requireLength(scalar, kX25519KeySize, "private key");
+    auto out = Napi::Buffer<uint8_t>::New(env, kX25519KeySize);
+    x25519PublicKey(scalar.Data(), out.Data());
+    return Napi::Value(out);
+  });
+}
+
+// (password, salt, N, r, p, length): native/core.ts has checked N, r, p and the memory they need.
+Napi::Value scryptKdf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&] {
+    auto password = bufferArg(info[0]), salt = bufferArg(info[1]);
+    const uint32_t N = info[2].As<Napi::Number>().Uint32Value(), r = info[3].As<Napi::Number>().Uint32Value(),
+                   p = info[4].As<Napi::Number>().Uint32Value(), length = info[5].As<Napi::Number>().Uint32Value();
+    if (length < 1 || length > 1024) throw VeilException("VEIL_INVALID_ARGUMENT", "scrypt length out of range");
+    auto out = Napi::Buffer<uint8_t>::New(env, length);
+    scrypt(password.Data(), password.Length(), salt.Data(), salt.Length(), N, r, p, out.Data(), out.Length());
     return Napi::Value(out);
   });
 }
@@ -240,6 +281,9 @@ void registerSelfTest(Napi::Env env, Napi::Object exports) {
   selfTest.Set("aesGcmDecrypt", Napi::Function::New(env, aesGcmDecrypt, "aesGcmDecrypt"));
   selfTest.Set("aesXts", Napi::Function::New(env, aesXts, "aesXts"));
   selfTest.Set("hkdfSha256", Napi::Function::New(env, hkdf, "hkdfSha256"));
+  selfTest.Set("x25519", Napi::Function::New(env, x25519Shared, "x25519"));
+  selfTest.Set("x25519PublicKey", Napi::Function::New(env, x25519Public, "x25519PublicKey"));
+  selfTest.Set("scrypt", Napi::Function::New(env, scryptKdf, "scrypt"));
   selfTest.Set("randomBytes", Napi::Function::New(env, random, "randomBytes"));
   selfTest.Set("globMatch", Napi::Function::New(env, glob, "globMatch"));
   selfTest.Set("evaluatePolicy", Napi::Function::New(env, evaluatePolicy, "evaluatePolicy"));
