@@ -21,6 +21,8 @@ import type {
   HostView,
   ManagerCa,
   NewGuardPoint,
+  OfflinePasswordSet,
+  OfflineResponse,
   PolicyView,
   KeyState,
   KeyStateChange,
@@ -203,6 +205,29 @@ export class ManagerClient {
   /** De-registers a host: its certificate is revoked and its connections closed. */
   deregisterHost(hostId: string): Promise<HostView> {
     return this.#call('DELETE', `/v1/hosts/${encodeURIComponent(hostId)}`, undefined, true);
+  }
+
+  /**
+   * Sets a host's offline password (12 to 256 characters); without one the manager makes
+   * one and answers it this once. The host's open event streams get the new wrapper.
+   */
+  setOfflinePassword(hostId: string, password?: string): Promise<OfflinePasswordSet> {
+    return this.#call(
+      'POST',
+      `/v1/hosts/${encodeURIComponent(hostId)}/offline-password`,
+      password === undefined ? {} : { password },
+      true,
+    );
+  }
+
+  /** The response to a host's offline unlock challenge (base64url, as `agentctl challenge` shows it). */
+  offlineResponse(hostId: string, challenge: string): Promise<OfflineResponse> {
+    return this.#call(
+      'POST',
+      `/v1/hosts/${encodeURIComponent(hostId)}/offline-response`,
+      { challenge },
+      true,
+    );
   }
 
   /** Reports the state of this host's guard points (mutual TLS). */

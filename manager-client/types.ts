@@ -180,7 +180,65 @@ export type HostEvent =
       sequence: string;
       /** The wrapped blob of docs/protocol.md, base64. */
       blob: string;
-    };
+    }
+  | OfflineEvent;
+
+/**
+ * The password wrapper of docs/protocol.md ("Offline unlock"): the host's offline key O
+ * under a key derived from the offline password with scrypt. Binary fields are base64.
+ */
+export interface OfflinePasswordWrapper {
+  kdf: 'scrypt';
+  /** 16 bytes. */
+  salt: string;
+  N: number;
+  r: number;
+  p: number;
+  /** 12 bytes. */
+  nonce: string;
+  /** AES-256-GCM of O with its tag: 48 bytes. */
+  ciphertext: string;
+}
+
+/**
+ * What a host needs to unlock offline (docs/protocol.md, "Offline unlock"): sent before
+ * `guardpoints` on connect and on every resync, and again when the offline password changes.
+ */
+export interface OfflineEvent {
+  type: 'offline';
+  /** The id of the host's offline key O, which every delivery carries as one more entry. */
+  offlineKeyId: string;
+  offlineKeyVersion: number;
+  /** base64 of the manager's 32-byte X25519 public key for this host. */
+  managerPublicKey: string;
+  /** null until an administrator sets an offline password. */
+  passwordWrapper: OfflinePasswordWrapper | null;
+}
+
+/** POST /v1/hosts/{hostId}/offline-password: without a password the manager makes one. */
+export interface OfflinePasswordRequest {
+  /** 12 to 256 characters. */
+  password?: string;
+}
+
+export interface OfflinePasswordSet {
+  hostId: string;
+  /** Only when the manager made it: shown this once, never stored. */
+  password?: string;
+  setAt: string;
+}
+
+/** POST /v1/hosts/{hostId}/offline-response */
+export interface OfflineChallenge {
+  /** The host's X25519 public key E, base64url without padding (43 characters). */
+  challenge: string;
+}
+
+export interface OfflineResponse {
+  hostId: string;
+  /** base64url without padding (64 characters), for `agentctl unlock --response`. */
+  response: string;
+}
 
 /** POST /v1/keys/{keyId}/versions/{version}/export */
 export interface ExportedKey {

@@ -9,6 +9,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
+import { readChallenge, showResponse } from '../../manager-client/offline_codes.js';
 import {
   HOST_REPORT_TYPES,
   KEY_ALGORITHMS,
@@ -274,6 +275,58 @@ connectionOptions(
     options,
     (api) => api.deregisterHost(id),
     (h) => `host ${h.hostId} de-registered; it releases its guard points (the data stays encrypted)`,
+  ),
+);
+
+/** An offline password from a file: the file's text without its final line break. */
+function readPasswordFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ManagerError('VEIL_HOST_BAD_REQUEST', `cannot read ${file}: ${(error as Error).message}`);
+  }
+  return text.replace(/\r?\n$/, '');
+}
+
+connectionOptions(
+  host
+    .command('offline-password <host-id>')
+    .description(
+      "set a host's offline password (for `agentctl unlock --password` while the manager is unreachable); " +
+        'without --offline-password-file the manager makes one, shown once',
+    )
+    .option(
+      '--offline-password-file <file>',
+      'a file holding the password (12 to 256 characters; its final line break is not part of it)',
+    ),
+).action((id: string, options: Connection & { offlinePasswordFile?: string }) =>
+  act(
+    options,
+    (api) =>
+      api.setOfflinePassword(
+        id,
+        options.offlinePasswordFile === undefined ? undefined : readPasswordFile(options.offlinePasswordFile),
+      ),
+    (set) =>
+      set.password === undefined
+        ? `offline password of host ${set.hostId} set at ${set.setAt}; the host gets it when connected`
+        : `${set.password}\n(offline password of host ${set.hostId}, set at ${set.setAt}: shown once, ` +
+          'the manager does not keep it; the host gets its wrapper when connected)',
+  ),
+);
+connectionOptions(
+  host
+    .command('respond <host-id> <challenge>')
+    .description(
+      'answer the challenge `agentctl challenge` shows on a host that cannot reach the manager; ' +
+        'the host unlocks with `agentctl unlock --response`',
+    ),
+).action((id: string, challenge: string, options: Connection) =>
+  act(
+    options,
+    (api) => api.offlineResponse(id, readChallenge(challenge)),
+    (answer) => showResponse(answer.response),
   ),
 );
 

@@ -2,11 +2,13 @@
 // its guard points' policies name (for a key named without a version, each version not
 // destroyed), and only those, in the wrapped blob of docs/protocol.md (delivery_blob.ts),
 // under a per-host sequence number that only grows. A version the host no longer needs, or
-// that was destroyed, is withdrawn in the next delivery.
+// that was destroyed, is withdrawn in the next delivery. Every delivery also carries the
+// host's offline key (offline/offline_keys.ts), which is no data key and never withdrawn.
 import { randomUUID } from 'node:crypto';
 
 import type { HostEvent } from '../../manager-client/types.js';
 import type { KeyService } from '../keys/key_service.js';
+import type { OfflineKeys } from '../offline/offline_keys.js';
 import { storedPolicyKeys, type Assignments } from '../policies/assignments.js';
 import type { DeliveredVersion, HostRow, ManagerStore } from '../store/store.js';
 import { buildDelivery, type DeliveryEntryInput } from './delivery_blob.js';
@@ -18,6 +20,7 @@ export class DeliveryService {
     private readonly store: ManagerStore,
     private readonly keys: KeyService,
     private readonly assignments: Assignments,
+    private readonly offline: OfflineKeys,
   ) {}
 
   /** The guard points of the host, with their policies, as the event stream sends them. */
@@ -52,10 +55,16 @@ export class DeliveryService {
     return [...wanted.values()];
   }
 
+  /** The host's `offline` event (docs/protocol.md, "Offline unlock"). */
+  offlineEvent(host: HostRow): HostEvent {
+    return this.offline.event(this.offline.forHost(host.id));
+  }
+
   /**
-   * A new delivery for the host: every needed version with its state (and material, unless
-   * destroyed), and a withdrawal of every version it held and no longer needs. Recorded
-   * (sequence and holdings) in one transaction with the sequence number it takes.
+   * A new delivery for the host: its offline key, every needed version with its state (and
+   * material, unless destroyed), and a withdrawal of every version it held and no longer
+   * needs. Recorded (sequence and holdings) in one transaction with the sequence number it
+   * takes.
    */
   deliveryEvent(host: HostRow): HostEvent {
     const entries: DeliveryEntryInput[] = [];
@@ -64,6 +73,11 @@ export class DeliveryService {
     const neededKeys = new Set(needed.map(versionKey));
     const materials: Buffer[] = [];
     try {
+      const offline = this.offline.deliveryEntry(this.offline.forHost(host.id));
+      materials.push(offline.material);
+      entries.push(offline);
+      holds.push({ keyId: offline.keyId, version: offline.version });
+      neededKeys.add(versionKey(offline));
       for (const ref of needed) {
         const key = this.keys.view(ref.keyId);
         const version = key.versions.find((v) => v.version === ref.version);

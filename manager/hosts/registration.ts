@@ -15,6 +15,7 @@ import type {
   TokenOptions,
 } from '../../manager-client/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
+import type { OfflineKeys } from '../offline/offline_keys.js';
 import type { HostRow, ManagerStore, TokenRow } from '../store/store.js';
 
 const TOKEN_PREFIX = 'veil-rt-';
@@ -36,6 +37,7 @@ export class RegistrationService {
   constructor(
     private readonly store: ManagerStore,
     private readonly ca: CertificateAuthority,
+    private readonly offline: OfflineKeys,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -107,6 +109,8 @@ export class RegistrationService {
         guardPointStatus: null,
       };
       this.store.insertHost(host);
+      // Its offline unlock material (docs/protocol.md): made with the host, or not at all.
+      this.store.insertHostOffline(this.offline.make(hostId));
       this.store.setTokenUses(current.id, current.uses + 1);
     });
     return { hostId, hostName, certificate: issued.pem, caChain: [this.ca.certificatePem] };
@@ -200,14 +204,19 @@ export class RegistrationService {
 
   /**
    * De-registration (NIST SP 800-57 §8.3.2): the certificate is revoked at once and every
-   * later request with it refused; the caller closes the host's connections.
+   * later request with it refused, and the host's offline unlock material is destroyed, so
+   * no offline password or challenge opens its keys any more; the caller closes the host's
+   * connections.
    */
   deregister(hostId: string): HostView {
     const host = this.store.host(hostId);
     if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
     if (host.deregisteredAt !== null)
       throw refused('VEIL_HOST_UNKNOWN', `host ${hostId} is de-registered already`);
-    this.store.deregisterHost(hostId, this.now());
+    this.store.transaction(() => {
+      this.store.deregisterHost(hostId, this.now());
+      this.store.deleteHostOffline(hostId);
+    });
     return this.host(hostId);
   }
 

@@ -1,8 +1,9 @@
 // The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
 // to registered hosts (their client certificate). On connect, when it asks (a text message
 // {"type":"sync"}) and after every change that may concern it (routes.ts marks them; key
-// dates too), a host gets its guard points and a fresh key delivery; after a new transport
-// key, a fresh delivery. Any other message from a host closes its stream (1008).
+// dates too), a host gets its offline unlock data, its guard points and a fresh key
+// delivery; after a new transport key, a fresh delivery; after a new offline password, its
+// offline unlock data. Any other message from a host closes its stream (1008).
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -113,6 +114,22 @@ export class EventStream {
     for (const hostId of this.#connections.keys()) this.#refresh(hostId);
   }
 
+  /** The host's offline password changed: its open streams get the new `offline` event. */
+  offlineChanged(hostId: string): void {
+    const sockets = this.#connections.get(hostId);
+    if (!sockets) return;
+    const host = this.store.host(hostId);
+    if (!host) return;
+    let event: HostEvent;
+    try {
+      event = this.delivery.offlineEvent(host);
+    } catch (error) {
+      this.log(`cannot prepare the offline event of host ${hostId}: ${(error as Error).message}`);
+      return;
+    }
+    for (const ws of sockets) ws.send(JSON.stringify(event));
+  }
+
   /** The host has a new transport key: its open streams get a delivery wrapped to it. */
   transportKeyChanged(hostId: string): void {
     this.log(`host ${hostId}: new transport key`);
@@ -156,9 +173,14 @@ export class EventStream {
     }
     let events: HostEvent[];
     try {
+      // The offline event goes first (docs/protocol.md): a host seals its keys after a delivery.
       events = deliveryOnly
         ? [this.delivery.deliveryEvent(host)]
-        : [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)];
+        : [
+            this.delivery.offlineEvent(host),
+            this.delivery.guardPointsEvent(host),
+            this.delivery.deliveryEvent(host),
+          ];
     } catch (error) {
       this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
       return;

@@ -161,6 +161,27 @@ export const OPENAPI = {
           },
         ],
       },
+      OfflinePasswordSet: {
+        type: 'object',
+        required: ['hostId', 'setAt'],
+        properties: {
+          hostId: { type: 'string', format: 'uuid' },
+          password: { type: 'string', description: 'only when the manager made it: shown this once' },
+          setAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      OfflineResponse: {
+        type: 'object',
+        required: ['hostId', 'response'],
+        properties: {
+          hostId: { type: 'string', format: 'uuid' },
+          response: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9_-]{64}$',
+            description: 'base64url without padding of the 48-byte response',
+          },
+        },
+      },
       Host: {
         type: 'object',
         properties: {
@@ -388,8 +409,8 @@ export const OPENAPI = {
     '/v1/events': {
       get: {
         summary:
-          'the host event stream (WebSocket): guard points with their policies, and key deliveries ' +
-          '(docs/protocol.md), on connect and after every change',
+          'the host event stream (WebSocket): offline unlock data, guard points with their policies, ' +
+          'and key deliveries (docs/protocol.md), on connect and after every change',
         security: [{ host: [] }],
         responses: {
           '101': { description: 'switched to the WebSocket protocol' },
@@ -479,6 +500,71 @@ export const OPENAPI = {
           properties: { hostGroup: { type: 'string', nullable: true } },
         }),
         responses: { '200': { description: 'the host' }, '400': error, '401': error, '404': error },
+      },
+    },
+    '/v1/hosts/{hostId}/offline-password': {
+      post: {
+        summary:
+          'set a host\'s offline password (docs/protocol.md, "Offline unlock"); without one the manager ' +
+          'makes one and answers it this once. Only the password wrapper is kept (it replaces the one ' +
+          "before) and pushed to the host's open event streams",
+        security: [{ admin: [] }],
+        parameters: [hostId],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                additionalProperties: false,
+                properties: { password: { type: 'string', minLength: 12, maxLength: 256 } },
+              },
+            },
+          },
+        },
+        responses: {
+          '200': {
+            description: 'set',
+            content: {
+              'application/json': { schema: { $ref: '#/components/schemas/OfflinePasswordSet' } },
+            },
+          },
+          '400': error,
+          '401': error,
+          '404': error,
+        },
+      },
+    },
+    '/v1/hosts/{hostId}/offline-response': {
+      post: {
+        summary:
+          'the response to a host\'s offline unlock challenge (docs/protocol.md, "Offline unlock"), ' +
+          'for `agentctl unlock --response`',
+        security: [{ admin: [] }],
+        parameters: [hostId],
+        requestBody: jsonBody({
+          type: 'object',
+          additionalProperties: false,
+          required: ['challenge'],
+          properties: {
+            challenge: {
+              type: 'string',
+              pattern: '^[A-Za-z0-9_-]{43}$',
+              description: "the host's X25519 public key E, base64url without padding (32 bytes)",
+            },
+          },
+        }),
+        responses: {
+          '200': {
+            description: 'the response',
+            content: {
+              'application/json': { schema: { $ref: '#/components/schemas/OfflineResponse' } },
+            },
+          },
+          '400': error,
+          '401': error,
+          '404': error,
+        },
       },
     },
     '/v1/hostgroups': {

@@ -22,6 +22,7 @@ import type { EventStream } from './events.js';
 import { inventory } from '../inventory.js';
 import { wrapForExport, wrappingKey, type ImportKey } from '../keys/import_key.js';
 import type { CreateKeyOptions, KeyService } from '../keys/key_service.js';
+import type { OfflineKeys } from '../offline/offline_keys.js';
 import type { ManagerStore } from '../store/store.js';
 import { readJson } from './http.js';
 import { OPENAPI } from './openapi.js';
@@ -36,6 +37,7 @@ export interface Context {
   assignments: Assignments;
   store: ManagerStore;
   events: EventStream;
+  offline: OfflineKeys;
 }
 
 type Handler = (context: Context, params: string[]) => Promise<[number, unknown]> | [number, unknown];
@@ -110,6 +112,11 @@ function versionParam(text: string | undefined): number {
     throw new ManagerError('VEIL_KEY_BAD_REQUEST', `a version is a whole number from 1, not ${text ?? ''}`);
   }
   return version;
+}
+
+// A body that may be left out (no content type, or empty): {} then.
+async function optionalBody(req: IncomingMessage): Promise<unknown> {
+  return req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : readJson(req);
 }
 
 // A change that may concern the connected hosts: each gets its guard points and keys again.
@@ -225,6 +232,20 @@ const ROUTES: Route[] = [
         return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
       }),
     ),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/hosts/${HOST}/offline-password$`),
+    handler: admin(async ({ req, offline, events }, [id]) => {
+      const answer = await offline.setPassword(id ?? '', await optionalBody(req));
+      events.offlineChanged(answer.hostId);
+      return [200, answer];
+    }),
+  },
+  {
+    method: 'POST',
+    path: new RegExp(`^/v1/hosts/${HOST}/offline-response$`),
+    handler: admin(async ({ req, offline }, [id]) => [200, offline.respond(id ?? '', await readJson(req))]),
   },
   {
     method: 'GET',

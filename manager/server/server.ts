@@ -17,6 +17,7 @@ import { DeliveryService } from '../delivery/delivery_service.js';
 import { openImportKey } from '../keys/import_key.js';
 import { KeyService } from '../keys/key_service.js';
 import { openFileMasterKey } from '../keys/master_key.js';
+import { OfflineKeys } from '../offline/offline_keys.js';
 import { Assignments } from '../policies/assignments.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
 import { EventStream } from './events.js';
@@ -63,7 +64,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   try {
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
-    const registration = new RegistrationService(store, ca);
+    const offline = new OfflineKeys(store, master, log);
+    const registration = new RegistrationService(store, ca, offline);
     const reports = new HostReports(store);
     const assignments = new Assignments(store);
     const importKey = openImportKey(dataDir, master);
@@ -75,7 +77,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const keys = new KeyService(store, master, Date.now, (keyId, version) =>
       assignments.guardPointUsing(keyId, version),
     );
-    const events = new EventStream(registration, new DeliveryService(store, keys, assignments), store, log);
+    const delivery = new DeliveryService(store, keys, assignments, offline);
+    const events = new EventStream(registration, delivery, store, log);
     // Activation and deactivation dates take effect within seconds of coming.
     const applyDates = () => {
       try {
@@ -104,7 +107,18 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       (req: IncomingMessage, res: ServerResponse) => {
         // A handler that throws at once is answered like one that rejects.
         const answer = Promise.resolve().then(() =>
-          dispatch({ req, registration, reports, keys, assignments, store, events, importKey, authority }),
+          dispatch({
+            req,
+            registration,
+            reports,
+            keys,
+            assignments,
+            store,
+            events,
+            importKey,
+            authority,
+            offline,
+          }),
         );
         answer.then(
           ([status, body]) => sendJson(res, status, body),

@@ -6,6 +6,7 @@ import { ManagerError } from '../../manager-client/errors.js';
 import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
 import type {
   GuardPointRow,
+  HostOfflineRow,
   HostRow,
   KeyRow,
   KeyVersionRow,
@@ -117,6 +118,17 @@ const MIGRATIONS: readonly string[] = [
      UNIQUE (host_id, event_id)
    );
    CREATE INDEX host_reports_newest ON host_reports (host_id, time DESC, seq DESC);`,
+  `CREATE TABLE host_offline (
+     host_id TEXT PRIMARY KEY REFERENCES hosts(id),
+     offline_key_id TEXT NOT NULL UNIQUE,
+     offline_key_version INTEGER NOT NULL,
+     wrapped_offline_key BLOB NOT NULL,
+     manager_public_key BLOB NOT NULL,
+     wrapped_manager_private_key BLOB NOT NULL,
+     wrapped_password_wrapper BLOB,
+     password_set_at INTEGER,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 interface VersionRecord {
@@ -183,6 +195,30 @@ interface HostReportRecord {
   type: string;
   report: string;
 }
+
+interface HostOfflineRecord {
+  host_id: string;
+  offline_key_id: string;
+  offline_key_version: number;
+  wrapped_offline_key: Buffer;
+  manager_public_key: Buffer;
+  wrapped_manager_private_key: Buffer;
+  wrapped_password_wrapper: Buffer | null;
+  password_set_at: number | null;
+  created_at: number;
+}
+
+const hostOfflineRow = (r: HostOfflineRecord): HostOfflineRow => ({
+  hostId: r.host_id,
+  offlineKeyId: r.offline_key_id,
+  offlineKeyVersion: r.offline_key_version,
+  wrappedOfflineKey: r.wrapped_offline_key,
+  managerPublicKey: r.manager_public_key,
+  wrappedManagerPrivateKey: r.wrapped_manager_private_key,
+  wrappedPasswordWrapper: r.wrapped_password_wrapper,
+  passwordSetAt: r.password_set_at,
+  createdAt: r.created_at,
+});
 
 interface PolicyRecord {
   id: string;
@@ -402,6 +438,15 @@ export function openSqliteStore(file: string): ManagerStore {
     delivered: db.prepare(
       'SELECT key_id, version FROM delivered_versions WHERE host_id = ? ORDER BY key_id, version',
     ),
+    insertHostOffline: db.prepare(
+      `INSERT INTO host_offline VALUES (:hostId, :offlineKeyId, :offlineKeyVersion, :wrappedOfflineKey,
+         :managerPublicKey, :wrappedManagerPrivateKey, :wrappedPasswordWrapper, :passwordSetAt, :createdAt)`,
+    ),
+    hostOffline: db.prepare('SELECT * FROM host_offline WHERE host_id = ?'),
+    setOfflinePasswordWrapper: db.prepare(
+      'UPDATE host_offline SET wrapped_password_wrapper = ?, password_set_at = ? WHERE host_id = ?',
+    ),
+    deleteHostOffline: db.prepare('DELETE FROM host_offline WHERE host_id = ?'),
     setTransportKey: db.prepare('UPDATE hosts SET transport_public_key_pem = ? WHERE id = ?'),
     insertHostReport: db.prepare(
       `INSERT INTO host_reports (host_id, event_id, time, received_at, type, report)
@@ -521,6 +566,17 @@ export function openSqliteStore(file: string): ManagerStore {
         keyId: r.key_id,
         version: r.version,
       })),
+    insertHostOffline: (row) => void statements.insertHostOffline.run({ ...row }),
+    hostOffline: (hostId) => {
+      const r = statements.hostOffline.get(hostId) as HostOfflineRecord | undefined;
+      return r && hostOfflineRow(r);
+    },
+    setOfflinePasswordWrapper: (hostId, wrapped, at) => {
+      if (statements.setOfflinePasswordWrapper.run(wrapped, at, hostId).changes !== 1) {
+        throw new ManagerError('VEIL_HOST_UNKNOWN', `host ${hostId} has no offline material`);
+      }
+    },
+    deleteHostOffline: (hostId) => void statements.deleteHostOffline.run(hostId),
     setTransportKey: (id, pem) => void statements.setTransportKey.run(pem, id),
     insertHostReports: (rows) =>
       db.transaction(() =>

@@ -106,6 +106,26 @@ export interface HostReportRow {
   report: string;
 }
 
+/**
+ * A host's offline unlock material (docs/protocol.md, "Offline unlock"): its offline key O
+ * and the manager's X25519 pair M for it. Secrets only wrapped under the master key.
+ */
+export interface HostOfflineRow {
+  hostId: string;
+  offlineKeyId: string;
+  offlineKeyVersion: number;
+  /** O (32 bytes), wrapped under the master key. */
+  wrappedOfflineKey: Buffer;
+  /** M's public half, its raw 32 bytes. */
+  managerPublicKey: Buffer;
+  /** M's private half (PKCS#8 DER), wrapped under the master key. */
+  wrappedManagerPrivateKey: Buffer;
+  /** The password wrapper (its JSON), wrapped under the master key; null until a password is set. */
+  wrappedPasswordWrapper: Buffer | null;
+  passwordSetAt: number | null;
+  createdAt: number;
+}
+
 export interface AdminRow {
   name: string;
   /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
@@ -158,6 +178,12 @@ export interface ManagerStore {
   /** Records a delivery: its sequence number and the versions the host now holds. */
   recordDelivery(hostId: string, sequence: number, holds: readonly DeliveredVersion[]): void;
   delivered(hostId: string): DeliveredVersion[];
+  insertHostOffline(row: HostOfflineRow): void;
+  hostOffline(hostId: string): HostOfflineRow | undefined;
+  /** Replaces the host's password wrapper (wrapped under the master key). */
+  setOfflinePasswordWrapper(hostId: string, wrapped: Buffer, at: number): void;
+  /** Drops the host's offline material (at de-registration). */
+  deleteHostOffline(hostId: string): void;
   /** Replaces the host's transport public key (PEM, checked). */
   setTransportKey(id: string, pem: string): void;
   /** Stores the reports no row of the same host and event id holds yet; answers how many. */

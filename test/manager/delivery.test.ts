@@ -25,6 +25,17 @@ let stream: ReturnType<ManagerClient['events']> | undefined;
 
 type Delivery = Extract<HostEvent, { type: 'delivery' }>;
 
+/** The host's offline key id, from the `offline` event (docs/protocol.md, "Offline unlock"). */
+function offlineKeyId(): string {
+  const offline = received.find((e) => e.type === 'offline');
+  assert.ok(offline?.type === 'offline', 'the offline event came');
+  return offline.offlineKeyId;
+}
+
+/** Data keys only: every delivery also carries the host's offline key, installed each time. */
+const dataKeys = <T extends { keyId: string }>(entries: readonly T[]): T[] =>
+  entries.filter((e) => e.keyId !== offlineKeyId());
+
 /** Waits for the next delivery after `count` of them. */
 async function delivery(count: number): Promise<Delivery> {
   const deadline = Date.now() + 10_000;
@@ -87,9 +98,13 @@ test('on connect: the guard points with their policies, and the keys they need (
   );
   const opened = installDelivery(Buffer.from(first.blob, 'base64'), { hostId, afterSequence: 0n });
   assert.equal(opened.sequence, BigInt(first.sequence));
+  assert.equal(received[0]?.type, 'offline', 'the offline event comes before the guard points');
   assert.deepEqual(
     opened.entries.map((e) => [e.keyId, e.version, e.state, e.action]),
-    [[payroll.keyId, 1, 'active', 'installed']],
+    [
+      [offlineKeyId(), 1, 'active', 'installed'],
+      [payroll.keyId, 1, 'active', 'installed'],
+    ],
   );
   assert.equal(
     opened.entries.some((e) => e.keyId === unrelated.keyId),
@@ -112,7 +127,7 @@ test('a rotation, then a policy naming the new version: each is a new delivery t
     afterSequence: BigInt(rotated.sequence) - 1n,
   });
   assert.deepEqual(
-    afterRotation.entries.map((e) => [e.version, e.state, e.action]),
+    dataKeys(afterRotation.entries).map((e) => [e.version, e.state, e.action]),
     [[1, 'deactivated', 'installed']],
     'the policy still names version 1, now deactivated: it decrypts but protects nothing new',
   );
@@ -123,12 +138,17 @@ test('a rotation, then a policy naming the new version: each is a new delivery t
     hostId,
     afterSequence: BigInt(moved.sequence) - 1n,
   });
-  assert.deepEqual(afterPolicy.entries.map((e) => [e.version, e.state, e.action]).sort(), [
-    [1, 'deactivated', 'withdrawn'],
-    [2, 'active', 'installed'],
-  ]);
   assert.deepEqual(
-    nativeKeys.list().map((k) => [k.keyId, k.version, k.state]),
+    dataKeys(afterPolicy.entries)
+      .map((e) => [e.version, e.state, e.action])
+      .sort(),
+    [
+      [1, 'deactivated', 'withdrawn'],
+      [2, 'active', 'installed'],
+    ],
+  );
+  assert.deepEqual(
+    dataKeys(nativeKeys.list()).map((k) => [k.keyId, k.version, k.state]),
     [[payroll.keyId, 2, 'active']],
   );
 });
@@ -140,7 +160,7 @@ async function installNext(count: number) {
     hostId,
     afterSequence: BigInt(next.sequence) - 1n,
   });
-  return opened.entries
+  return dataKeys(opened.entries)
     .map((e) => [e.keyId === payroll.keyId ? 'payroll' : e.keyId, e.version, e.state, e.action])
     .sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1]));
 }
@@ -163,7 +183,7 @@ test('a policy naming a key without a version: the host gets every version not d
   const compiled = () => {
     const event = received.filter((e) => e.type === 'guardpoints').at(-1);
     const document = event?.type === 'guardpoints' ? event.guardPoints[0]?.policy.document : undefined;
-    return compilePolicy(document as Policy, { knownKeys: nativeKeys.list() }).keys;
+    return compilePolicy(document as Policy, { knownKeys: dataKeys(nativeKeys.list()) }).keys;
   };
   assert.deepEqual(compiled(), [{ keyId: payroll.keyId, version: 2 }]);
 
@@ -211,8 +231,7 @@ test("while a guard point's policy names a key without a version, no version of 
     ['payroll', 3, 'active', 'installed'],
   ]);
   assert.deepEqual(
-    nativeKeys
-      .list()
+    dataKeys(nativeKeys.list())
       .map((k) => [k.version, k.state])
       .sort(),
     [

@@ -250,7 +250,8 @@ describe('the CA, before anything is trusted', () => {
 describe('a new transport key at every agent start', () => {
   test('checked as at registration; the open stream gets a delivery wrapped to it; the sequence keeps growing', async () => {
     const stream = openStream();
-    const [guardPoints, first] = await received(stream, 2);
+    const [offline, guardPoints, first] = await received(stream, 3);
+    assert.equal(offline?.type, 'offline', 'the offline unlock data comes first');
     assert.equal(guardPoints?.type, 'guardpoints');
     const firstDelivery = asDelivery(first);
     assert.ok(opensWith(firstDelivery, firstTransport.privateKey));
@@ -273,12 +274,12 @@ describe('a new transport key at every agent start', () => {
       ),
       refusedWith('VEIL_AUTH_HOST_REQUIRED'),
     );
-    assert.equal(stream.events.length, 2, 'a refused key sends nothing');
+    assert.equal(stream.events.length, 3, 'a refused key sends nothing');
 
     const next = transportPair();
     const view = await host.setTransportKey(next.publicPem);
     assert.equal(view.hostId, hostId);
-    const [, , pushed] = await received(stream, 3);
+    const [, , , pushed] = await received(stream, 4);
     const delivery = asDelivery(pushed);
     assert.equal(BigInt(delivery.sequence), BigInt(firstDelivery.sequence) + 1n);
     assert.ok(opensWith(delivery, next.privateKey), 'wrapped to the new key');
@@ -287,7 +288,7 @@ describe('a new transport key at every agent start', () => {
     // Stored: a new stream (as after the agent's restart) gets deliveries for the new key.
     stream.ws.close();
     const again = openStream();
-    const [, reconnected] = await received(again, 2);
+    const [, , reconnected] = await received(again, 3);
     assert.equal(BigInt(asDelivery(reconnected).sequence), BigInt(delivery.sequence) + 1n);
     assert.ok(opensWith(asDelivery(reconnected), next.privateKey));
     again.ws.close();
@@ -297,13 +298,14 @@ describe('a new transport key at every agent start', () => {
 });
 
 describe('resync on the event stream', () => {
-  test('{"type":"sync"} gets the guard points and a fresh delivery, on that stream', async () => {
+  test('{"type":"sync"} gets the offline data, the guard points and a fresh delivery, on that stream', async () => {
     const stream = openStream();
     const other = openStream();
-    const [, first] = await received(stream, 2);
-    await received(other, 2);
+    const [, , first] = await received(stream, 3);
+    await received(other, 3);
     stream.ws.send(JSON.stringify({ type: 'sync' }));
-    const [, , guardPoints, delivery] = await received(stream, 4);
+    const [, , , offline, guardPoints, delivery] = await received(stream, 6);
+    assert.equal(offline?.type, 'offline');
     assert.equal(guardPoints?.type, 'guardpoints');
     assert.deepEqual(guardPoints?.type === 'guardpoints' ? guardPoints.guardPoints.map((g) => g.path) : [], [
       '/srv/hr',
@@ -311,9 +313,9 @@ describe('resync on the event stream', () => {
     assert.ok(BigInt(asDelivery(delivery).sequence) > BigInt(asDelivery(first).sequence));
     assert.ok(opensWith(asDelivery(delivery), firstTransport.privateKey));
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(other.events.length, 2, 'only the stream that asked');
+    assert.equal(other.events.length, 3, 'only the stream that asked');
     stream.ws.send(JSON.stringify({ type: 'sync' }));
-    await received(stream, 6);
+    await received(stream, 9);
     stream.ws.close();
     other.ws.close();
   });
@@ -328,12 +330,12 @@ describe('resync on the event stream', () => {
   ] as const) {
     test(`${what} closes the stream with 1008 and a reason`, async () => {
       const stream = openStream();
-      await received(stream, 2);
+      await received(stream, 3);
       stream.ws.send(message);
       const closed = await stream.closed;
       assert.equal(closed.code, 1008);
       assert.ok(closed.reason.length > 0);
-      assert.equal(stream.events.length, 2);
+      assert.equal(stream.events.length, 3);
     });
   }
 });

@@ -12,6 +12,7 @@ import { ManagerError } from '../../manager-client/errors.js';
 import { openCertificateAuthority, type CertificateAuthority } from '../../manager/ca/authority.js';
 import { RegistrationService } from '../../manager/hosts/registration.js';
 import { openFileMasterKey } from '../../manager/keys/master_key.js';
+import { OfflineKeys } from '../../manager/offline/offline_keys.js';
 import { openSqliteStore } from '../../manager/store/sqlite_store.js';
 import type { ManagerStore } from '../../manager/store/store.js';
 import { opensslCsr } from './support.js';
@@ -41,7 +42,12 @@ before(async () => {
   const master = openFileMasterKey(path.join(dataDir, 'master.key'), { create: true });
   store = openSqliteStore(path.join(dataDir, 'manager.db'));
   ca = await openCertificateAuthority(dataDir, master, { hostnames: ['manager.example'] });
-  service = new RegistrationService(store, ca, () => clock);
+  service = new RegistrationService(
+    store,
+    ca,
+    new OfflineKeys(store, master, undefined, () => clock),
+    () => clock,
+  );
 });
 
 after(() => {
@@ -112,6 +118,10 @@ describe('registration with a token', () => {
     const host = store.host(result.hostId);
     assert.equal(host?.hostGroup, 'web');
     assert.equal(host?.transportPublicKeyPem, transportKey);
+    const offline = store.hostOffline(result.hostId);
+    assert.equal(offline?.offlineKeyVersion, 1, 'the offline unlock material is made with the host');
+    assert.equal(offline?.managerPublicKey.length, 32);
+    assert.equal(offline?.wrappedPasswordWrapper, null);
   });
 
   test('an RSA CSR is accepted too; a used-up token is refused and changes nothing', async () => {
