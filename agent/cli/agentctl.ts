@@ -1,9 +1,12 @@
 // agentctl: drives veild through its control socket (root only). It never touches keys or
 // the state directory itself. Exit status: 0 done, 1 refused or failed, 2 bad usage,
 // 3 veild not running.
+import { readFileSync } from 'node:fs';
+
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { VeilError } from '../../common/errors.js';
+import { readResponse, showChallenge } from '../../manager-client/offline_codes.js';
 import { callAgent } from '../control/control_client.js';
 import type {
   AgentEvent,
@@ -12,7 +15,7 @@ import type {
   GuardPointState,
   Requests,
 } from '../control/protocol.js';
-import { AGENT_ERRORS, isAgentErrorCode } from '../errors.js';
+import { AGENT_ERRORS, AgentError, isAgentErrorCode } from '../errors.js';
 
 const DEFAULT_SOCKET = '/run/veil/agent.sock';
 
@@ -85,6 +88,10 @@ function showStatus(status: AgentStatus): string {
       : 'Manager:       -',
     ...(m?.lastError && !m.connected ? [`Last error:    ${m.lastError}`] : []),
     `Certificate:   valid until ${m?.certificateNotAfter ?? 'unknown'}`,
+    ...(status.locked
+      ? ['Locked:        yes: guard points refuse everything (agentctl unlock, or wait for the manager)']
+      : []),
+    `Offline:       ${status.offline?.passwordSet ? 'password set' : 'no password'}; ${status.offline?.sealedKeys ?? 0} sealed key versions${status.offline?.sealedAt ? ` (sealed ${status.offline.sealedAt})` : ''}`,
     `Keys:          ${status.keys} key version${status.keys === 1 ? '' : 's'} in the native key table`,
     `Reports:       ${status.reportsQueued} queued for the manager`,
     'Guard points:',
@@ -182,8 +189,8 @@ program
       list.length === 0
         ? '(no keys)'
         : table([
-            ['KEY', 'VERSION', 'STATE', 'ALGORITHM'],
-            ...list.map((k) => [k.keyId, String(k.version), k.state, k.algorithm]),
+            ['KEY', 'VERSION', 'STATE', 'ALGORITHM', 'ROLE'],
+            ...list.map((k) => [k.keyId, String(k.version), k.state, k.algorithm, k.role]),
           ]),
     ),
   );
@@ -205,6 +212,96 @@ program
             )
             .join('\n'),
     ),
+  );
+
+/** A password from standard input: typed without echo on a terminal, else the first line. */
+async function readPassword(): Promise<string> {
+  const input = process.stdin;
+  if (!input.isTTY) {
+    let text = '';
+    for await (const chunk of input) text += String(chunk);
+    return text.split('\n')[0] ?? '';
+  }
+  process.stderr.write('Offline password: ');
+  input.setRawMode(true);
+  input.setEncoding('utf8');
+  let typed = '';
+  try {
+    for await (const chunk of input) {
+      for (const c of String(chunk)) {
+        if (c === '\r' || c === '\n') return typed;
+        if (c === '\u0003') throw new InvalidArgumentError('interrupted');
+        typed = c === '\u007f' ? typed.slice(0, -1) : typed + c;
+      }
+    }
+    return typed;
+  } finally {
+    input.setRawMode(false);
+    input.pause();
+    process.stderr.write('\n');
+  }
+}
+
+function readPasswordFile(file: string): string {
+  try {
+    return (readFileSync(file, 'utf8').split('\n')[0] ?? '').trimEnd();
+  } catch (error) {
+    throw new AgentError('VEIL_AGENT_BAD_REQUEST', `cannot read ${file}: ${(error as Error).message}`);
+  }
+}
+
+program
+  .command('challenge')
+  .description('shows a challenge for an offline unlock: give it to an administrator of the manager')
+  .action(async (_options: unknown, command: Command) =>
+    run(
+      command,
+      'challenge',
+      {},
+      (r) =>
+        `challenge: ${showChallenge(r.challenge)}\n` +
+        `On the manager: veil-manager host respond ${r.hostId} ${showChallenge(r.challenge)}\n` +
+        'Then here: agentctl unlock --response RESPONSE (this challenge holds until veild restarts or the next one)',
+    ),
+  );
+
+program
+  .command('unlock')
+  .description(
+    'unlocks guard points while the manager is unreachable: offline password or challenge response',
+  )
+  .option(
+    '--password [password]',
+    'the offline password set on the manager (without a value: read from standard input)',
+  )
+  .option('--password-file <file>', 'read the offline password from the first line of a file')
+  .option('--response <response>', 'the response veil-manager host respond gave to agentctl challenge')
+  .action(
+    async (
+      options: { password?: string | true; passwordFile?: string; response?: string },
+      command: Command,
+    ) => {
+      const given = [options.password, options.passwordFile, options.response].filter((o) => o !== undefined);
+      if (given.length !== 1) {
+        process.stderr.write('agentctl: error: give one of --password, --password-file and --response\n');
+        process.exit(2);
+      }
+      let password: string | undefined;
+      try {
+        if (options.passwordFile !== undefined) password = readPasswordFile(options.passwordFile);
+        else if (options.password === true) password = await readPassword();
+        else password = options.password;
+      } catch (error) {
+        fail(error, globals(command).json);
+      }
+      await run(
+        command,
+        'unlock',
+        password !== undefined ? { password } : { response: readResponse(options.response ?? '') },
+        (r) =>
+          `unlocked: ${r.keys} key versions back in the native key table; guard points open as their policies say`,
+      );
+    },
   );
 
 program

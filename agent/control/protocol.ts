@@ -12,7 +12,8 @@ export interface GuardPointState {
   policyVersion: number;
   /** Key versions the compiled policy uses, as "keyId:version". */
   keys: string[];
-  status: 'guarded' | 'released' | 'failed';
+  /** locked: mounted, refusing everything, until the keys are back (from the manager or `agentctl unlock`). */
+  status: 'guarded' | 'locked' | 'released' | 'failed';
   message?: string;
 }
 
@@ -28,6 +29,15 @@ export interface AgentStatus {
     lastError: string | null;
     certificateNotAfter: string | null;
   };
+  /** No keys yet in this process: guard points refuse everything until the manager or `agentctl unlock`. */
+  locked: boolean;
+  offline: {
+    /** The manager set an offline password for this host. */
+    passwordSet: boolean;
+    /** Key versions in the sealed key file, and when it was last written. */
+    sealedKeys: number;
+    sealedAt: string | null;
+  } | null;
   guardPoints: GuardPointState[];
   keys: number;
   reportsQueued: number;
@@ -38,6 +48,11 @@ export interface AgentEvent {
   type: string;
   guardPoint?: string;
   line: string;
+}
+
+/** A key version in the native key table: data key, or the host's offline key (docs/agent.md). */
+export interface HeldKey extends KeyInfo {
+  role: 'data' | 'offline';
 }
 
 export interface PolicyShown {
@@ -57,9 +72,11 @@ export interface Requests {
   'guard.list': [Record<string, never>, GuardPointState[]];
   'guard.add': [{ path: string }, GuardPointState];
   'guard.remove': [{ path: string }, GuardPointState];
-  keys: [Record<string, never>, KeyInfo[]];
+  keys: [Record<string, never>, HeldKey[]];
   'policy.show': [{ path?: string }, PolicyShown[]];
   events: [{ follow: boolean; limit: number }, AgentEvent];
+  challenge: [Record<string, never>, { hostId: string; challenge: string }];
+  unlock: [{ password?: string; response?: string }, { keys: number }];
 }
 
 export type Command = keyof Requests;
@@ -74,6 +91,8 @@ export const COMMANDS: readonly Command[] = [
   'keys',
   'policy.show',
   'events',
+  'challenge',
+  'unlock',
 ];
 
 export interface Request<C extends Command = Command> {

@@ -7,14 +7,21 @@ import type { HostEvent, HostReport } from '../../manager-client/types.js';
 import type { GuardPointEvent } from '../../native/core.js';
 import { describeEvent } from '../cli/describe_event.js';
 import type { AgentConfig } from '../config/agent_config.js';
-import type { AgentEvent, AgentStatus, GuardPointState, PolicyShown, Request } from '../control/protocol.js';
+import type {
+  AgentEvent,
+  AgentStatus,
+  GuardPointState,
+  HeldKey,
+  PolicyShown,
+  Request,
+} from '../control/protocol.js';
 import { AgentError } from '../errors.js';
 import { register } from '../link/enrollment.js';
 import { ManagerLink } from '../link/manager_link.js';
 import { ReportQueue } from '../link/report_queue.js';
-import { installDelivery, keys } from '../mounts/host_native.js';
+import { installDelivery, keys, offline } from '../mounts/host_native.js';
 import { ManagedGuardPoints, wipeKeys, type WantedGuardPoint } from '../mounts/managed.js';
-import { AgentState, type Enrollment } from '../state/agent_state.js';
+import { AgentState, parseOfflineInfo, type Enrollment, type OfflineInfo } from '../state/agent_state.js';
 import { parseGuardPoints } from './guard_points_event.js';
 import type { Log } from './logger.js';
 
@@ -42,7 +49,11 @@ export class Agent {
   #link: ManagerLink | undefined;
   #wanted: WantedGuardPoint[] = [];
   #manual = new Set<string>();
-  /** Guard points wait for the first delivery of this process: before it no key is here. */
+  #offline: OfflineInfo | undefined;
+  /**
+   * Keys are here: from the first delivery of this process, or an offline unlock. Until
+   * then the guard points are mounted locked (refusing everything).
+   */
   #keysReady = false;
   #sequence = 0n;
   #lastUpdate: Date | null = null;
@@ -71,6 +82,7 @@ export class Agent {
     this.#enrollment = this.#state.enrollment();
     this.#manual = new Set(this.#state.manualGuardPoints());
     if (this.#enrollment) {
+      this.#offline = this.#state.offline();
       const saved = this.#state.guardPoints();
       if (saved !== undefined) {
         try {
@@ -79,6 +91,8 @@ export class Agent {
           this.log('warning', 'the saved guard points are damaged; waiting for the manager');
         }
       }
+      // Locked until keys come: mounted at once, so nothing is written under them in the clear.
+      if (this.#wanted.length > 0) void this.#reconcile();
       this.#startLink(this.#enrollment);
     } else {
       this.log('info', 'not registered: run agentctl register --manager URL --token TOKEN');
@@ -99,7 +113,12 @@ export class Agent {
     const states = this.#guardPoints.states();
     const guarded = states.filter((s) => s.status === 'guarded').length;
     if (!this.#enrollment) return 'not registered';
-    return `${guarded} of ${states.length} guard points guarded; manager ${this.#link?.connected ? 'connected' : 'unreachable'}`;
+    const locked = states.filter((s) => s.status === 'locked').length;
+    return (
+      `${guarded} of ${states.length} guard points guarded` +
+      `${locked > 0 ? `, ${locked} locked (agentctl unlock, or wait for the manager)` : ''}; ` +
+      `manager ${this.#link?.connected ? 'connected' : 'unreachable'}`
+    );
   }
 
   #startLink(enrollment: Enrollment): void {
@@ -138,6 +157,19 @@ export class Agent {
       case 'deregistered':
         void this.#forget(`de-registered by the manager: ${event.message}`);
         return;
+      case 'offline':
+        try {
+          this.#offline = parseOfflineInfo(event);
+        } catch (error) {
+          this.#record(
+            'manager',
+            `ignored offline unlock data the manager sent: ${(error as Error).message}`,
+          );
+          return;
+        }
+        this.#state.saveOffline(this.#offline);
+        this.#seal();
+        return;
       default:
         this.log(
           'warning',
@@ -161,6 +193,7 @@ export class Agent {
         `key delivery ${result.deliveryId} (#${result.sequence}): ${entries.join(', ') || 'nothing'}`,
       );
       this.#keysReady = true;
+      this.#seal();
       void this.#reconcile();
     } catch (error) {
       const message = `refused key delivery #${sequence}: ${(error as Error).message}`;
@@ -169,11 +202,37 @@ export class Agent {
     }
   }
 
+  /**
+   * Writes the sealed key file (docs/protocol.md, "Offline unlock"): every key version the
+   * native core holds, sealed there under the host's offline key, which never leaves it.
+   */
+  #seal(): void {
+    const enrollment = this.#enrollment;
+    const info = this.#offline;
+    if (!enrollment || !info || !this.#keysReady) return;
+    const ref = { keyId: info.offlineKeyId, version: info.offlineKeyVersion };
+    const held = keys.list();
+    if (!held.some((k) => k.keyId === ref.keyId && k.version === ref.version)) return;
+    try {
+      const sealed = offline.seal(enrollment.hostId, ref);
+      this.#state.saveSealedKeys({
+        sealed: sealed.toString('base64'),
+        keys: held
+          .filter((k) => k.keyId !== ref.keyId)
+          .map(({ keyId, version, state }) => ({ keyId, version, state })),
+        sealedAt: new Date().toISOString(),
+      });
+    } catch (error) {
+      this.log('error', `cannot write the sealed key file: ${(error as Error).message}`);
+    }
+  }
+
   #reconcile(): Promise<unknown> {
     clearTimeout(this.#pendingReconcile);
     this.#reconciling = this.#reconciling.then(async () => {
       const before = new Map(this.#guardPoints.states().map((s) => [s.guardPointId, s]));
-      const states = await this.#guardPoints.reconcile(this.#wanted, this.#manual);
+      const locked = !this.#keysReady;
+      const states = await this.#guardPoints.reconcile(this.#wanted, this.#manual, locked);
       for (const state of states) {
         const old = before.get(state.guardPointId);
         if (
@@ -193,7 +252,7 @@ export class Agent {
           });
         }
       }
-      this.#firstApplied();
+      if (!locked) this.#firstApplied();
       await this.#reportStatus(states);
     });
     return this.#reconciling;
@@ -204,11 +263,11 @@ export class Agent {
     if (!link?.connected) return;
     try {
       await link.client.reportStatus(
-        states.map((s) => ({
-          guardPointId: s.guardPointId,
-          state: s.status,
-          ...(s.message ? { message: s.message } : {}),
-        })),
+        states.map((s) =>
+          s.status === 'locked'
+            ? { guardPointId: s.guardPointId, state: 'failed' as const, message: 'locked: no keys yet' }
+            : { guardPointId: s.guardPointId, state: s.status, ...(s.message ? { message: s.message } : {}) },
+        ),
       );
     } catch (error) {
       this.log('debug', `guard point status not reported: ${(error as Error).message}`);
@@ -294,6 +353,7 @@ export class Agent {
   status(): AgentStatus {
     const link = this.#link;
     const enrollment = this.#enrollment;
+    const sealed = enrollment ? this.#state.sealedKeys() : undefined;
     return {
       registered: enrollment !== undefined,
       ...(enrollment ? { hostId: enrollment.hostId, hostName: enrollment.hostName } : {}),
@@ -309,8 +369,16 @@ export class Agent {
             },
           }
         : {}),
+      locked: enrollment !== undefined && !this.#keysReady,
+      offline: enrollment
+        ? {
+            passwordSet: Boolean(this.#offline?.passwordWrapper),
+            sealedKeys: sealed?.keys.length ?? 0,
+            sealedAt: sealed?.sealedAt ?? null,
+          }
+        : null,
       guardPoints: this.#guardPointList(),
-      keys: keys.list().length,
+      keys: this.#keyList().filter((k) => k.role === 'data').length,
       reportsQueued: this.#reports.length,
     };
   }
@@ -372,6 +440,77 @@ export class Agent {
     return state;
   }
 
+  /** The key table (never material), the host's offline key told apart from data keys. */
+  #keyList(): HeldKey[] {
+    const offlineKeyId = this.#offline?.offlineKeyId;
+    return keys.list().map((k) => ({ ...k, role: k.keyId === offlineKeyId ? 'offline' : 'data' }));
+  }
+
+  #requireLocked(): { enrollment: Enrollment; info: OfflineInfo } {
+    const enrollment = this.#requireEnrollment();
+    if (this.#keysReady) {
+      throw new AgentError('VEIL_AGENT_NOT_LOCKED', 'this host has its keys: there is nothing to unlock');
+    }
+    const info = this.#offline;
+    if (!info || !this.#state.sealedKeys()) {
+      throw new AgentError(
+        'VEIL_AGENT_NO_SEALED_KEYS',
+        'this host holds no sealed keys (it never had keys with offline unlock from its manager): wait for the manager',
+      );
+    }
+    return { enrollment, info };
+  }
+
+  #unlock(args: { password?: string; response?: string }): { keys: number } {
+    const { enrollment, info } = this.#requireLocked();
+    const sealed = Buffer.from(this.#state.sealedKeys()?.sealed ?? '', 'base64');
+    const ref = { keyId: info.offlineKeyId, version: info.offlineKeyVersion };
+    let installed: { keyId: string }[];
+    if (args.password !== undefined) {
+      const wrapper = info.passwordWrapper;
+      if (!wrapper) {
+        throw new AgentError(
+          'VEIL_AGENT_NO_OFFLINE_PASSWORD',
+          'the manager set no offline password for this host: use agentctl challenge',
+        );
+      }
+      installed = offline.unlockPassword(
+        sealed,
+        enrollment.hostId,
+        ref,
+        {
+          salt: Buffer.from(wrapper.salt, 'base64'),
+          N: wrapper.N,
+          r: wrapper.r,
+          p: wrapper.p,
+          nonce: Buffer.from(wrapper.nonce, 'base64'),
+          ciphertext: Buffer.from(wrapper.ciphertext, 'base64'),
+        },
+        Buffer.from(args.password, 'utf8'),
+      );
+    } else {
+      const response = args.response ?? '';
+      if (!/^[A-Za-z0-9_-]{64}$/.test(response)) {
+        throw new AgentError(
+          'VEIL_AGENT_BAD_REQUEST',
+          'the response is the 64 characters veil-manager host respond printed',
+        );
+      }
+      installed = offline.unlockResponse(
+        sealed,
+        enrollment.hostId,
+        ref,
+        Buffer.from(info.managerPublicKey, 'base64'),
+        Buffer.from(response, 'base64url'),
+      );
+    }
+    this.#keysReady = true;
+    const how = args.password !== undefined ? 'password' : 'challenge-response';
+    const count = installed.filter((k) => k.keyId !== info.offlineKeyId).length;
+    this.#record('unlock', `unlocked offline (${how}): ${count} key versions`);
+    return { keys: count };
+  }
+
   async handle(
     request: Request,
     send: (result: unknown) => boolean,
@@ -415,7 +554,7 @@ export class Agent {
       case 'guard.remove':
         return this.#setManual(text(request.args, 'path'), false);
       case 'keys':
-        return keys.list();
+        return this.#keyList();
       case 'policy.show': {
         const target = text(request.args, 'path', false);
         const wanted = target === undefined ? undefined : path.resolve(target);
@@ -431,6 +570,25 @@ export class Agent {
           throw new AgentError('VEIL_AGENT_NO_GUARD_POINT', `there is no guard point at ${wanted}`);
         }
         return shown;
+      }
+      case 'challenge': {
+        const { enrollment } = this.#requireLocked();
+        const challenge = offline.challenge().toString('base64url');
+        this.#record('unlock', 'challenge issued for an offline unlock');
+        return { hostId: enrollment.hostId, challenge };
+      }
+      case 'unlock': {
+        const password = text(request.args, 'password', false);
+        const response = text(request.args, 'response', false);
+        if ((password === undefined) === (response === undefined)) {
+          throw new AgentError(
+            'VEIL_AGENT_BAD_REQUEST',
+            'unlock takes a password or a response, one of them',
+          );
+        }
+        const result = this.#unlock({ password, response });
+        await this.#reconcile();
+        return result;
       }
       case 'events': {
         const { follow, limit } = request.args as { follow?: unknown; limit?: unknown };

@@ -22,6 +22,14 @@ function die(error: unknown): never {
 
 async function main(options: { config: string }): Promise<void> {
   const log = makeLog();
+  // The service manager may be gone (or never there): a failed notice is logged, never fatal.
+  const notify = (state: string): void => {
+    try {
+      systemdNotify(state);
+    } catch (error) {
+      log('warning', (error as Error).message);
+    }
+  };
   const config = loadAgentConfig(options.config, options.config !== DEFAULT_CONFIG_FILE);
   const agent = new Agent(config, log);
   const server = await startControlServer(socketPath(config), (request, send, closed) =>
@@ -32,7 +40,7 @@ async function main(options: { config: string }): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('info', `${signal}: releasing guard points`);
-    systemdNotify('STOPPING=1');
+    notify('STOPPING=1');
     server.close();
     agent
       .stop()
@@ -51,7 +59,7 @@ async function main(options: { config: string }): Promise<void> {
   log('info', `veild listening on ${socketPath(config)}`);
   const up = await agent.ready(READY_WAIT_MS);
   const summary = agent.summary();
-  systemdNotify(`READY=1\nSTATUS=${up ? summary : `${summary} (still waiting for the manager)`}`);
+  notify(`READY=1\nSTATUS=${up ? summary : `${summary} (still waiting for the manager)`}`);
   log('info', `ready: ${summary}`);
 }
 

@@ -4,6 +4,7 @@
 export {
   installDelivery,
   keys,
+  offline,
   peerCredentials,
   systemdNotify,
   transportPublicKey,

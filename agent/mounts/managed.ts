@@ -41,6 +41,21 @@ interface Mounted {
 // guard point always has one, whose key rules decide, so this id is never used.
 const UNUSED_KEY: KeyRef = { keyId: '00000000-0000-4000-8000-000000000000', version: 1 };
 
+/**
+ * A locked guard point's table: every operation refused (and recorded). The mount is
+ * there all the same, so that nothing lands in the directory underneath unencrypted
+ * while the keys are away; the real policy replaces this once they are back.
+ */
+const LOCKED: DecisionTable = compilePolicy(
+  {
+    name: 'veil-locked',
+    description: 'The keys of this guard point are not on the host yet: everything is refused.',
+    securityRules: [{ actions: ['all_ops'], effect: ['deny'] }],
+    keyRules: [{ key: UNUSED_KEY }],
+  },
+  { knownKeys: [UNUSED_KEY] },
+);
+
 const message = (error: unknown): string =>
   error instanceof PolicyError || error instanceof VeilError || error instanceof Error
     ? error.message
@@ -59,10 +74,14 @@ export class ManagedGuardPoints {
     return [...this.#states.values()].sort((a, b) => a.path.localeCompare(b.path));
   }
 
-  /** Makes the mounts match `wanted`; `enabled` holds the manual guard points turned on. */
+  /**
+   * Makes the mounts match `wanted`; `enabled` holds the manual guard points turned on.
+   * `locked`: the keys are not here yet, so every guard point is mounted refusing all.
+   */
   async reconcile(
     wanted: readonly WantedGuardPoint[],
     enabled: ReadonlySet<string>,
+    locked = false,
   ): Promise<GuardPointState[]> {
     const knownKeys = keys.list().map(({ keyId, version, state }) => ({ keyId, version, state }));
     const next = new Map<string, GuardPointState>();
@@ -78,7 +97,7 @@ export class ManagedGuardPoints {
         keys: [],
         status: 'released',
       };
-      next.set(guardPoint.guardPointId, await this.#apply(guardPoint, base, on, knownKeys));
+      next.set(guardPoint.guardPointId, await this.#apply(guardPoint, base, on, locked ? null : knownKeys));
     }
     for (const id of [...this.#mounted.keys()]) {
       if (!next.has(id)) await this.#unmount(id);
@@ -91,7 +110,7 @@ export class ManagedGuardPoints {
     guardPoint: WantedGuardPoint,
     base: GuardPointState,
     on: boolean,
-    knownKeys: KnownKey[],
+    knownKeys: KnownKey[] | null,
   ): Promise<GuardPointState> {
     const current = this.#mounted.get(guardPoint.guardPointId);
     if (current && (!on || current.path !== guardPoint.path)) {
@@ -99,6 +118,7 @@ export class ManagedGuardPoints {
       if (failure) return { ...base, status: 'failed', message: failure };
     }
     if (!on) return base;
+    if (knownKeys === null) return this.#install(guardPoint, { ...base, status: 'locked' }, LOCKED);
     let table: DecisionTable;
     try {
       table = compilePolicy(guardPoint.policy.document as Policy, {
@@ -106,17 +126,20 @@ export class ManagedGuardPoints {
         source: `policy ${guardPoint.policy.name} (version ${guardPoint.policy.version})`,
       });
     } catch (error) {
-      // A mounted guard point keeps its last good table: refusing a bad update must not
-      // open the data or lock it.
+      // A guard point keeps its last good table: refusing a bad update must not open the
+      // data. Without one it is locked, so nothing lands in the directory unencrypted.
       const still = this.#mounted.get(guardPoint.guardPointId);
-      return {
-        ...base,
-        status: still ? 'guarded' : 'failed',
-        keys: still ? keyNames(still.table) : [],
-        message: message(error),
-      };
+      if (still && still.table !== LOCKED) {
+        return { ...base, status: 'guarded', keys: keyNames(still.table), message: message(error) };
+      }
+      return this.#install(guardPoint, { ...base, status: 'failed', message: message(error) }, LOCKED);
     }
-    const state = { ...base, keys: keyNames(table), status: 'guarded' as const };
+    return this.#install(guardPoint, { ...base, keys: keyNames(table), status: 'guarded' }, table);
+  }
+
+  /** Mounts the guard point with `table`, or gives the mounted one `table`. */
+  #install(guardPoint: WantedGuardPoint, state: GuardPointState, table: DecisionTable): GuardPointState {
+    const base = { ...state, keys: [] };
     const mounted = this.#mounted.get(guardPoint.guardPointId);
     if (mounted) {
       if (!isDeepStrictEqual(mounted.table, table)) {
@@ -134,6 +157,8 @@ export class ManagedGuardPoints {
           cipher: this.options.cipher,
           threads: this.options.threads,
           policy: table,
+          // Locked: the keys that open the files already there are not here to check.
+          verifyKeys: table !== LOCKED,
         },
         (event) => this.#event(guardPoint.guardPointId, guardPoint.path, event),
       );

@@ -18,6 +18,32 @@ export interface Enrollment {
   registeredAt: string;
 }
 
+/** What the manager's `offline` event says (docs/protocol.md, "Offline unlock"): nothing secret. */
+export interface OfflineInfo {
+  offlineKeyId: string;
+  offlineKeyVersion: number;
+  /** base64 of the manager's X25519 public key for this host. */
+  managerPublicKey: string;
+  passwordWrapper: PasswordWrapper | null;
+}
+
+export interface PasswordWrapper {
+  kdf: 'scrypt';
+  salt: string;
+  N: number;
+  r: number;
+  p: number;
+  nonce: string;
+  ciphertext: string;
+}
+
+/** The sealed key file of the native core and, beside it, what it holds (ids and states only). */
+export interface SealedKeys {
+  sealed: string;
+  keys: { keyId: string; version: number; state: string }[];
+  sealedAt: string;
+}
+
 export interface HostCredentials {
   caPem: string;
   certificatePem: string;
@@ -31,6 +57,8 @@ const FILES = {
   key: 'host.key',
   guardPoints: 'guardpoints.json',
   manual: 'manual-guardpoints.json',
+  offline: 'offline.json',
+  sealed: 'sealed-keys.json',
 } as const;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -48,6 +76,41 @@ function isEnrollment(value: unknown): value is Enrollment {
     typeof v.caFingerprint === 'string' &&
     typeof v.registeredAt === 'string'
   );
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function isOfflineInfo(value: unknown): value is OfflineInfo {
+  const v = value as Partial<OfflineInfo> | null;
+  if (typeof v !== 'object' || v === null) return false;
+  const w = v.passwordWrapper as Partial<PasswordWrapper> | null | undefined;
+  const wrapperOk =
+    w === null ||
+    (typeof w === 'object' &&
+      w.kdf === 'scrypt' &&
+      [w.salt, w.nonce, w.ciphertext].every((b) => typeof b === 'string' && BASE64.test(b)) &&
+      [w.N, w.r, w.p].every((n) => Number.isInteger(n)));
+  return (
+    typeof v.offlineKeyId === 'string' &&
+    UUID.test(v.offlineKeyId) &&
+    Number.isInteger(v.offlineKeyVersion) &&
+    typeof v.managerPublicKey === 'string' &&
+    BASE64.test(v.managerPublicKey) &&
+    wrapperOk
+  );
+}
+
+/** The manager's offline event, checked before it is kept. */
+export function parseOfflineInfo(value: unknown): OfflineInfo {
+  const { offlineKeyId, offlineKeyVersion, managerPublicKey, passwordWrapper } = (value ?? {}) as OfflineInfo;
+  const info = {
+    offlineKeyId,
+    offlineKeyVersion,
+    managerPublicKey,
+    passwordWrapper: passwordWrapper ?? null,
+  };
+  if (!isOfflineInfo(info)) throw new Error('the offline event is malformed');
+  return info;
 }
 
 export class AgentState {
@@ -163,6 +226,36 @@ export class AgentState {
 
   saveManualGuardPoints(ids: string[]): void {
     this.#write(FILES.manual, `${JSON.stringify(ids)}\n`);
+  }
+
+  offline(): OfflineInfo | undefined {
+    const value = this.#readJson(FILES.offline);
+    if (value === undefined) return undefined;
+    if (!isOfflineInfo(value)) {
+      throw new AgentError('VEIL_AGENT_STATE_INVALID', `${this.#file(FILES.offline)} is damaged`);
+    }
+    return value;
+  }
+
+  saveOffline(info: OfflineInfo): void {
+    this.#write(FILES.offline, `${JSON.stringify(info)}\n`);
+  }
+
+  sealedKeys(): SealedKeys | undefined {
+    const value = this.#readJson(FILES.sealed) as Partial<SealedKeys> | undefined;
+    if (value === undefined) return undefined;
+    if (
+      typeof value.sealed !== 'string' ||
+      !Array.isArray(value.keys) ||
+      typeof value.sealedAt !== 'string'
+    ) {
+      throw new AgentError('VEIL_AGENT_STATE_INVALID', `${this.#file(FILES.sealed)} is damaged`);
+    }
+    return value as SealedKeys;
+  }
+
+  saveSealedKeys(sealed: SealedKeys): void {
+    this.#write(FILES.sealed, `${JSON.stringify(sealed)}\n`);
   }
 
   /** Forgets the registration: the directory is emptied, not removed. */

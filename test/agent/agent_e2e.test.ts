@@ -4,13 +4,23 @@
 // after(), even when a test fails.
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, generateKeyPairSync, privateDecrypt } from 'node:crypto';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { AgentStatus, GuardPointState } from '../../agent/control/protocol.js';
-import type { KeyInfo } from '../../native/core.js';
+import type { AgentStatus, GuardPointState, HeldKey } from '../../agent/control/protocol.js';
+import { showChallenge, showResponse } from '../../manager-client/offline_codes.js';
 import { isMounted, sh, shStatus } from '../fs/mount_support.js';
 import { startManagerProcess, type ManagerProcess } from '../manager/support.js';
 import {
@@ -29,6 +39,7 @@ const OWNER = 'veiltest_owner';
 const BACKUP = 'veiltest_backup';
 const OTHER = 'veiltest_other';
 const USERS = [OWNER, BACKUP, OTHER];
+const OFFLINE_PASSWORD = 'correct horse battery staple 2026';
 const MAGIC = Buffer.from('895645494c0d0a1a', 'hex'); // docs/format.md
 
 function removeUsers(): void {
@@ -65,6 +76,8 @@ let veild: VeildProcess;
 let keyId: string;
 let fingerprint: string;
 
+/** The data keys agentctl keys lists (not the host's offline key). */
+const dataKeys = (): HeldKey[] => agentctlJson<HeldKey[]>(dirs, 'keys').filter((k) => k.role === 'data');
 const status = (): AgentStatus => agentctlJson<AgentStatus>(dirs, 'status');
 const guardState = (): GuardPointState | undefined => status().guardPoints.find((g) => g.path === guarded);
 
@@ -182,7 +195,13 @@ describe('agent and manager end to end', () => {
     assert.notEqual(denied.status, 0);
     assert.match(denied.stderr, /Permission denied/);
 
-    const keys = agentctlJson<KeyInfo[]>(dirs, 'keys');
+    const held = agentctlJson<HeldKey[]>(dirs, 'keys');
+    assert.deepEqual(
+      held.filter((k) => k.role === 'offline').map((k) => [k.version, k.state]),
+      [[1, 'active']],
+      'the offline key, told apart',
+    );
+    const keys = dataKeys();
     assert.deepEqual(
       keys.map((k) => [k.keyId, k.version, k.state]),
       [[keyId, 1, 'active']],
@@ -217,7 +236,7 @@ describe('agent and manager end to end', () => {
   test('a rotation reaches the agent: new files under the new version, old files still readable', async () => {
     await manager.admin().rotateKey(keyId);
     await eventually('version 2 on the host', () => {
-      const keys = agentctlJson<KeyInfo[]>(dirs, 'keys');
+      const keys = dataKeys();
       const states = keys.map((k) => `${k.version}:${k.state}`).sort();
       return states.join(',') === '1:deactivated,2:active' ? true : undefined;
     });
@@ -240,7 +259,7 @@ describe('agent and manager end to end', () => {
   });
 
   test('veild stops cleanly on SIGTERM and guards again when started with the manager up', async () => {
-    assert.equal(await veild.stop(), 0);
+    assert.equal(await veild.stop(), 0, veild.log());
     assert.ok(!isMounted(guarded), 'released on SIGTERM');
     const raw = readFileSync(path.join(guarded, 'report.txt'));
     assert.deepEqual(raw.subarray(0, MAGIC.length), MAGIC, 'the data stays encrypted underneath');
@@ -257,13 +276,115 @@ describe('agent and manager end to end', () => {
     assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
   });
 
+  test('no key is on disk in the clear: not in the state directory, not in the sealed key file', async () => {
+    const hostId = status().hostId ?? '';
+    const passwordFile = path.join(work, 'offline-password');
+    writeFileSync(passwordFile, `${OFFLINE_PASSWORD}\n`);
+    const set = manager.cli('host', 'offline-password', hostId, '--offline-password-file', passwordFile);
+    assert.equal(set.status, 0, set.out + set.err);
+    await eventually('the password wrapper and sealed keys on the host', () => {
+      const offline = status().offline;
+      return offline?.passwordSet && offline.sealedKeys === 2 ? true : undefined;
+    });
+    const wrapping = generateKeyPairSync('rsa', { modulusLength: 3072 });
+    const materials = await Promise.all(
+      [1, 2].map(async (version) => {
+        const exported = await manager
+          .admin()
+          .exportKey(keyId, version, wrapping.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+        return privateDecrypt(
+          { key: wrapping.privateKey, oaepHash: 'sha256', padding: constants.RSA_PKCS1_OAEP_PADDING },
+          Buffer.from(exported.wrapped, 'base64'),
+        );
+      }),
+    );
+    for (const name of readdirSync(dirs.state)) {
+      const bytes = readFileSync(path.join(dirs.state, name));
+      for (const material of materials) {
+        for (const form of [
+          material,
+          Buffer.from(material.toString('base64')),
+          Buffer.from(material.toString('hex')),
+        ]) {
+          assert.ok(!bytes.includes(form), `key material in ${name}`);
+        }
+      }
+    }
+  });
+
+  test('restarted without its manager, the agent stays locked until the offline password unlocks it', async () => {
+    await manager.stop();
+    assert.equal(await veild.stop(), 0, veild.log());
+    veild = startVeild(dirs);
+    await eventually('the locked guard point', () => (guardState()?.status === 'locked' ? true : undefined));
+    assert.ok(isMounted(guarded), 'mounted while locked: nothing lands underneath in the clear');
+    assert.equal(status().locked, true);
+    const refused = shStatus(`cat ${guarded}/report.txt`, { user: OWNER });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /Permission denied/);
+
+    const wrongFile = path.join(work, 'wrong-password');
+    writeFileSync(wrongFile, 'not the password\n');
+    const wrong = agentctl(dirs, 'unlock', '--password-file', wrongFile);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.err, /VEIL_OFFLINE_UNLOCK_FAILED/);
+    assert.equal(guardState()?.status, 'locked');
+
+    const unlocked = agentctlJson<{ keys: number }>(
+      dirs,
+      'unlock',
+      '--password-file',
+      path.join(work, 'offline-password'),
+    );
+    assert.equal(unlocked.keys, 2);
+    assert.equal(guardState()?.status, 'guarded');
+    assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
+    sh(`printf 'written offline' > ${guarded}/offline.txt`, { user: OWNER });
+    assert.equal(keyVersionOf(storedBytes('offline.txt')), 2);
+    assert.match(agentctl(dirs, 'unlock', '--password-file', wrongFile).err, /VEIL_AGENT_NOT_LOCKED/);
+  });
+
+  test('a challenge answered by the manager unlocks once; the answer opens nothing after', async () => {
+    assert.equal(await veild.stop(), 0, veild.log());
+    veild = startVeild(dirs);
+    await eventually('the locked guard point', () => (guardState()?.status === 'locked' ? true : undefined));
+    // The administrator reaches the manager; the host does not (another port).
+    const reachable = await startManagerProcess(manager.dataDir);
+    try {
+      const hostId = status().hostId ?? '';
+      const respond = (challenge: string): string => {
+        // As a person passes it on: the tagged form agentctl challenge prints.
+        const answer = reachable.cli('host', 'respond', hostId, showChallenge(challenge));
+        assert.equal(answer.status, 0, answer.err);
+        return (JSON.parse(answer.out) as { response: string }).response;
+      };
+      const first = agentctlJson<{ challenge: string }>(dirs, 'challenge').challenge;
+      const other = agentctlJson<{ challenge: string }>(dirs, 'challenge').challenge; // replaces the first
+      const stale = respond(first);
+      assert.match(agentctl(dirs, 'unlock', '--response', stale).err, /VEIL_OFFLINE_UNLOCK_FAILED/);
+      assert.match(agentctl(dirs, 'unlock', '--response', respond(other)).err, /VEIL_OFFLINE_NO_CHALLENGE/);
+
+      const challenge = agentctlJson<{ challenge: string }>(dirs, 'challenge').challenge;
+      const response = respond(challenge);
+      assert.equal(
+        agentctlJson<{ keys: number }>(dirs, 'unlock', '--response', showResponse(response)).keys,
+        2,
+      );
+      assert.equal(sh(`cat ${guarded}/offline.txt`, { user: OWNER }), 'written offline');
+    } finally {
+      await reachable.stop();
+    }
+    manager = await startManagerProcess(manager.dataDir, listen);
+    await eventually('the link back', () => (status().manager?.connected ? true : undefined));
+  });
+
   test('de-registration releases the guard point and wipes the keys; the data stays encrypted', async () => {
     const hostId = status().hostId ?? '';
     const removed = manager.cli('host', 'remove', hostId);
     assert.equal(removed.status, 0, removed.err);
     await eventually('the agent to forget', () => (status().registered ? undefined : true));
     assert.ok(!isMounted(guarded));
-    assert.deepEqual(agentctlJson<KeyInfo[]>(dirs, 'keys'), []);
+    assert.deepEqual(agentctlJson<HeldKey[]>(dirs, 'keys'), []);
     assert.ok(!existsSync(path.join(dirs.state, 'host.key')));
     assert.deepEqual(readFileSync(path.join(guarded, 'new.txt')).subarray(0, MAGIC.length), MAGIC);
   });
