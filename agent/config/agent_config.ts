@@ -24,6 +24,8 @@ export interface AgentConfig {
   reportIntervalSeconds: number;
   /** The longest wait between two attempts to reach the manager. */
   maxBackoffSeconds: number;
+  /** Renew the host certificate when fewer days than this are left (default: a third of its life). */
+  certificateRenewalDays?: number;
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -49,6 +51,7 @@ const SCHEMA = {
     syncIntervalSeconds: { type: 'integer', minimum: 1, maximum: 86400 },
     reportIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     maxBackoffSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
+    certificateRenewalDays: { type: 'integer', minimum: 1, maximum: 3650 },
   },
 } as const;
 
@@ -58,7 +61,7 @@ function describe(error: ErrorObject): string {
   const where = error.instancePath === '' ? 'the file' : error.instancePath.slice(1);
   if (error.keyword === 'additionalProperties') {
     const extra = (error.params as { additionalProperty: string }).additionalProperty;
-    return `${extra} is not a setting (settings: ${Object.keys(DEFAULT_CONFIG).join(', ')})`;
+    return `${extra} is not a setting (settings: ${Object.keys(SCHEMA.properties).join(', ')})`;
   }
   if (error.keyword === 'pattern') return `${where} must be an absolute path`;
   return `${where} ${error.message ?? 'is not valid'}`;

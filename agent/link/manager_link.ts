@@ -24,6 +24,8 @@ export interface LinkHandlers {
 export interface LinkTiming {
   syncIntervalSeconds: number;
   maxBackoffSeconds: number;
+  /** Renew when fewer days than this are left; default: a third of the certificate's life. */
+  certificateRenewalDays?: number;
 }
 
 const DEREGISTERED_CLOSE = 4003;
@@ -167,12 +169,14 @@ export class ManagerLink {
     });
   }
 
-  /** A new key and certificate when a third of the certificate's life is left. */
+  /** A new key and certificate when a third of the certificate's life (or the days set) is left. */
   async #renewIfDue(now = Date.now()): Promise<void> {
     const certificate = new X509Certificate(this.#credentials.certificatePem);
     const from = new Date(certificate.validFrom).getTime();
     const to = new Date(certificate.validTo).getTime();
-    if (to - now > Math.max((to - from) * RENEW_AT_REMAINING, DAY)) return;
+    const days = this.timing.certificateRenewalDays;
+    const margin = days === undefined ? Math.max((to - from) * RENEW_AT_REMAINING, DAY) : days * DAY;
+    if (to - now > margin) return;
     const { keyPem, csrPem } = await hostKeyAndCsr(this.enrollment.hostName);
     const renewed = await this.#client.renewCertificate(csrPem);
     this.state.saveCertificate(renewed.certificate, keyPem);

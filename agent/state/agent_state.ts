@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeFileAtomically } from '../../common/files.js';
+import type { OfflineEvent, OfflinePasswordWrapper } from '../../manager-client/types.js';
 import { AgentError } from '../errors.js';
 
 /** What registration left: who this host is to which manager. */
@@ -19,23 +20,8 @@ export interface Enrollment {
 }
 
 /** What the manager's `offline` event says (docs/protocol.md, "Offline unlock"): nothing secret. */
-export interface OfflineInfo {
-  offlineKeyId: string;
-  offlineKeyVersion: number;
-  /** base64 of the manager's X25519 public key for this host. */
-  managerPublicKey: string;
-  passwordWrapper: PasswordWrapper | null;
-}
-
-export interface PasswordWrapper {
-  kdf: 'scrypt';
-  salt: string;
-  N: number;
-  r: number;
-  p: number;
-  nonce: string;
-  ciphertext: string;
-}
+export type OfflineInfo = Omit<OfflineEvent, 'type'>;
+export type PasswordWrapper = OfflinePasswordWrapper;
 
 /** The sealed key file of the native core and, beside it, what it holds (ids and states only). */
 export interface SealedKeys {

@@ -29,6 +29,7 @@ import {
   agentDirs,
   eventually,
   forceUnmount,
+  registerArgs,
   notifyReceiver,
   startVeild,
   type AgentDirs,
@@ -121,51 +122,27 @@ after(async () => {
 describe('agent and manager end to end', () => {
   test('registration pins the manager by its CA fingerprint', async () => {
     const token = (await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 })).token;
-    const unpinned = agentctl(dirs, 'register', '--manager', manager.url, '--token', token);
+    const unpinned = agentctl(dirs, ...registerArgs(manager.url, token));
     assert.equal(unpinned.status, 1);
     assert.match(unpinned.err, /VEIL_AGENT_FINGERPRINT_REQUIRED/);
     assert.ok(unpinned.err.includes(fingerprint), unpinned.err);
 
     const wrong = fingerprint.replace(/^[0-9A-F]/, (c) => (c === 'A' ? 'B' : 'A'));
-    const mismatch = agentctl(
-      dirs,
-      'register',
-      '--manager',
-      manager.url,
-      '--token',
-      token,
-      '--fingerprint',
-      wrong,
-    );
+    const mismatch = agentctl(dirs, ...registerArgs(manager.url, token, wrong));
     assert.equal(mismatch.status, 1);
     assert.match(mismatch.err, /VEIL_AGENT_FINGERPRINT_MISMATCH/);
     assert.equal((await manager.admin().hosts()).length, 0, 'nothing reached the manager');
 
     const registered = agentctlJson<{ hostId: string }>(
       dirs,
-      'register',
-      '--manager',
-      manager.url,
-      '--token',
-      token,
-      '--fingerprint',
-      fingerprint.toLowerCase().replace(/:/g, ''),
+      ...registerArgs(manager.url, token, fingerprint.toLowerCase().replace(/:/g, '')),
     );
     const hosts = await manager.admin().hosts();
     assert.deepEqual(
       hosts.map((h) => h.hostId),
       [registered.hostId],
     );
-    const again = agentctl(
-      dirs,
-      'register',
-      '--manager',
-      manager.url,
-      '--token',
-      token,
-      '--fingerprint',
-      fingerprint,
-    );
+    const again = agentctl(dirs, ...registerArgs(manager.url, token, fingerprint));
     assert.match(again.err, /VEIL_AGENT_ALREADY_REGISTERED/);
     const key = readFileSync(path.join(dirs.state, 'host.key'));
     assert.equal((existsSync(path.join(dirs.state, 'host.key')) ? 0o600 : 0) & 0o600, 0o600);

@@ -3,14 +3,19 @@
 // malformed is dropped without holding back the others.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { ReportQueue } from '../../agent/link/report_queue.js';
 import { ManagerClient } from '../../manager-client/client.js';
 import type { HostReport } from '../../manager-client/types.js';
-import { opensslCsr, startManagerProcess, type ManagerProcess } from '../manager/support.js';
+import {
+  hostClient,
+  registerHostByHand,
+  startManagerProcess,
+  type ManagerProcess,
+} from '../manager/support.js';
 
 const work = mkdtempSync('/var/tmp/veil-report-queue-');
 let manager: ManagerProcess;
@@ -19,26 +24,18 @@ let hostId: string;
 
 before(async () => {
   manager = await startManagerProcess(path.join(work, 'manager'));
-  const admin = manager.admin();
-  const { token } = await admin.createToken({ lifetimeSeconds: 600, maxUses: 1 });
-  const keyFile = path.join(work, 'host.key');
-  const csr = opensslCsr(keyFile);
   const transportPublicKey = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({
     type: 'spki',
     format: 'pem',
   }) as string;
-  const registration = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
-    token,
-    csr,
+  const registered = await registerHostByHand(
+    manager,
+    path.join(work, 'host.key'),
+    'reporter',
     transportPublicKey,
-    hostname: 'reporter',
-  });
-  hostId = registration.hostId;
-  host = new ManagerClient({
-    url: manager.url,
-    caPem: manager.caPem(),
-    host: { keyPem: readFileSync(keyFile, 'utf8'), certificatePem: registration.certificate },
-  });
+  );
+  hostId = registered.id;
+  host = hostClient(manager, registered);
 });
 
 after(async () => {

@@ -188,3 +188,15 @@ export async function notifyReceiver(socket: string): Promise<NotifyReceiver> {
   });
   return { socket, messages: () => [...lines], stop: () => child.kill('SIGKILL') };
 }
+
+/** agentctl's arguments to register with `url` (a fingerprint only when given). */
+export function registerArgs(url: string, token: string, fingerprint?: string): string[] {
+  return [
+    'register',
+    '--manager',
+    url,
+    '--token',
+    token,
+    ...(fingerprint ? ['--fingerprint', fingerprint] : []),
+  ];
+}

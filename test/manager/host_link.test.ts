@@ -16,7 +16,13 @@ import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, HostReport, HostReportRecord } from '../../manager-client/types.js';
 import { openDelivery } from '../../manager/delivery/delivery_blob.js';
-import { MANAGER_CLI, opensslCsr, startManagerProcess, type ManagerProcess } from './support.js';
+import {
+  hostClient,
+  MANAGER_CLI,
+  registerHostByHand,
+  startManagerProcess,
+  type ManagerProcess,
+} from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-host-link-');
 const dataDir = path.join(work, 'data');
@@ -129,22 +135,8 @@ interface RegisteredHost {
 }
 
 async function registerHost(name: string, transportPublicKey: string): Promise<RegisteredHost> {
-  const { token } = await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 });
-  const keyFile = path.join(work, `${name}.key`);
-  const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
-    token,
-    csr: opensslCsr(keyFile, `/CN=${name}`),
-    transportPublicKey,
-    hostname: name,
-  });
-  const keyPem = readFileSync(keyFile, 'utf8');
-  const certificatePem = registered.certificate;
-  return {
-    id: registered.hostId,
-    keyPem,
-    certificatePem,
-    client: new ManagerClient({ url: manager.url, caPem: manager.caPem(), host: { keyPem, certificatePem } }),
-  };
+  const host = await registerHostByHand(manager, path.join(work, `${name}.key`), name, transportPublicKey);
+  return { ...host, client: hostClient(manager, host) };
 }
 
 before(async () => {

@@ -28,7 +28,13 @@ import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, OfflineEvent, OfflinePasswordWrapper } from '../../manager-client/types.js';
 import { decodePayload, openDelivery, uuidToBytes } from '../../manager/delivery/delivery_blob.js';
 import { readResponse, showChallenge } from '../../manager-client/offline_codes.js';
-import { MANAGER_CLI, opensslCsr, startManagerProcess, type ManagerProcess } from './support.js';
+import {
+  hostClient,
+  MANAGER_CLI,
+  registerHostByHand,
+  startManagerProcess,
+  type ManagerProcess,
+} from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-offline-');
 const dataDir = path.join(work, 'data');
@@ -48,24 +54,9 @@ interface TestHost {
 
 async function registerHost(name: string): Promise<TestHost> {
   const pair = generateKeyPairSync('rsa', { modulusLength: 3072 });
-  const { token } = await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 });
-  const keyFile = path.join(work, `${name}.key`);
-  const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
-    token,
-    csr: opensslCsr(keyFile, `/CN=${name}`),
-    transportPublicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }) as string,
-    hostname: name,
-  });
-  const keyPem = readFileSync(keyFile, 'utf8');
-  const certificatePem = registered.certificate;
-  return {
-    id: registered.hostId,
-    keyPem,
-    certificatePem,
-    transport: pair.privateKey,
-    client: () =>
-      new ManagerClient({ url: manager.url, caPem: manager.caPem(), host: { keyPem, certificatePem } }),
-  };
+  const publicPem = pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  const host = await registerHostByHand(manager, path.join(work, `${name}.key`), name, publicPem);
+  return { ...host, transport: pair.privateKey, client: () => hostClient(manager, host) };
 }
 
 let hr: TestHost;

@@ -93,3 +93,39 @@ export function opensslCsr(keyFile: string, subject = '/CN=host', key = 'ec'): s
     },
   );
 }
+
+/** A host registered as an operator would by hand: an openssl CSR, its key in `keyFile`. */
+export interface HandRegisteredHost {
+  id: string;
+  keyPem: string;
+  certificatePem: string;
+}
+
+export async function registerHostByHand(
+  manager: ManagerProcess,
+  keyFile: string,
+  name: string,
+  transportPublicKey: string,
+): Promise<HandRegisteredHost> {
+  const { token } = await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 });
+  const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
+    token,
+    csr: opensslCsr(keyFile, `/CN=${name}`),
+    transportPublicKey,
+    hostname: name,
+  });
+  return {
+    id: registered.hostId,
+    keyPem: readFileSync(keyFile, 'utf8'),
+    certificatePem: registered.certificate,
+  };
+}
+
+/** The host's client of the manager as it runs now (mutual TLS with the host's certificate). */
+export function hostClient(manager: ManagerProcess, host: HandRegisteredHost): ManagerClient {
+  return new ManagerClient({
+    url: manager.url,
+    caPem: manager.caPem(),
+    host: { keyPem: host.keyPem, certificatePem: host.certificatePem },
+  });
+}
