@@ -87,7 +87,7 @@ function showStatus(status: AgentStatus): string {
       ? `Manager:       ${m.url} ${m.connected ? 'connected' : 'unreachable'}; last contact ${m.lastContact ?? 'never'}, last update ${m.lastUpdate ?? 'never'}`
       : 'Manager:       -',
     ...(m?.lastError && !m.connected ? [`Last error:    ${m.lastError}`] : []),
-    `Certificate:   valid until ${m?.certificateNotAfter ?? 'unknown'}`,
+    `Certificate:   valid until ${m?.certificateNotAfter ?? 'unknown'}; private key ${status.hostKey === 'sealed' ? 'sealed to this machine (systemd-creds)' : 'in a 0600 file (systemd-creds not found)'}`,
     ...(status.locked
       ? ['Locked:        yes: guard points refuse everything (agentctl unlock, or wait for the manager)']
       : []),

@@ -29,6 +29,8 @@ export interface AgentStatus {
     lastError: string | null;
     certificateNotAfter: string | null;
   };
+  /** The host's TLS private key: sealed to this machine (systemd-creds), or a 0600 file. */
+  hostKey: 'sealed' | 'file' | 'none';
   /** No keys yet in this process: guard points refuse everything until the manager or `agentctl unlock`. */
   locked: boolean;
   offline: {

@@ -59,6 +59,7 @@ export class Agent {
   #lastUpdate: Date | null = null;
   #reconciling: Promise<unknown> = Promise.resolve();
   #pendingReconcile: NodeJS.Timeout | undefined;
+  #linkError: string | null = null;
   #reportTimer: NodeJS.Timeout | undefined;
   readonly #events: AgentEvent[] = [];
   readonly #followers = new Set<(event: AgentEvent) => void>();
@@ -122,6 +123,18 @@ export class Agent {
   }
 
   #startLink(enrollment: Enrollment): void {
+    try {
+      this.#linkWith(enrollment);
+      this.#linkError = null;
+    } catch (error) {
+      // No link (a host key that does not unseal here, say): the guard points stay locked,
+      // and an offline unlock still works.
+      this.#linkError = (error as Error).message;
+      this.log('error', `cannot reach the manager: ${this.#linkError}`);
+    }
+  }
+
+  #linkWith(enrollment: Enrollment): void {
     this.#link = new ManagerLink(enrollment, this.#state, this.config, {
       onEvent: (event) => this.#managerEvent(event),
       onDeregistered: (message) => void this.#forget(`de-registered by the manager: ${message}`),
@@ -357,18 +370,19 @@ export class Agent {
     return {
       registered: enrollment !== undefined,
       ...(enrollment ? { hostId: enrollment.hostId, hostName: enrollment.hostName } : {}),
-      ...(enrollment && link
+      ...(enrollment
         ? {
             manager: {
               url: enrollment.managerUrl,
-              connected: link.connected,
-              lastContact: link.lastContact?.toISOString() ?? null,
+              connected: link?.connected ?? false,
+              lastContact: link?.lastContact?.toISOString() ?? null,
               lastUpdate: this.#lastUpdate?.toISOString() ?? null,
-              lastError: link.lastError,
-              certificateNotAfter: link.certificateNotAfter()?.toISOString() ?? null,
+              lastError: link ? link.lastError : this.#linkError,
+              certificateNotAfter: link?.certificateNotAfter()?.toISOString() ?? null,
             },
           }
         : {}),
+      hostKey: this.#state.hostKeyProtection(),
       locked: enrollment !== undefined && !this.#keysReady,
       offline: enrollment
         ? {

@@ -2,12 +2,13 @@
 // 0600, written whole or not at all. The host's private key stays here and nowhere else;
 // no data key ever reaches this directory, only the manager's answers that are not secret
 // (guard points, policies) and the reports still to send.
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 import { writeFileAtomically } from '../../common/files.js';
 import type { OfflineEvent, OfflinePasswordWrapper } from '../../manager-client/types.js';
 import { AgentError } from '../errors.js';
+import { canSeal, sealHostKey, unsealHostKey } from './host_key_seal.js';
 
 /** What registration left: who this host is to which manager. */
 export interface Enrollment {
@@ -41,6 +42,7 @@ const FILES = {
   ca: 'ca.pem',
   certificate: 'host.crt',
   key: 'host.key',
+  sealedKey: 'host.key.cred',
   guardPoints: 'guardpoints.json',
   manual: 'manual-guardpoints.json',
   offline: 'offline.json',
@@ -146,8 +148,24 @@ export class AgentState {
     }
   }
 
-  #write(name: string, data: string): void {
+  #write(name: string, data: string | Buffer): void {
     writeFileAtomically(this.#file(name), data, 0o600);
+  }
+
+  /** The host's private key: sealed to the machine where systemd-creds is, else a 0600 file. */
+  #writeKey(keyPem: string): void {
+    if (canSeal()) {
+      this.#write(FILES.sealedKey, sealHostKey(keyPem));
+      rmSync(this.#file(FILES.key), { force: true });
+    } else {
+      this.#write(FILES.key, keyPem);
+    }
+  }
+
+  /** How the host key is kept: "sealed" (systemd-creds), "file", or "none" yet. */
+  hostKeyProtection(): 'sealed' | 'file' | 'none' {
+    if (existsSync(this.#file(FILES.sealedKey))) return 'sealed';
+    return existsSync(this.#file(FILES.key)) ? 'file' : 'none';
   }
 
   enrollment(): Enrollment | undefined {
@@ -173,12 +191,14 @@ export class AgentState {
       }
       return text;
     };
-    return { caPem: read(FILES.ca), certificatePem: read(FILES.certificate), keyPem: read(FILES.key) };
+    const sealed = this.#file(FILES.sealedKey);
+    const keyPem = existsSync(sealed) ? unsealHostKey(sealed) : read(FILES.key);
+    return { caPem: read(FILES.ca), certificatePem: read(FILES.certificate), keyPem };
   }
 
   /** Registration's results; the enrollment record last, so a crash leaves no half registration. */
   saveRegistration(enrollment: Enrollment, credentials: HostCredentials): void {
-    this.#write(FILES.key, credentials.keyPem);
+    this.#writeKey(credentials.keyPem);
     this.#write(FILES.certificate, credentials.certificatePem);
     this.#write(FILES.ca, credentials.caPem);
     this.#write(FILES.enrollment, `${JSON.stringify(enrollment, null, 2)}\n`);
@@ -187,7 +207,7 @@ export class AgentState {
   saveCertificate(certificatePem: string, keyPem: string): void {
     // The key first: a crash between the two leaves a key the old certificate does not
     // match, which renewal repairs; the other order could leave a certificate without its key.
-    this.#write(FILES.key, keyPem);
+    this.#writeKey(keyPem);
     this.#write(FILES.certificate, certificatePem);
   }
 

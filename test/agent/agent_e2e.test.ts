@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -144,9 +145,22 @@ describe('agent and manager end to end', () => {
     );
     const again = agentctl(dirs, ...registerArgs(manager.url, token, fingerprint));
     assert.match(again.err, /VEIL_AGENT_ALREADY_REGISTERED/);
-    const key = readFileSync(path.join(dirs.state, 'host.key'));
-    assert.equal((existsSync(path.join(dirs.state, 'host.key')) ? 0o600 : 0) & 0o600, 0o600);
-    assert.ok(key.includes('PRIVATE KEY'));
+    // The host key is sealed to this machine: a copy of the state directory elsewhere (another
+    // credential secret) cannot unseal it.
+    assert.ok(!existsSync(path.join(dirs.state, 'host.key')));
+    const sealedKey = path.join(dirs.state, 'host.key.cred');
+    assert.equal(statSync(sealedKey).mode & 0o777, 0o600);
+    const here = spawnSync('systemd-creds', ['decrypt', '--name=veil-host-key', sealedKey, '-'], {
+      encoding: 'utf8',
+    });
+    assert.match(here.stdout, /BEGIN PRIVATE KEY/);
+    const elsewhere = spawnSync('systemd-creds', ['decrypt', '--name=veil-host-key', sealedKey, '-'], {
+      encoding: 'utf8',
+      env: { ...process.env, SYSTEMD_CREDENTIAL_SECRET: path.join(work, 'another-machine.secret') },
+    });
+    assert.notEqual(elsewhere.status, 0);
+    assert.doesNotMatch(elsewhere.stdout, /PRIVATE KEY/);
+    assert.equal(status().hostKey, 'sealed');
     await eventually('the manager link', () => (status().manager?.connected ? true : undefined));
   });
 
@@ -362,7 +376,7 @@ describe('agent and manager end to end', () => {
     await eventually('the agent to forget', () => (status().registered ? undefined : true));
     assert.ok(!isMounted(guarded));
     assert.deepEqual(agentctlJson<HeldKey[]>(dirs, 'keys'), []);
-    assert.ok(!existsSync(path.join(dirs.state, 'host.key')));
+    assert.ok(!existsSync(path.join(dirs.state, 'host.key.cred')));
     assert.deepEqual(readFileSync(path.join(guarded, 'new.txt')).subarray(0, MAGIC.length), MAGIC);
   });
 });
