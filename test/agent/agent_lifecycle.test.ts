@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -179,6 +179,31 @@ test('only root drives veild', () => {
   );
   assert.equal(result.status, 1, result.stderr);
   assert.match(result.stderr, /VEIL_AGENT_PERMISSION_DENIED/);
+});
+
+test('a copy of the state directory on another machine unlocks nothing', async () => {
+  assert.equal(await veild.stop(), 0, veild.log());
+  const copy = agentDirs(path.join(work, 'copy'));
+  cpSync(dirs.state, copy.state, { recursive: true });
+  // Another machine: another credential secret, so the host key does not unseal there.
+  const elsewhere = startVeild(copy, { SYSTEMD_CREDENTIAL_SECRET: path.join(work, 'other-machine.secret') });
+  try {
+    const status = await eventually('the copy locked', () => {
+      const s = agentctlJson<AgentStatus>(copy, 'status');
+      return s.guardPoints.find((g) => g.path === manual)?.status === 'locked' ? s : undefined;
+    });
+    assert.equal(status.locked, true);
+    assert.equal(status.manager?.connected, false);
+    assert.match(status.manager?.lastError ?? '', /does not unseal with this machine's credential secret/);
+    const refused = shStatus(`cat ${manual}/note.txt`, { user: OWNER });
+    assert.match(refused.stderr, /Permission denied/);
+    assert.match(agentctl(copy, 'unlock', '--password', 'guess').err, /VEIL_AGENT_NO_OFFLINE_PASSWORD/);
+  } finally {
+    await elsewhere.stop();
+  }
+  veild = startVeild(dirs);
+  await waitFor(manual, 'guarded');
+  assert.equal(sh(`cat ${manual}/note.txt`, { user: OWNER }), 'by hand');
 });
 
 test('agentctl unregister releases the guard points and wipes the keys; the data stays encrypted', () => {
