@@ -123,6 +123,27 @@ test('a manual guard point waits for agentctl guard add, and goes with guard rem
   agentctlJson(dirs, 'guard', 'add', manual); // on again, for the crash below
 });
 
+test('a policy changed on the manager takes effect on the host at once, files already there included', async () => {
+  // Open to all by its mode: what is refused below, the policy refuses.
+  sh(`printf 'shared later' > ${automatic}/shared.txt && chmod 666 ${automatic}/shared.txt`, { user: OWNER });
+  assert.match(shStatus(`cat ${automatic}/shared.txt`, { user: OTHER }).stderr, /Permission denied/);
+  const admin = manager.admin();
+  const policy = (await admin.policy('life')).document as { securityRules: unknown[]; userSets: object };
+  await admin.putPolicy({
+    ...policy,
+    userSets: { ...policy.userSets, other: { users: [OTHER] } },
+    securityRules: [
+      { userSet: 'other', actions: ['read'], effect: ['permit', 'apply_key'] },
+      ...policy.securityRules,
+    ],
+  });
+  await eventually('version 2 of the policy on the host', () =>
+    stateOf(automatic)?.policyVersion === 2 ? true : undefined,
+  );
+  assert.equal(sh(`cat ${automatic}/shared.txt`, { user: OTHER }), 'shared later');
+  assert.match(shStatus(`printf x >> ${automatic}/shared.txt`, { user: OTHER }).stderr, /Permission denied/);
+});
+
 test('agentctl events --follow prints a denial as it happens', async () => {
   const follower = spawn(
     process.execPath,
@@ -135,7 +156,7 @@ test('agentctl events --follow prints a denial as it happens', async () => {
     let out = '';
     follower.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     await new Promise((resolve) => setTimeout(resolve, 1000)); // subscribed
-    const refused = shStatus(`cat ${automatic}/nothing-here.txt`, { user: OTHER });
+    const refused = shStatus(`printf x >> ${automatic}/shared.txt`, { user: OTHER });
     assert.notEqual(refused.status, 0);
     await eventually('the denial line', () =>
       /access: .*user=veiltest_lc_other .*effect=deny/.test(out) ? true : undefined,
