@@ -91,7 +91,7 @@ function showStatus(status: AgentStatus): string {
     ...(status.locked
       ? ['Locked:        yes: guard points refuse everything (agentctl unlock, or wait for the manager)']
       : []),
-    `Offline:       ${status.offline?.passwordSet ? 'password set' : 'no password'}; ${status.offline?.sealedKeys ?? 0} sealed key versions${status.offline?.sealedAt ? ` (sealed ${status.offline.sealedAt})` : ''}`,
+    `Offline:       ${status.offline?.passwordSet ? 'password set' : 'no password'}; ${status.offline?.sealedKeys ?? 0} sealed key version${status.offline?.sealedKeys === 1 ? '' : 's'}${status.offline?.sealedAt ? ` (sealed ${status.offline.sealedAt})` : ''}`,
     `Keys:          ${status.keys} key version${status.keys === 1 ? '' : 's'} in the native key table`,
     `Reports:       ${status.reportsQueued} queued for the manager`,
     'Guard points:',
