@@ -155,12 +155,13 @@ test('agentctl events --follow prints a denial as it happens', async () => {
   try {
     let out = '';
     follower.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // subscribed
-    const refused = shStatus(`printf x >> ${automatic}/shared.txt`, { user: OTHER });
-    assert.notEqual(refused.status, 0);
-    await eventually('the denial line', () =>
-      /access: .*user=veiltest_lc_other .*effect=deny/.test(out) ? true : undefined,
-    );
+    // --limit 0: nothing from before; so each try is refused anew until the follower,
+    // once subscribed (its start takes a moment), prints one as it happens.
+    await eventually('the denial line', () => {
+      if (/access: .*user=veiltest_lc_other .*effect=deny/.test(out)) return true;
+      assert.notEqual(shStatus(`printf x >> ${automatic}/shared.txt`, { user: OTHER }).status, 0);
+      return undefined;
+    });
   } finally {
     follower.kill();
   }
