@@ -33,6 +33,13 @@ import type {
   Registration,
   RegistrationRequest,
   TokenOptions,
+  NewUser,
+  UserChange,
+  UserView,
+  ApiKeyView,
+  CreatedApiKey,
+  NewApiKey,
+  Session,
 } from './types.js';
 
 export { fetchManagerCa } from './ca.js';
@@ -44,6 +51,8 @@ export interface ClientOptions {
   caPem: string;
   /** For administrator requests (HTTP Basic). */
   admin?: { name: string; password: string };
+  /** For administrator requests instead: a session token (login) or an API key, sent as a bearer token. */
+  bearer?: string;
   /** For host requests (mutual TLS): the registered host's key and certificate. */
   host?: { keyPem: string; certificatePem: string };
   timeoutMs?: number;
@@ -286,8 +295,52 @@ export class ManagerClient {
     return this.#call('GET', '/v1/settings', undefined, true);
   }
 
-  changeSettings(settings: Settings): Promise<Settings> {
+  changeSettings(settings: Partial<Settings>): Promise<Settings> {
     return this.#call('PUT', '/v1/settings', settings, true);
+  }
+
+  /** Every administrator with its roles (never a password hash). */
+  users(): Promise<UserView[]> {
+    return this.#call('GET', '/v1/users', undefined, true);
+  }
+
+  /** A new administrator (needs the admin role). */
+  createUser(user: NewUser): Promise<UserView> {
+    return this.#call('POST', '/v1/users', user, true);
+  }
+
+  /** Changes another administrator's roles, password or disabled state (needs the admin role). */
+  changeUser(name: string, change: UserChange): Promise<UserView> {
+    return this.#call('PUT', `/v1/users/${encodeURIComponent(name)}`, change, true);
+  }
+
+  /** Removes an administrator (needs the admin role; never the last one holding admin). */
+  removeUser(name: string): Promise<UserView> {
+    return this.#call('DELETE', `/v1/users/${encodeURIComponent(name)}`, undefined, true);
+  }
+
+  /** Changes the caller's own password; `current` is its present one (by default the one this client signs in with). */
+  changeOwnPassword(password: string, current = this.#options.admin?.password): Promise<UserView> {
+    return this.#call('PUT', '/v1/users/self/password', { current, password }, true);
+  }
+
+  /** A session (15 minutes by default) for this name and password: give its token as `bearer`. */
+  login(name: string, password: string): Promise<Session> {
+    return this.#call('POST', '/v1/login', { name, password });
+  }
+
+  /** A long-lived API key of the caller, with at most the caller's roles; its secret is shown once. */
+  createApiKey(apiKey: NewApiKey): Promise<CreatedApiKey> {
+    return this.#call('POST', '/v1/apikeys', apiKey, true);
+  }
+
+  apiKeys(): Promise<ApiKeyView[]> {
+    return this.#call('GET', '/v1/apikeys', undefined, true);
+  }
+
+  /** Revokes an API key at once (the caller's own; anyone's with the admin role). */
+  revokeApiKey(apiKeyId: string): Promise<ApiKeyView> {
+    return this.#call('DELETE', `/v1/apikeys/${encodeURIComponent(apiKeyId)}`, undefined, true);
   }
 
   inventory(): Promise<Inventory> {
@@ -306,16 +359,17 @@ export class ManagerClient {
     asAdmin = false,
     maxAnswerBytes = MAX_ANSWER_BYTES,
   ): Promise<T> {
-    const { admin, host, caPem, timeoutMs = 30_000 } = this.#options;
-    if (asAdmin && !admin) {
+    const { admin, bearer, host, caPem, timeoutMs = 30_000 } = this.#options;
+    if (asAdmin && !admin && bearer === undefined) {
       return Promise.reject(
         new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs administrator credentials'),
       );
     }
-    const authorization =
-      asAdmin && admin
-        ? `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}`
-        : undefined;
+    const authorization = !asAdmin
+      ? undefined
+      : bearer !== undefined
+        ? `Bearer ${bearer}`
+        : admin && `Basic ${Buffer.from(`${admin.name}:${admin.password}`).toString('base64')}`;
     return exchange<T>(this.#base, method, path, {
       body,
       authorization,

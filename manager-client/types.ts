@@ -253,6 +253,42 @@ export interface ExportedKey {
 /** The default domain's settings. */
 export interface Settings {
   keyAlgorithm: KeyAlgorithm;
+  /** A user holding `auditor` may hold no other role (default true). */
+  separateAuditor: boolean;
+  /** How long a sign-in session (POST /v1/login) lasts: 1 to 86,400 seconds, 900 by default. */
+  sessionLifetimeSeconds: number;
+}
+
+/**
+ * The administrator roles (docs/administration.md): `admin` users and settings,
+ * `key-admin` keys, `cte-admin` hosts, policies and guard points (and key destruction),
+ * `auditor` reads only. Every role reads everything.
+ */
+export const ADMIN_ROLES = ['admin', 'key-admin', 'cte-admin', 'auditor'] as const;
+export type AdminRole = (typeof ADMIN_ROLES)[number];
+
+/** An administrator of the manager (GET /v1/users): never its password hash. */
+export interface UserView {
+  name: string;
+  roles: AdminRole[];
+  createdAt: string;
+  /** When it was disabled; null while it may sign in. */
+  disabledAt: string | null;
+}
+
+/** POST /v1/users */
+export interface NewUser {
+  name: string;
+  /** 12 to 256 characters. */
+  password: string;
+  roles: AdminRole[];
+}
+
+/** PUT /v1/users/{name}: what to change. */
+export interface UserChange {
+  roles?: AdminRole[];
+  password?: string;
+  disabled?: boolean;
 }
 
 /** GET /v1/inventory (NIST SP 800-57 §9.2). */
@@ -373,4 +409,33 @@ export interface HostReportQuery {
   /** 1 to 1,000; default 100. */
   limit?: number;
   type?: HostReportType;
+}
+
+/** POST /v1/login: a bearer token for `Authorization: Bearer`, shown once. */
+export interface Session {
+  token: string;
+  expiresAt: string;
+}
+
+/** POST /v1/apikeys */
+export interface NewApiKey {
+  /** What its owner calls it (1 to 64 characters). */
+  name: string;
+  /** At most the roles of the user who makes it. */
+  roles: AdminRole[];
+}
+
+/** An administrator's long-lived API key (GET /v1/apikeys): never its secret. */
+export interface ApiKeyView {
+  apiKeyId: string;
+  name: string;
+  /** The user it acts as; it never holds a role that user does not hold now. */
+  owner: string;
+  roles: AdminRole[];
+  createdAt: string;
+}
+
+/** POST /v1/apikeys: the key with its secret, shown this once. */
+export interface CreatedApiKey extends ApiKeyView {
+  apiKey: string;
 }

@@ -1,15 +1,18 @@
-// Administrators of the manager. On first start there is one, `admin`, whose password is
-// drawn at random and written once to a 0600 file in the data directory for the operator
-// to read; the store keeps only its scrypt hash. Roles and more administrators come with
-// the governance issue.
+// Administrators' passwords and sign-in. On first start there is one, `admin`, whose
+// password is drawn at random and written once to a 0600 file in the data directory for
+// the operator to read; the store keeps only its scrypt hash (a salt per user). The first
+// administrator holds admin, key-admin and cte-admin; users.ts makes the others.
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 
-import type { ManagerStore } from './store/store.js';
+import type { AdminRole } from '../manager-client/types.js';
+import type { AdminRow, ManagerStore } from './store/store.js';
 import { writeFileAtomically } from '../common/files.js';
 
 export const FIRST_ADMIN = 'admin';
 export const ADMIN_PASSWORD_FILE = 'admin-password';
+/** What the first administrator may do: everything but auditing (docs/administration.md). */
+export const FIRST_ADMIN_ROLES: readonly AdminRole[] = ['admin', 'key-admin', 'cte-admin'];
 
 // scrypt with N = 2^15, r = 8, p = 1 (RFC 7914's interactive-login range): 32 MiB, tens of ms.
 const N = 1 << 15;
@@ -44,16 +47,26 @@ export function ensureFirstAdmin(store: ManagerStore, dataDir: string, now = Dat
   // The file first: a crash between the two leaves a password nobody can use, never an
   // administrator whose password nobody was told.
   writeFileAtomically(file, `${password}\n`, 0o600);
-  store.insertAdmin({ name: FIRST_ADMIN, passwordHash: hashPassword(password), createdAt: now });
+  store.insertAdmin({
+    name: FIRST_ADMIN,
+    passwordHash: hashPassword(password),
+    roles: [...FIRST_ADMIN_ROLES],
+    createdAt: now,
+    disabledAt: null,
+  });
   return file;
 }
 
-/** Whether the name and password are an administrator's. */
-export function authenticateAdmin(store: ManagerStore, name: string, password: string): boolean {
+/**
+ * The administrator whose name and password these are, if it is not disabled. An unknown
+ * name, a wrong password and a disabled user look the same from outside.
+ */
+export function authenticateAdmin(store: ManagerStore, name: string, password: string): AdminRow | undefined {
   const admin = store.admin(name);
   // A missing account costs the same scrypt as a wrong password.
   const stored =
     admin?.passwordHash ??
     `scrypt$${N}$${R}$${P}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
-  return passwordMatches(password, stored) && admin !== undefined;
+  const matches = passwordMatches(password, stored);
+  return matches && admin !== undefined && admin.disabledAt === null ? admin : undefined;
 }

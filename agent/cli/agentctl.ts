@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
 import { VeilError } from '../../common/errors.js';
+import { promptSecret } from '../../common/prompt.js';
 import { readResponse, showChallenge } from '../../manager-client/offline_codes.js';
 import { callAgent } from '../control/control_client.js';
 import type {
@@ -214,32 +215,11 @@ program
     ),
   );
 
-/** A password from standard input: typed without echo on a terminal, else the first line. */
+/** The offline password typed without echo (or piped in); Ctrl-C cancels. */
 async function readPassword(): Promise<string> {
-  const input = process.stdin;
-  if (!input.isTTY) {
-    let text = '';
-    for await (const chunk of input) text += String(chunk);
-    return text.split('\n')[0] ?? '';
-  }
-  process.stderr.write('Offline password: ');
-  input.setRawMode(true);
-  input.setEncoding('utf8');
-  let typed = '';
-  try {
-    for await (const chunk of input) {
-      for (const c of String(chunk)) {
-        if (c === '\r' || c === '\n') return typed;
-        if (c === '\u0003') throw new InvalidArgumentError('interrupted');
-        typed = c === '\u007f' ? typed.slice(0, -1) : typed + c;
-      }
-    }
-    return typed;
-  } finally {
-    input.setRawMode(false);
-    input.pause();
-    process.stderr.write('\n');
-  }
+  const password = await promptSecret('Offline password: ');
+  if (password === undefined) throw new InvalidArgumentError('cancelled');
+  return password;
 }
 
 function readPasswordFile(file: string): string {

@@ -21,11 +21,13 @@ import {
   type KeyState,
   type KeyView,
   type RevocationReason,
+  type Settings,
 } from '../../manager-client/types.js';
 import { VeilError } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
 import { readCaCertificate } from '../ca/authority.js';
 import { startManager } from '../server/server.js';
+import { addUserCommands } from './user_commands.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:8443';
 
@@ -35,6 +37,7 @@ interface Connection {
   caFile?: string;
   admin: string;
   passwordFile?: string;
+  apiKeyFile?: string;
   json?: boolean;
 }
 
@@ -80,6 +83,13 @@ function client(options: Connection): ManagerClient {
       'VEIL_MANAGER_UNREACHABLE',
       "give --ca-file (the manager's CA certificate) or --data-dir",
     );
+  if (options.apiKeyFile !== undefined) {
+    return new ManagerClient({
+      url: options.manager,
+      caPem: readText(caFile, 'CA certificate'),
+      bearer: readText(options.apiKeyFile, 'API key file').trim(),
+    });
+  }
   return new ManagerClient({
     url: options.manager,
     caPem: readText(caFile, 'CA certificate'),
@@ -113,6 +123,7 @@ function connectionOptions(command: Command): Command {
     .option('--ca-file <file>', "the manager's CA certificate (PEM)")
     .option('--admin <name>', 'administrator name', FIRST_ADMIN)
     .option('--password-file <file>', "a file holding the administrator's password")
+    .option('--api-key-file <file>', 'a file holding an API key, used instead of --admin and a password')
     .option('--json', 'print results as JSON');
 }
 
@@ -534,27 +545,31 @@ connectionOptions(
 );
 
 const settings = program.command('settings').description("the default domain's settings");
+const describeSettings = (s: Settings): string =>
+  `key algorithm: ${s.keyAlgorithm}\nseparate auditor: ${s.separateAuditor ? 'on' : 'off'}`;
 connectionOptions(settings.command('show').description('the settings')).action((options: Connection) =>
-  act(
-    options,
-    (api) => api.settings(),
-    (s) => `key algorithm: ${s.keyAlgorithm}`,
-  ),
+  act(options, (api) => api.settings(), describeSettings),
 );
 connectionOptions(
   settings
     .command('set')
-    .description('change the settings')
+    .description('change the settings (one or both)')
+    .addOption(new Option('--key-algorithm <algorithm>', 'algorithm of new keys').choices(KEY_ALGORITHMS))
     .addOption(
-      new Option('--key-algorithm <algorithm>', 'algorithm of new keys')
-        .choices(KEY_ALGORITHMS)
-        .makeOptionMandatory(),
+      new Option('--separate-auditor <on|off>', 'whether an auditor may hold no other role').choices([
+        'on',
+        'off',
+      ]),
     ),
-).action((options: Connection & { keyAlgorithm: KeyAlgorithm }) =>
+).action((options: Connection & { keyAlgorithm?: KeyAlgorithm; separateAuditor?: 'on' | 'off' }) =>
   act(
     options,
-    (api) => api.changeSettings({ keyAlgorithm: options.keyAlgorithm }),
-    (s) => `key algorithm: ${s.keyAlgorithm}`,
+    (api) =>
+      api.changeSettings({
+        keyAlgorithm: options.keyAlgorithm,
+        separateAuditor: options.separateAuditor === undefined ? undefined : options.separateAuditor === 'on',
+      }),
+    describeSettings,
   ),
 );
 
@@ -688,6 +703,8 @@ connectionOptions(guardPoint.command('remove <guard-point-id>').description('rem
       () => `removed ${id}`,
     ),
 );
+
+addUserCommands<Connection>(program, { connectionOptions, act });
 
 program.showHelpAfterError();
 await program.parseAsync();

@@ -7,6 +7,8 @@ import {
   MAX_REPORTS_PER_BATCH,
 } from '../hosts/report_schema.js';
 import { HOST_REPORT_TYPES } from '../../manager-client/types.js';
+import { ACCESS } from './access.js';
+import { USER_PATHS } from './openapi_users.js';
 
 const error = { $ref: '#/components/responses/Error' };
 const hostId = { name: 'hostId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
@@ -25,18 +27,25 @@ const adminKeyCall = (summary: string, body?: object) => ({
   responses: { '200': keyAnswer, '400': error, '401': error, '404': error, '409': error },
 });
 
-export const OPENAPI = {
+const DOCUMENT = {
   openapi: '3.0.3',
   info: {
     title: 'Veil manager',
     version: '1',
     description:
       'Keys, hosts and registration of a Veil manager. Hosts authenticate with the client certificate ' +
-      'issued at registration (mutual TLS); administrators with HTTP Basic over TLS.',
+      'issued at registration (mutual TLS); administrators with HTTP Basic over TLS. Each operation ' +
+      'names who may call it in x-veil-access: public, host, user (any administrator) or the role it ' +
+      'needs (docs/administration.md); an administrator without it is answered 403.',
   },
   components: {
     securitySchemes: {
       admin: { type: 'http', scheme: 'basic' },
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'a session token (POST /v1/login) or an API key',
+      },
       host: { type: 'mutualTLS' },
     },
     schemas: {
@@ -341,23 +350,7 @@ export const OPENAPI = {
         },
       },
     },
-    '/v1/settings': {
-      get: {
-        summary: "the default domain's settings: the algorithm of new keys",
-        security: [{ admin: [] }],
-        responses: { '200': { description: '{keyAlgorithm}' }, '401': error },
-      },
-      put: {
-        summary: "change the default domain's settings",
-        security: [{ admin: [] }],
-        requestBody: jsonBody({
-          type: 'object',
-          required: ['keyAlgorithm'],
-          properties: { keyAlgorithm: { type: 'string', enum: ['aes-256', 'aes-128'] } },
-        }),
-        responses: { '200': { description: '{keyAlgorithm}' }, '400': error, '401': error },
-      },
-    },
+    ...USER_PATHS,
     '/v1/inventory': {
       get: {
         summary:
@@ -720,3 +713,29 @@ export const OPENAPI = {
     },
   },
 } as const;
+
+type Operation = Record<string, unknown> & { responses?: Record<string, unknown> };
+
+/** The document with each operation's access (access.ts), and a 403 where a role is needed. */
+export const OPENAPI = {
+  ...DOCUMENT,
+  paths: Object.fromEntries(
+    Object.entries(DOCUMENT.paths).map(([path, methods]) => [
+      path,
+      Object.fromEntries(
+        Object.entries(methods as Record<string, Operation>).map(([method, operation]) => {
+          const access = ACCESS[`${method.toUpperCase()} ${path}`];
+          const roleNeeded = access !== undefined && !['public', 'host', 'user'].includes(access);
+          return [
+            method,
+            {
+              ...operation,
+              'x-veil-access': access,
+              ...(roleNeeded ? { responses: { ...operation.responses, '403': error } } : {}),
+            },
+          ];
+        }),
+      ),
+    ]),
+  ) as Record<string, Record<string, Operation>>,
+};

@@ -1,6 +1,7 @@
-// The routes of the manager's API (described in openapi.ts; a test holds the two together):
-// who may call each, and what it does. Administrators authenticate with HTTP Basic, hosts
-// with their client certificate.
+// The routes of the manager's API (described in openapi.ts; a test holds the two together)
+// and what each does. Who may call each is access.ts's table, checked here in dispatch
+// before any handler runs. Administrators authenticate with HTTP Basic, hosts with their
+// client certificate.
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
@@ -13,7 +14,10 @@ import {
   type HostView,
   type TokenOptions,
 } from '../../manager-client/types.js';
-import { authenticateAdmin } from '../admins.js';
+import type { Caller, SessionService } from '../sessions.js';
+import type { UserService } from '../users.js';
+import { ACCESS, type Access } from './access.js';
+import { USER_ROUTES } from './user_routes.js';
 import type { RegistrationService } from '../hosts/registration.js';
 import { MAX_REPORT_BATCH_BYTES } from '../hosts/report_schema.js';
 import { reportQuery, type HostReports } from '../hosts/reports.js';
@@ -38,28 +42,37 @@ export interface Context {
   store: ManagerStore;
   events: EventStream;
   offline: OfflineKeys;
+  users: UserService;
+  sessions: SessionService;
 }
 
-type Handler = (context: Context, params: string[]) => Promise<[number, unknown]> | [number, unknown];
+/** A request's context once its caller is known: the administrator, for administrators' routes. */
+export interface Authorized extends Context {
+  user?: Caller;
+}
 
-interface Route {
+export type Handler = (
+  context: Authorized,
+  params: string[],
+) => Promise<[number, unknown]> | [number, unknown];
+
+export interface Route {
   method: string;
   path: RegExp;
   handler: Handler;
 }
 
-function adminRequired(): ManagerError {
-  return new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs an administrator (HTTP Basic)');
-}
-
-function requireAdmin({ req, store }: Context): void {
-  const [scheme, encoded] = (req.headers.authorization ?? '').split(' ');
-  if (scheme?.toLowerCase() !== 'basic' || !encoded) throw adminRequired();
-  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0 || !authenticateAdmin(store, decoded.slice(0, colon), decoded.slice(colon + 1))) {
-    throw new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'the administrator name or password is wrong');
+/** The caller of a route of this access: the administrator, if the route is one of theirs. */
+function authorize(context: Context, access: Access): Caller | undefined {
+  if (access === 'public' || access === 'host') return undefined; // host routes check their certificate
+  const admin = context.sessions.caller(context.req.headers.authorization);
+  if (access !== 'user' && !admin.roles.includes(access)) {
+    throw new ManagerError(
+      'VEIL_AUTH_ROLE_REQUIRED',
+      `this needs the ${access} role; ${admin.name} has: ${admin.roles.join(', ')}`,
+    );
   }
+  return admin;
 }
 
 /** The registered host whose client certificate this TLS connection presented. */
@@ -128,13 +141,6 @@ function changesHosts(handler: Handler): Handler {
   };
 }
 
-function admin(handler: Handler): Handler {
-  return (context, params) => {
-    requireAdmin(context);
-    return handler(context, params);
-  };
-}
-
 const KEY = '([0-9a-f-]{36})';
 const HOST = '([0-9a-f]{8}-[0-9a-f-]{27})';
 
@@ -165,15 +171,15 @@ const ROUTES: Route[] = [
   {
     method: 'POST',
     path: /^\/v1\/tokens$/,
-    handler: admin(async ({ req, registration }) => {
+    handler: async ({ req, registration }) => {
       const body = (await readJson(req)) as TokenOptions;
       if (typeof body !== 'object' || body === null) {
         throw new ManagerError('VEIL_REGISTRATION_BAD_REQUEST', 'token options are a JSON object');
       }
       return [201, registration.createToken(body)];
-    }),
+    },
   },
-  { method: 'GET', path: /^\/v1\/hosts$/, handler: admin(({ registration }) => [200, registration.hosts()]) },
+  { method: 'GET', path: /^\/v1\/hosts$/, handler: ({ registration }) => [200, registration.hosts()] },
   {
     method: 'GET',
     path: /^\/v1\/hosts\/self$/,
@@ -218,61 +224,59 @@ const ROUTES: Route[] = [
   {
     method: 'GET',
     path: new RegExp(`^/v1/hosts/${HOST}/events$`),
-    handler: admin(({ req, reports }, [id]) => {
+    handler: ({ req, reports }, [id]) => {
       const query = reportQuery(new URL(req.url ?? '/', 'https://manager').searchParams);
       return [200, reports.list(id ?? '', query)];
-    }),
+    },
   },
   {
     method: 'PUT',
     path: new RegExp(`^/v1/hosts/${HOST}/group$`),
-    handler: admin(
-      changesHosts(async ({ req, registration }, [id]) => {
-        const { hostGroup } = (await readJson(req)) as { hostGroup?: unknown };
-        return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
-      }),
-    ),
+    handler: changesHosts(async ({ req, registration }, [id]) => {
+      const { hostGroup } = (await readJson(req)) as { hostGroup?: unknown };
+      return [200, registration.setHostGroup(id ?? '', hostGroup ?? null)];
+    }),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/hosts/${HOST}/offline-password$`),
-    handler: admin(async ({ req, offline, events }, [id]) => {
+    handler: async ({ req, offline, events }, [id]) => {
       const answer = await offline.setPassword(id ?? '', await optionalBody(req));
       events.offlineChanged(answer.hostId);
       return [200, answer];
-    }),
+    },
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/hosts/${HOST}/offline-response$`),
-    handler: admin(async ({ req, offline }, [id]) => [200, offline.respond(id ?? '', await readJson(req))]),
+    handler: async ({ req, offline }, [id]) => [200, offline.respond(id ?? '', await readJson(req))],
   },
   {
     method: 'GET',
     path: /^\/v1\/hostgroups$/,
-    handler: admin(({ registration }) => [200, registration.hostGroups()]),
+    handler: ({ registration }) => [200, registration.hostGroups()],
   },
   {
     method: 'POST',
     path: /^\/v1\/hostgroups$/,
-    handler: admin(async ({ req, registration }) => {
+    handler: async ({ req, registration }) => {
       const { name } = (await readJson(req)) as { name?: unknown };
       return [201, registration.createHostGroup(name)];
-    }),
+    },
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/hosts/${HOST}$`),
-    handler: admin(({ registration }, [id]) => [200, registration.host(id ?? '')]),
+    handler: ({ registration }, [id]) => [200, registration.host(id ?? '')],
   },
   {
     method: 'DELETE',
     path: new RegExp(`^/v1/hosts/${HOST}$`),
-    handler: admin(({ registration, events }, [id]) => {
+    handler: ({ registration, events }, [id]) => {
       const host = registration.deregister(id ?? '');
       events.deregistered(host.hostId);
       return [200, host];
-    }),
+    },
   },
   {
     method: 'GET',
@@ -287,58 +291,49 @@ const ROUTES: Route[] = [
   {
     method: 'GET',
     path: /^\/v1\/policies$/,
-    handler: admin(({ assignments }) => [200, assignments.policies()]),
+    handler: ({ assignments }) => [200, assignments.policies()],
   },
   {
     method: 'POST',
     path: /^\/v1\/policies$/,
-    handler: admin(
-      changesHosts(async ({ req, assignments }) => [201, assignments.putPolicy(await readJson(req))]),
-    ),
+    handler: changesHosts(async ({ req, assignments }) => [201, assignments.putPolicy(await readJson(req))]),
   },
   {
     method: 'GET',
     path: /^\/v1\/policies\/([A-Za-z0-9._-]{1,128})$/,
-    handler: admin(({ assignments }, [name]) => [200, assignments.policy(name ?? '')]),
+    handler: ({ assignments }, [name]) => [200, assignments.policy(name ?? '')],
   },
   {
     method: 'GET',
     path: /^\/v1\/guardpoints$/,
-    handler: admin(({ assignments }) => [200, assignments.guardPoints()]),
+    handler: ({ assignments }) => [200, assignments.guardPoints()],
   },
   {
     method: 'POST',
     path: /^\/v1\/guardpoints$/,
-    handler: admin(
-      changesHosts(async ({ req, assignments }) => [
-        201,
-        assignments.addGuardPoint((await readJson(req)) as never),
-      ]),
-    ),
+    handler: changesHosts(async ({ req, assignments }) => [
+      201,
+      assignments.addGuardPoint((await readJson(req)) as never),
+    ]),
   },
   {
     method: 'DELETE',
     path: /^\/v1\/guardpoints\/([0-9a-f][0-9a-f-]{35})$/,
-    handler: admin(
-      changesHosts(({ assignments }, [id]) => {
-        assignments.removeGuardPoint(id ?? '');
-        return [200, { removed: id }];
-      }),
-    ),
+    handler: changesHosts(({ assignments }, [id]) => {
+      assignments.removeGuardPoint(id ?? '');
+      return [200, { removed: id }];
+    }),
   },
-  { method: 'GET', path: /^\/v1\/keys$/, handler: admin(({ keys }) => [200, keys.list()]) },
+  { method: 'GET', path: /^\/v1\/keys$/, handler: ({ keys }) => [200, keys.list()] },
   {
     method: 'GET',
     path: /^\/v1\/keys\/import-key$/,
-    handler: admin(({ importKey }) => [
-      200,
-      { publicKey: importKey.publicKeyPem, algorithm: 'RSA-OAEP-SHA256' },
-    ]),
+    handler: ({ importKey }) => [200, { publicKey: importKey.publicKeyPem, algorithm: 'RSA-OAEP-SHA256' }],
   },
   {
     method: 'POST',
     path: /^\/v1\/keys\/import$/,
-    handler: admin(async ({ req, keys, importKey }) => {
+    handler: async ({ req, keys, importKey }) => {
       const body = await objectBody(req);
       const options = keyOptions(body);
       if (typeof body.wrapped !== 'string' || body.wrapped.length > 4096) {
@@ -349,112 +344,115 @@ const ROUTES: Route[] = [
       }
       const material = importKey.unwrap(Buffer.from(body.wrapped, 'base64'));
       return [201, keys.importKey(options, material)];
-    }),
+    },
   },
   {
     method: 'POST',
     path: /^\/v1\/keys$/,
-    handler: admin(async ({ req, keys }) => [201, keys.create(keyOptions(await objectBody(req)))]),
+    handler: async ({ req, keys }) => [201, keys.create(keyOptions(await objectBody(req)))],
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/keys/${KEY}$`),
-    handler: admin(({ keys }, [id]) => [200, keys.view(id ?? '')]),
+    handler: ({ keys }, [id]) => [200, keys.view(id ?? '')],
   },
   {
     method: 'GET',
     path: new RegExp(`^/v1/keys/${KEY}/history$`),
-    handler: admin(({ keys }, [id]) => [200, keys.history(id ?? '')]),
+    handler: ({ keys }, [id]) => [200, keys.history(id ?? '')],
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/rotate$`),
-    handler: admin(
-      changesHosts(async ({ req, keys }, [id]) => {
-        const body =
-          req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
-        return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
-      }),
-    ),
+    handler: changesHosts(async ({ req, keys }, [id]) => {
+      const body =
+        req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
+      return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
+    }),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/state$`),
-    handler: admin(
-      changesHosts(async ({ req, keys }, [id, version]) => {
-        const { state } = await objectBody(req);
-        if (!KEY_STATES.includes(state as KeyState)) {
-          throw new ManagerError('VEIL_KEY_BAD_REQUEST', `state is one of ${KEY_STATES.join(', ')}`);
-        }
-        return [200, keys.setState(id ?? '', versionParam(version), state as KeyState)];
-      }),
-    ),
+    handler: changesHosts(async ({ req, keys }, [id, version]) => {
+      const { state } = await objectBody(req);
+      if (!KEY_STATES.includes(state as KeyState)) {
+        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `state is one of ${KEY_STATES.join(', ')}`);
+      }
+      return [200, keys.setState(id ?? '', versionParam(version), state as KeyState)];
+    }),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/revoke$`),
-    handler: admin(
-      changesHosts(async ({ req, keys }, [id, version]) => {
-        const body = await objectBody(req);
-        const reason = body.reason ?? 'key-compromise';
-        if (!REVOCATION_REASONS.includes(reason as RevocationReason)) {
-          throw new ManagerError('VEIL_KEY_BAD_REQUEST', `reason is one of ${REVOCATION_REASONS.join(', ')}`);
-        }
-        return [
-          200,
-          keys.revoke(
-            id ?? '',
-            versionParam(version),
-            reason as RevocationReason,
-            dateField(body, 'compromiseDate'),
-          ),
-        ];
-      }),
-    ),
+    handler: changesHosts(async ({ req, keys }, [id, version]) => {
+      const body = await objectBody(req);
+      const reason = body.reason ?? 'key-compromise';
+      if (!REVOCATION_REASONS.includes(reason as RevocationReason)) {
+        throw new ManagerError('VEIL_KEY_BAD_REQUEST', `reason is one of ${REVOCATION_REASONS.join(', ')}`);
+      }
+      return [
+        200,
+        keys.revoke(
+          id ?? '',
+          versionParam(version),
+          reason as RevocationReason,
+          dateField(body, 'compromiseDate'),
+        ),
+      ];
+    }),
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/export$`),
-    handler: admin(async ({ req, keys }, [id, version]) => {
+    handler: async ({ req, keys }, [id, version]) => {
       const key = wrappingKey((await objectBody(req)).wrappingKey);
       return [
         200,
         keys.exportVersion(id ?? '', versionParam(version), (material) => wrapForExport(material, key)),
       ];
-    }),
-  },
-  {
-    method: 'GET',
-    path: /^\/v1\/settings$/,
-    handler: admin(({ keys }) => [200, { keyAlgorithm: keys.defaultAlgorithm() }]),
-  },
-  {
-    method: 'PUT',
-    path: /^\/v1\/settings$/,
-    handler: admin(async ({ req, keys }) => {
-      const body = await objectBody(req);
-      return [200, { keyAlgorithm: keys.setDefaultAlgorithm(body.keyAlgorithm) }];
-    }),
+    },
   },
   {
     method: 'GET',
     path: /^\/v1\/inventory$/,
-    handler: admin(({ keys, store, authority }) => [200, inventory(keys, store, authority)]),
+    handler: ({ keys, store, authority }) => [200, inventory(keys, store, authority)],
   },
   {
     method: 'POST',
     path: new RegExp(`^/v1/keys/${KEY}/versions/(\\d+)/destroy$`),
-    handler: admin(
-      changesHosts(({ keys }, [id, version]) => [200, keys.destroy(id ?? '', versionParam(version))]),
-    ),
+    handler: changesHosts(({ keys }, [id, version]) => [200, keys.destroy(id ?? '', versionParam(version))]),
   },
 ];
 
-/** Finds the route of a request and runs it: [status, body], or throws a ManagerError. */
+ROUTES.push(...USER_ROUTES);
+
+/** A route as "METHOD /path" with parameters as {name}, as access.ts and openapi.ts name it. */
+function routeName(route: Route): string {
+  return `${route.method} ${route.path.source
+    .replace(/^\^|\$$/g, '')
+    .replace(/\\\//g, '/')
+    .replace(/\\\./g, '.')
+    .replace(KEY, '{keyId}')
+    .replace(HOST, '{hostId}')
+    .replace('(\\d+)', '{version}')
+    .replace('([A-Za-z0-9._-]{1,128})', '{name}')
+    .replace('([A-Za-z0-9][A-Za-z0-9._@-]{0,63})', '{name}')
+    .replace('([0-9a-f][0-9a-f-]{35})', '{guardPointId}')
+    .replace('([0-9a-fA-F-]{36})', '{apiKeyId}')}`;
+}
+
+// Every route with who may call it: a route the access table lacks stops the manager here.
+const GUARDED = ROUTES.map((route) => {
+  const access = ACCESS[routeName(route)];
+  if (access === undefined) throw new Error(`access.ts says nothing of ${routeName(route)}`);
+  return { ...route, access };
+});
+
+/** Finds the route of a request, checks its caller and runs it: [status, body], or throws a ManagerError. */
 export function dispatch(context: Context): Promise<[number, unknown]> | [number, unknown] {
   const { req } = context;
   const pathname = new URL(req.url ?? '/', 'https://manager').pathname;
-  const matching = ROUTES.filter((route) => route.path.test(pathname));
+  const matching = GUARDED.filter((route) => route.path.test(pathname));
   const route = matching.find((r) => r.method === req.method);
   if (!route) {
     throw matching.length > 0
@@ -462,21 +460,10 @@ export function dispatch(context: Context): Promise<[number, unknown]> | [number
       : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${pathname} in this API`);
   }
   const params = route.path.exec(pathname)?.slice(1) ?? [];
-  return route.handler(context, params);
+  return route.handler({ ...context, user: authorize(context, route.access) }, params);
 }
 
-/** Each route as "METHOD /path" with parameters as {name}: for holding openapi.ts to the routes. */
+/** Each route as "METHOD /path" with parameters as {name}: for holding openapi.ts and access.ts to the routes. */
 export function routeList(): string[] {
-  return ROUTES.map(
-    (route) =>
-      `${route.method} ${route.path.source
-        .replace(/^\^|\$$/g, '')
-        .replace(/\\\//g, '/')
-        .replace(/\\\./g, '.')
-        .replace(KEY, '{keyId}')
-        .replace(HOST, '{hostId}')
-        .replace('(\\d+)', '{version}')
-        .replace('([A-Za-z0-9._-]{1,128})', '{name}')
-        .replace('([0-9a-f][0-9a-f-]{35})', '{guardPointId}')}`,
-  );
+  return ROUTES.map(routeName);
 }

@@ -20,6 +20,8 @@ import { openFileMasterKey } from '../keys/master_key.js';
 import { OfflineKeys } from '../offline/offline_keys.js';
 import { Assignments } from '../policies/assignments.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
+import { SessionService } from '../sessions.js';
+import { UserService } from '../users.js';
 import { EventStream } from './events.js';
 import { sendError, sendJson } from './http.js';
 import { dispatch } from './routes.js';
@@ -69,6 +71,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const reports = new HostReports(store);
     const assignments = new Assignments(store);
     const importKey = openImportKey(dataDir, master);
+    const users = new UserService(store);
+    const sessions = new SessionService(store);
     const authority = {
       caPem: ca.certificatePem,
       serverPem: ca.server.certificatePem,
@@ -118,6 +122,8 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
             importKey,
             authority,
             offline,
+            users,
+            sessions,
           }),
         );
         answer.then(

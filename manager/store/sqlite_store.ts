@@ -5,6 +5,8 @@ import Database from 'better-sqlite3';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
 import type {
+  AdminRow,
+  ApiKeyRow,
   GuardPointRow,
   HostOfflineRow,
   HostRow,
@@ -127,6 +129,25 @@ const MIGRATIONS: readonly string[] = [
      wrapped_manager_private_key BLOB NOT NULL,
      wrapped_password_wrapper BLOB,
      password_set_at INTEGER,
+     created_at INTEGER NOT NULL
+   );`,
+  // Roles and a disabled date; the administrators made before roles (the first one) keep
+  // every power they had, except auditing, which needs a user of its own.
+  `ALTER TABLE administrators ADD COLUMN roles TEXT NOT NULL DEFAULT '[]';
+   ALTER TABLE administrators ADD COLUMN disabled_at INTEGER;
+   UPDATE administrators SET roles = '["admin","key-admin","cte-admin"]';`,
+  `CREATE TABLE admin_sessions (
+     hash TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     label TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     roles TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
 ];
@@ -325,6 +346,48 @@ const versionParams = (row: KeyVersionRow): Record<string, unknown> => ({
   wrapped_material: row.wrappedMaterial,
 });
 
+interface AdminRecord {
+  name: string;
+  password_hash: string;
+  created_at: number;
+  roles: string;
+  disabled_at: number | null;
+}
+
+const adminRow = (r: AdminRecord): AdminRow => ({
+  name: r.name,
+  passwordHash: r.password_hash,
+  roles: JSON.parse(r.roles) as AdminRow['roles'],
+  createdAt: r.created_at,
+  disabledAt: r.disabled_at,
+});
+
+const adminRecord = (row: AdminRow) => ({
+  name: row.name,
+  passwordHash: row.passwordHash,
+  createdAt: row.createdAt,
+  roles: JSON.stringify(row.roles),
+  disabledAt: row.disabledAt,
+});
+
+interface ApiKeyRecord {
+  id: string;
+  hash: string;
+  label: string;
+  owner: string;
+  roles: string;
+  created_at: number;
+}
+
+const apiKeyRow = (r: ApiKeyRecord): ApiKeyRow => ({
+  id: r.id,
+  hash: r.hash,
+  label: r.label,
+  owner: r.owner,
+  roles: JSON.parse(r.roles) as ApiKeyRow['roles'],
+  createdAt: r.created_at,
+});
+
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
@@ -460,8 +523,27 @@ export function openSqliteStore(file: string): ManagerStore {
     setSetting: db.prepare(
       'INSERT INTO settings VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
     ),
-    insertAdmin: db.prepare('INSERT INTO administrators VALUES (?, ?, ?)'),
+    insertAdmin: db.prepare(
+      `INSERT INTO administrators (name, password_hash, created_at, roles, disabled_at)
+       VALUES (:name, :passwordHash, :createdAt, :roles, :disabledAt)`,
+    ),
     admin: db.prepare('SELECT * FROM administrators WHERE name = ?'),
+    admins: db.prepare('SELECT * FROM administrators ORDER BY name'),
+    updateAdmin: db.prepare(
+      `UPDATE administrators SET password_hash = :passwordHash, roles = :roles, disabled_at = :disabledAt
+       WHERE name = :name`,
+    ),
+    deleteAdmin: db.prepare('DELETE FROM administrators WHERE name = ?'),
+    deleteAdminSessions: db.prepare('DELETE FROM admin_sessions WHERE name = ?'),
+    deleteAdminApiKeys: db.prepare('DELETE FROM api_keys WHERE owner = ?'),
+    insertSession: db.prepare('INSERT INTO admin_sessions VALUES (:hash, :name, :createdAt, :expiresAt)'),
+    session: db.prepare('SELECT * FROM admin_sessions WHERE hash = ?'),
+    deleteExpiredSessions: db.prepare('DELETE FROM admin_sessions WHERE expires_at < ?'),
+    insertApiKey: db.prepare('INSERT INTO api_keys VALUES (:id, :hash, :label, :owner, :roles, :createdAt)'),
+    apiKey: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+    apiKeyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
+    apiKeys: db.prepare('SELECT * FROM api_keys ORDER BY owner, created_at'),
+    deleteApiKey: db.prepare('DELETE FROM api_keys WHERE id = ?'),
     adminCount: db.prepare('SELECT count(*) AS n FROM administrators'),
   };
   const changeRow = (r: ChangeRecord): StateChangeRow => ({
@@ -588,12 +670,41 @@ export function openSqliteStore(file: string): ManagerStore {
       ),
     setting: (name) => (statements.setting.get(name) as { value: string } | undefined)?.value,
     setSetting: (name, value) => void statements.setSetting.run(name, value),
-    insertAdmin: (row) => void statements.insertAdmin.run(row.name, row.passwordHash, row.createdAt),
+    insertAdmin: (row) => void statements.insertAdmin.run(adminRecord(row)),
     admin: (name) => {
-      const r = statements.admin.get(name) as
-        { name: string; password_hash: string; created_at: number } | undefined;
-      return r && { name: r.name, passwordHash: r.password_hash, createdAt: r.created_at };
+      const r = statements.admin.get(name) as AdminRecord | undefined;
+      return r && adminRow(r);
     },
+    admins: () => (statements.admins.all() as AdminRecord[]).map(adminRow),
+    updateAdmin: (row) => {
+      if (statements.updateAdmin.run(adminRecord(row)).changes === 0) {
+        throw new ManagerError('VEIL_USER_UNKNOWN', `there is no user ${row.name}`);
+      }
+    },
+    deleteAdmin: (name) =>
+      db.transaction(() => {
+        statements.deleteAdminSessions.run(name);
+        statements.deleteAdminApiKeys.run(name);
+        return statements.deleteAdmin.run(name).changes > 0;
+      })(),
+    insertSession: (row) => void statements.insertSession.run({ ...row }),
+    session: (hash) => {
+      const r = statements.session.get(hash) as
+        { hash: string; name: string; created_at: number; expires_at: number } | undefined;
+      return r && { hash: r.hash, name: r.name, createdAt: r.created_at, expiresAt: r.expires_at };
+    },
+    deleteExpiredSessions: (now) => void statements.deleteExpiredSessions.run(now),
+    insertApiKey: (row) => void statements.insertApiKey.run({ ...row, roles: JSON.stringify(row.roles) }),
+    apiKey: (id) => {
+      const r = statements.apiKey.get(id) as ApiKeyRecord | undefined;
+      return r && apiKeyRow(r);
+    },
+    apiKeyByHash: (hash) => {
+      const r = statements.apiKeyByHash.get(hash) as ApiKeyRecord | undefined;
+      return r && apiKeyRow(r);
+    },
+    apiKeys: () => (statements.apiKeys.all() as ApiKeyRecord[]).map(apiKeyRow),
+    deleteApiKey: (id) => statements.deleteApiKey.run(id).changes > 0,
     adminCount: () => (statements.adminCount.get() as { n: number }).n,
     close: () => db.close(),
   };

@@ -1,7 +1,7 @@
 // The manager's store, behind one narrow interface: SQLite embedded today
 // (sqlite_store.ts); a PostgreSQL backend for several managers at once can take its place.
 // Key material is only ever stored wrapped under the master key (keys/master_key.ts).
-import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
+import type { AdminRole, KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
 
 export interface KeyRow {
   id: string;
@@ -126,10 +126,37 @@ export interface HostOfflineRow {
   createdAt: number;
 }
 
+/** An administrator (a user of the API). Domains, when they come, add a column here. */
 export interface AdminRow {
   name: string;
   /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
   passwordHash: string;
+  /** At least one; sorted as ADMIN_ROLES lists them. */
+  roles: AdminRole[];
+  createdAt: number;
+  /** When it was disabled; null while it may sign in. */
+  disabledAt: number | null;
+}
+
+/** A sign-in session (POST /v1/login): its bearer token is shown once and never stored. */
+export interface SessionRow {
+  /** SHA-256 (hex) of the token. */
+  hash: string;
+  name: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A long-lived API key of an administrator; its secret is shown once and never stored. */
+export interface ApiKeyRow {
+  id: string;
+  /** SHA-256 (hex) of the secret. */
+  hash: string;
+  /** What its owner calls it. */
+  label: string;
+  /** The administrator who made it; it acts as them, with at most these roles. */
+  owner: string;
+  roles: AdminRole[];
   createdAt: number;
 }
 
@@ -195,6 +222,21 @@ export interface ManagerStore {
   setSetting(name: string, value: string): void;
   insertAdmin(row: AdminRow): void;
   admin(name: string): AdminRow | undefined;
+  /** Every administrator, by name. */
+  admins(): AdminRow[];
+  /** Replaces the administrator's hash, roles and disabled date. */
+  updateAdmin(row: AdminRow): void;
+  /** Removes the administrator with its sessions and API keys. */
+  deleteAdmin(name: string): boolean;
   adminCount(): number;
+  insertSession(row: SessionRow): void;
+  session(hash: string): SessionRow | undefined;
+  /** Drops the sessions that expired before `now`. */
+  deleteExpiredSessions(now: number): void;
+  insertApiKey(row: ApiKeyRow): void;
+  apiKey(id: string): ApiKeyRow | undefined;
+  apiKeyByHash(hash: string): ApiKeyRow | undefined;
+  apiKeys(): ApiKeyRow[];
+  deleteApiKey(id: string): boolean;
   close(): void;
 }

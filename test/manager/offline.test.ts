@@ -584,10 +584,14 @@ describe('across restarts and de-registration', () => {
   });
 
   test('a host registered before offline unlock gets its material on first use (store migrated)', async () => {
-    // The store as a manager before offline unlock left it: schema version 9, no table.
+    // The store as a manager before offline unlock left it: schema version 9, no table
+    // (and administrators without roles, which came later).
     await manager.stop();
     const db = new Database(dbFile());
-    db.exec('DROP TABLE host_offline');
+    db.exec('DROP TABLE host_offline; DROP TABLE admin_sessions; DROP TABLE api_keys');
+    db.exec(
+      'ALTER TABLE administrators DROP COLUMN roles; ALTER TABLE administrators DROP COLUMN disabled_at',
+    );
     db.pragma('user_version = 9');
     db.close();
     manager = await startManagerProcess(dataDir);

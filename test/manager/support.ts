@@ -1,11 +1,13 @@
 // The real manager for tests: a `veil-manager serve` process on a free loopback port,
 // with its data directory in a temporary folder; stopped with SIGTERM.
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ManagerClient } from '../../manager-client/client.js';
+import { ManagerError } from '../../manager-client/errors.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const MANAGER_CLI = path.join(root, 'bin/veil-manager.js');
@@ -128,4 +130,21 @@ export function hostClient(manager: ManagerProcess, host: HandRegisteredHost): M
     caPem: manager.caPem(),
     host: { keyPem: host.keyPem, certificatePem: host.certificatePem },
   });
+}
+
+/** For assert.rejects: the call failed with the manager's `code`. */
+export const refusedWithCode =
+  (code: string) =>
+  (error: unknown): boolean =>
+    error instanceof ManagerError && error.code === code;
+
+/** The ManagerError a call was refused with; fails the test if it was not refused. */
+export async function failure(call: Promise<unknown>): Promise<ManagerError> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof ManagerError) return error;
+    throw error;
+  }
+  assert.fail('the call was not refused');
 }
