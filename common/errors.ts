@@ -11,3 +11,9 @@ export class VeilError<Code extends string = string> extends Error {
     this.code = code;
   }
 }
+
+/** What a command or the control socket says of a failure: its code, or VEIL_INTERNAL for one not foreseen. */
+export function errorReport(error: unknown): { code: string; message: string } {
+  if (error instanceof VeilError) return { code: String(error.code), message: error.message };
+  return { code: 'VEIL_INTERNAL', message: error instanceof Error ? error.message : String(error) };
+}

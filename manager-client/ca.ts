@@ -4,10 +4,8 @@ import { X509Certificate } from 'node:crypto';
 
 import { ManagerError } from './errors.js';
 import { exchange, managerBase } from './exchange.js';
-import { certificateFingerprint } from './fingerprint.js';
+import { certificateFingerprint, fingerprintHex } from './fingerprint.js';
 import type { ManagerCa } from './types.js';
-
-const hex = (fingerprint: string): string => fingerprint.replace(/[:\s]/g, '').toUpperCase();
 
 function mismatch(message: string): ManagerError {
   return new ManagerError('VEIL_MANAGER_CA_MISMATCH', message);
@@ -45,13 +43,19 @@ export async function fetchManagerCa(
     throw mismatch(`${base.origin} answered with no certificate at /v1/ca`);
   }
   if (!ca.ca) throw mismatch(`the certificate ${base.origin} answered with is not a CA certificate`);
-  if (typeof answer.fingerprint !== 'string' || hex(answer.fingerprint) !== hex(fingerprint)) {
+  if (
+    typeof answer.fingerprint !== 'string' ||
+    fingerprintHex(answer.fingerprint) !== fingerprintHex(fingerprint)
+  ) {
     throw mismatch(`${base.origin} states a fingerprint that is not its CA certificate's`);
   }
   if (!peerCertificate || !new X509Certificate(peerCertificate).verify(ca.publicKey)) {
     throw mismatch(`the TLS certificate of ${base.origin} is not signed by the CA it hands out`);
   }
-  if (options.expectedFingerprint !== undefined && hex(options.expectedFingerprint) !== hex(fingerprint)) {
+  if (
+    options.expectedFingerprint !== undefined &&
+    fingerprintHex(options.expectedFingerprint) !== fingerprintHex(fingerprint)
+  ) {
     throw mismatch(
       `the manager at ${base.origin} presents a CA with SHA-256 fingerprint ${fingerprint}, not the one expected`,
     );

@@ -8,3 +8,7 @@ export function certificateFingerprint(pem: string): string {
   const der = new X509Certificate(pem).raw;
   return (createHash('sha256').update(der).digest('hex').toUpperCase().match(/../g) ?? []).join(':');
 }
+
+/** A fingerprint as bare upper-case hex, to compare "AB:CD:…" with "abcd…". */
+export const fingerprintHex = (fingerprint: string): string =>
+  fingerprint.replace(/[:\s]/g, '').toUpperCase();

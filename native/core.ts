@@ -23,6 +23,7 @@ import type {
   PolicyProbe,
   PolicyVerdict,
 } from './index.js';
+import { UUID } from '../common/uuid.js';
 
 export type {
   AccessRecord,
@@ -68,8 +69,6 @@ for (const [name, ours] of [
 ] as const) {
   if (format[name] !== ours) throw new Error(`native/layout.ts and the native core disagree on ${name}`);
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function invalid(message: string): VeilNativeError {
   return new VeilNativeError('VEIL_INVALID_ARGUMENT', message);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 
-import { VeilError } from '../../common/errors.js';
+import { errorReport } from '../../common/errors.js';
 import { promptSecret } from '../../common/prompt.js';
 import { readResponse, showChallenge } from '../../manager-client/offline_codes.js';
 import { callAgent } from '../control/control_client.js';
@@ -30,8 +30,7 @@ function globals(command: Command): Global {
 }
 
 function fail(error: unknown, json: boolean | undefined): never {
-  const code = error instanceof VeilError ? String(error.code) : 'VEIL_INTERNAL';
-  const message = error instanceof Error ? error.message : String(error);
+  const { code, message } = errorReport(error);
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
   else process.stderr.write(`agentctl: error: ${message} (${code})\n`);
   process.exit(isAgentErrorCode(code) ? AGENT_ERRORS[code] : 1);

@@ -5,7 +5,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-import { VeilError } from '../../common/errors.js';
+import { errorReport } from '../../common/errors.js';
 import { CIPHERS, type CipherName, type GuardPointEvent } from '../../native/core.js';
 import type { DecisionTable } from '../../policies/index.js';
 import { loadStandalonePolicy, mountStandalone, type ExtraKey } from '../mounts/standalone.js';
@@ -38,12 +38,7 @@ function report(options: Options, outcome: Outcome): never {
 }
 
 function failure(error: unknown): Outcome {
-  if (error instanceof VeilError) return { ok: false, code: String(error.code), message: error.message };
-  return {
-    ok: false,
-    code: 'VEIL_INTERNAL',
-    message: error instanceof Error ? error.message : String(error),
-  };
+  return { ok: false, ...errorReport(error) };
 }
 
 function isGuardPoint(directory: string): boolean {

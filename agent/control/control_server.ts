@@ -5,7 +5,7 @@ import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import path from 'node:path';
 
-import { VeilError } from '../../common/errors.js';
+import { errorReport } from '../../common/errors.js';
 import { AgentError } from '../errors.js';
 import { peerCredentials } from '../mounts/host_native.js';
 import { COMMANDS, MAX_REQUEST_BYTES, type Answer, type Command, type Request } from './protocol.js';
@@ -23,12 +23,7 @@ function answer(socket: Socket, value: Answer): boolean {
 }
 
 function failure(error: unknown): Answer {
-  if (error instanceof VeilError) return { ok: false, code: String(error.code), message: error.message };
-  return {
-    ok: false,
-    code: 'VEIL_INTERNAL',
-    message: error instanceof Error ? error.message : String(error),
-  };
+  return { ok: false, ...errorReport(error) };
 }
 
 function parseRequest(line: string): Request {

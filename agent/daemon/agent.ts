@@ -21,7 +21,13 @@ import { ManagerLink } from '../link/manager_link.js';
 import { ReportQueue } from '../link/report_queue.js';
 import { installDelivery, keys, offline } from '../mounts/host_native.js';
 import { ManagedGuardPoints, wipeKeys, type WantedGuardPoint } from '../mounts/managed.js';
-import { AgentState, parseOfflineInfo, type Enrollment, type OfflineInfo } from '../state/agent_state.js';
+import {
+  AgentState,
+  parseOfflineInfo,
+  type Enrollment,
+  type OfflineInfo,
+  type SealedKeys,
+} from '../state/agent_state.js';
 import { parseGuardPoints } from './guard_points_event.js';
 import type { Log } from './logger.js';
 
@@ -124,7 +130,12 @@ export class Agent {
 
   #startLink(enrollment: Enrollment): void {
     try {
-      this.#linkWith(enrollment);
+      this.#link = new ManagerLink(enrollment, this.#state, this.config, {
+        onEvent: (event) => this.#managerEvent(event),
+        onDeregistered: (message) => void this.#forget(`de-registered by the manager: ${message}`),
+        log: (level, message) => this.log(level, message),
+      });
+      this.#link.start();
       this.#linkError = null;
     } catch (error) {
       // No link (a host key that does not unseal here, say): the guard points stay locked,
@@ -132,15 +143,6 @@ export class Agent {
       this.#linkError = (error as Error).message;
       this.log('error', `cannot reach the manager: ${this.#linkError}`);
     }
-  }
-
-  #linkWith(enrollment: Enrollment): void {
-    this.#link = new ManagerLink(enrollment, this.#state, this.config, {
-      onEvent: (event) => this.#managerEvent(event),
-      onDeregistered: (message) => void this.#forget(`de-registered by the manager: ${message}`),
-      log: (level, message) => this.log(level, message),
-    });
-    this.#link.start();
   }
 
   #managerEvent(event: HostEvent): void {
@@ -255,8 +257,8 @@ export class Agent {
         ) {
           continue;
         }
-        const text = `${state.path}: ${state.status}${state.message ? ` (${state.message})` : ''}, policy ${state.policy} v${state.policyVersion}`;
-        this.#record('guard', text, state.path);
+        const line = `${state.path}: ${state.status}${state.message ? ` (${state.message})` : ''}, policy ${state.policy} v${state.policyVersion}`;
+        this.#record('guard', line, state.path);
         if (state.status === 'failed') {
           this.#reports.add({
             type: 'guard-failed',
@@ -305,7 +307,7 @@ export class Agent {
       guardPoint,
       path: event.path,
       ...(event.code ? { code: event.code } : {}),
-      message: event.message.slice(0, 1024),
+      message: event.message,
       uid: event.uid,
       pid: event.pid,
       ...(access
@@ -460,24 +462,26 @@ export class Agent {
     return keys.list().map((k) => ({ ...k, role: k.keyId === offlineKeyId ? 'offline' : 'data' }));
   }
 
-  #requireLocked(): { enrollment: Enrollment; info: OfflineInfo } {
+  #requireLocked(): { enrollment: Enrollment; info: OfflineInfo; sealed: SealedKeys } {
     const enrollment = this.#requireEnrollment();
     if (this.#keysReady) {
       throw new AgentError('VEIL_AGENT_NOT_LOCKED', 'this host has its keys: there is nothing to unlock');
     }
     const info = this.#offline;
-    if (!info || !this.#state.sealedKeys()) {
+    const sealed = this.#state.sealedKeys();
+    if (!info || !sealed) {
       throw new AgentError(
         'VEIL_AGENT_NO_SEALED_KEYS',
         'this host holds no sealed keys (it never had keys with offline unlock from its manager): wait for the manager',
       );
     }
-    return { enrollment, info };
+    return { enrollment, info, sealed };
   }
 
   #unlock(args: { password?: string; response?: string }): { keys: number } {
-    const { enrollment, info } = this.#requireLocked();
-    const sealed = Buffer.from(this.#state.sealedKeys()?.sealed ?? '', 'base64');
+    const locked = this.#requireLocked();
+    const { enrollment, info } = locked;
+    const sealed = Buffer.from(locked.sealed.sealed, 'base64');
     const ref = { keyId: info.offlineKeyId, version: info.offlineKeyVersion };
     let installed: { keyId: string }[];
     if (args.password !== undefined) {
@@ -615,12 +619,9 @@ export class Agent {
         const count = Math.max(0, Math.min(limit as number, KEPT_EVENTS));
         for (const event of count === 0 ? [] : this.#events.slice(-count)) send(event);
         if (!follow) return null;
-        const follower = (event: AgentEvent): void => {
-          send(event);
-        };
-        this.#followers.add(follower);
+        this.#followers.add(send);
         await closed;
-        this.#followers.delete(follower);
+        this.#followers.delete(send);
         return null;
       }
     }

@@ -3,8 +3,7 @@
 import path from 'node:path';
 
 import type { WantedGuardPoint } from '../mounts/managed.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+import { UUID } from '../../common/uuid.js';
 
 function fail(what: string): never {
   throw new Error(what);

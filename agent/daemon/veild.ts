@@ -3,7 +3,7 @@
 // Under systemd (Type=notify) it says READY=1 once its guard points are up.
 import { Command } from 'commander';
 
-import { VeilError } from '../../common/errors.js';
+import { errorReport } from '../../common/errors.js';
 import { DEFAULT_CONFIG_FILE, loadAgentConfig, socketPath } from '../config/agent_config.js';
 import { startControlServer } from '../control/control_server.js';
 import { systemdNotify } from '../mounts/host_native.js';
@@ -14,8 +14,7 @@ import { makeLog } from './logger.js';
 const READY_WAIT_MS = 30_000;
 
 function die(error: unknown): never {
-  const code = error instanceof VeilError ? String(error.code) : 'VEIL_INTERNAL';
-  const message = error instanceof Error ? error.message : String(error);
+  const { code, message } = errorReport(error);
   process.stderr.write(`veild: error: ${message} (${code})\n`);
   process.exit(1);
 }

@@ -8,6 +8,7 @@ import { webcrypto } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 
 import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
+import { fingerprintHex } from '../../manager-client/fingerprint.js';
 import { AgentError } from '../errors.js';
 import { transportPublicKey } from '../mounts/host_native.js';
 import type { Enrollment, HostCredentials } from '../state/agent_state.js';
@@ -19,10 +20,7 @@ const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
 
 /** "AB:CD:…", "abcd…" and "SHA256:abcd…" name the same fingerprint. */
 export function normalFingerprint(value: string): string {
-  return value
-    .replace(/^sha-?256[:=]?/i, '')
-    .replace(/[:\s]/g, '')
-    .toUpperCase();
+  return fingerprintHex(value.replace(/^sha-?256[:=]?/i, ''));
 }
 
 const pem = (label: string, der: ArrayBuffer): string =>

@@ -9,6 +9,7 @@ import { writeFileAtomically } from '../../common/files.js';
 import type { OfflineEvent, OfflinePasswordWrapper } from '../../manager-client/types.js';
 import { AgentError } from '../errors.js';
 import { canSeal, sealHostKey, unsealHostKey } from './host_key_seal.js';
+import { UUID } from '../../common/uuid.js';
 
 /** What registration left: who this host is to which manager. */
 export interface Enrollment {
@@ -48,8 +49,6 @@ const FILES = {
   offline: 'offline.json',
   sealed: 'sealed-keys.json',
 } as const;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function isEnrollment(value: unknown): value is Enrollment {
   const v = value as Partial<Enrollment> | null;

@@ -23,7 +23,7 @@ import {
   type RevocationReason,
   type Settings,
 } from '../../manager-client/types.js';
-import { VeilError } from '../../common/errors.js';
+import { errorReport } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
 import { readCaCertificate } from '../ca/authority.js';
 import { startManager } from '../server/server.js';
@@ -42,8 +42,7 @@ interface Connection {
 }
 
 function fail(error: unknown, json: boolean | undefined): never {
-  const code = error instanceof VeilError ? String(error.code) : 'VEIL_INTERNAL';
-  const message = error instanceof Error ? error.message : String(error);
+  const { code, message } = errorReport(error);
   if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
   else process.stderr.write(`veil-manager: error: ${message} (${code})\n`);
   process.exit(1);

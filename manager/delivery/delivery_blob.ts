@@ -14,6 +14,7 @@ import {
   type CipherGCM,
   type KeyLike,
 } from 'node:crypto';
+import { UUID } from '../../common/uuid.js';
 
 export type DeliveryKeyState =
   'pre-activation' | 'active' | 'suspended' | 'deactivated' | 'compromised' | 'destroyed';
@@ -92,8 +93,6 @@ export interface SealOptions {
   /** Tests only: an OAEP label (normally empty). */
   oaepLabel?: Buffer;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function uuidToBytes(uuid: string): Buffer {
   if (!UUID.test(uuid)) throw new Error(`not a lower-case UUID: ${uuid}`);

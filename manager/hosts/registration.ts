@@ -17,13 +17,13 @@ import type {
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
 import type { HostRow, ManagerStore, TokenRow } from '../store/store.js';
+import { UUID } from '../../common/uuid.js';
 
 const TOKEN_PREFIX = 'veil-rt-';
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const LABEL = /^[A-Za-z0-9._-]{0,64}$/;
 const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TRANSPORT_KEY_BITS = 3072;
 const MAX_PEM = 16 * 1024;
 

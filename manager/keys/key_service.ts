@@ -17,10 +17,10 @@ import type {
 import type { KeyRow, KeyVersionRow, ManagerStore, StateChangeRow } from '../store/store.js';
 import { GENERATION, transitionFor } from './lifecycle.js';
 import { keyVersionContext, type MasterKey } from './master_key.js';
+import { UUID } from '../../common/uuid.js';
 
 const MATERIAL_BYTES: Record<KeyAlgorithm, number> = { 'aes-256': 32, 'aes-128': 16 };
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface CreateKeyOptions {
   name: string;
