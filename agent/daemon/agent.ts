@@ -357,6 +357,8 @@ export class Agent {
     this.#reports.clear();
     this.#wanted = [];
     this.#manual.clear();
+    this.#offline = undefined;
+    this.#lastUpdate = null;
     this.#keysReady = false;
     this.#sequence = 0n;
     this.#record(

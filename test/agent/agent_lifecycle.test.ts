@@ -9,7 +9,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import type { AgentStatus, GuardPointState } from '../../agent/control/protocol.js';
+import type { AgentStatus, GuardPointState, HeldKey } from '../../agent/control/protocol.js';
 import { isMounted, sh, shStatus } from '../fs/mount_support.js';
 import { startManagerProcess, type ManagerProcess } from '../manager/support.js';
 import {
@@ -228,7 +228,7 @@ test('a copy of the state directory on another machine unlocks nothing', async (
   assert.equal(sh(`cat ${manual}/note.txt`, { user: OWNER }), 'by hand');
 });
 
-test('agentctl unregister releases the guard points and wipes the keys; the data stays encrypted', () => {
+test('agentctl unregister releases the guard points and wipes the keys (the data stays encrypted); the host may register again', async () => {
   const result = agentctl(dirs, 'unregister');
   assert.equal(result.status, 0, result.err);
   assert.match(result.out, /veil-manager host remove/);
@@ -239,4 +239,30 @@ test('agentctl unregister releases the guard points and wipes the keys; the data
   assert.ok(!isMounted(manual));
   assert.deepEqual(readFileSync(path.join(manual, 'note.txt')).subarray(0, 8), MAGIC);
   assert.deepEqual(agentctlJson(dirs, 'guard', 'list'), []);
+
+  // The same machine registers again, as a new host, from a clean slate.
+  const { token } = await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 });
+  const again = agentctlJson<{ hostId: string }>(
+    dirs,
+    ...registerArgs(manager.url, token, manager.caFingerprint),
+    '--hostname',
+    'life-again',
+  );
+  assert.notEqual(again.hostId, hostId);
+  // At once: the old host's delivery count does not hold the new host's first deliveries back.
+  const held = await eventually(
+    'the new host offline key',
+    () => {
+      const keys = agentctlJson<HeldKey[]>(dirs, 'keys');
+      return keys.length > 0 ? keys : undefined;
+    },
+    15_000,
+  );
+  assert.deepEqual(
+    held.map((k) => k.role),
+    ['offline'],
+  );
+  await eventually('the new link', () =>
+    agentctlJson<AgentStatus>(dirs, 'status').manager?.connected ? true : undefined,
+  );
 });

@@ -355,6 +355,21 @@ test('refused: replays and sequence numbers not above both the agent one and the
   }
 });
 
+test('sequence numbers count per host id: a process registered again as another host starts anew', () => {
+  const e = entry(newRef(), 'active');
+  const other = randomUUID();
+  try {
+    assert.ok(accepted >= 1n, 'HOST has accepted deliveries in this process');
+    const first = buildDelivery({ transportPublicKeyPem: pem, hostId: other, sequence: 1n, entries: [e] });
+    assert.equal(installDelivery(first, { hostId: other, afterSequence: 0n }).sequence, 1n);
+    refuse(first, 'VEIL_DELIVERY_REPLAYED', [Buffer.from(e.material!)], { hostId: other, afterSequence: 0n });
+    // HOST's own count is untouched by the other host's.
+    assertSequenceNotConsumed();
+  } finally {
+    keys.remove(e);
+  }
+});
+
 test('refused: a blob encrypted to another key, or with another OAEP, or a one-time key of another size', () => {
   const e = entry(newRef(), 'active');
   const payload = encodePayload([e]);

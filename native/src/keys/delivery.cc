@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <cstring>
+#include <map>
 #include <mutex>
 
 #include "common/bytes.h"
@@ -20,7 +21,9 @@ constexpr size_t kFixedPart = 62;  // bytes before the wrapped one-time key
 constexpr size_t kMaxEntries = 1024;
 
 std::mutex deliveryMutex;
-uint64_t highestSequence = 0;  // guarded by deliveryMutex
+// Per host id: sequence numbers are the manager's per host, and a process that registers
+// again (a new host id) starts a new count. Guarded by deliveryMutex.
+std::map<Uuid, uint64_t> highestSequence;
 
 [[noreturn]] void rejected(const char* why) {
   throw VeilException("VEIL_DELIVERY_REJECTED", std::string("key delivery rejected: ") + why);
@@ -39,7 +42,8 @@ DeliveryResult installDelivery(const uint8_t* blob, size_t length, const Uuid& h
   }
   std::lock_guard<std::mutex> lock(deliveryMutex);
   const uint64_t sequence = getU64(blob + 44);
-  if (sequence <= afterSequence || sequence <= highestSequence) {
+  uint64_t& highest = highestSequence[hostId];
+  if (sequence <= afterSequence || sequence <= highest) {
     throw VeilException("VEIL_DELIVERY_REPLAYED", "key delivery refused: sequence number " +
                                                       std::to_string(sequence) + " was already used (replay)");
   }
@@ -81,7 +85,7 @@ DeliveryResult installDelivery(const uint8_t* blob, size_t length, const Uuid& h
     result.entries.push_back({e.info, e.length != 0});
   }
   KeyTable::instance().apply(install, withdraw);
-  highestSequence = sequence;
+  highest = sequence;
   return result;
 }
 
