@@ -7,6 +7,8 @@ import WebSocket from 'ws';
 import { ManagerError } from './errors.js';
 import { exchange, managerBase, MAX_ANSWER_BYTES } from './exchange.js';
 import type {
+  DomainView,
+  KeyAlgorithm,
   ExportedKey,
   Inventory,
   Settings,
@@ -53,6 +55,8 @@ export interface ClientOptions {
   admin?: { name: string; password: string };
   /** For administrator requests instead: a session token (login) or an API key, sent as a bearer token. */
   bearer?: string;
+  /** The domain administrator requests work in (a root domain administrator's choice); by default the administrator's own. */
+  domain?: string;
   /** For host requests (mutual TLS): the registered host's key and certificate. */
   host?: { keyPem: string; certificatePem: string };
   timeoutMs?: number;
@@ -343,6 +347,25 @@ export class ManagerClient {
     return this.#call('DELETE', `/v1/apikeys/${encodeURIComponent(apiKeyId)}`, undefined, true);
   }
 
+  /** The domains the caller may see: all of them for the root domain's administrators. */
+  domains(): Promise<DomainView[]> {
+    return this.#call('GET', '/v1/domains', undefined, true);
+  }
+
+  domain(name: string): Promise<DomainView> {
+    return this.#call('GET', `/v1/domains/${encodeURIComponent(name)}`, undefined, true);
+  }
+
+  /** A new domain under the root domain (the root domain's admin role). */
+  createDomain(domain: { name: string; keyAlgorithm?: KeyAlgorithm }): Promise<DomainView> {
+    return this.#call('POST', '/v1/domains', domain, true);
+  }
+
+  /** Removes an empty domain. */
+  removeDomain(name: string): Promise<DomainView> {
+    return this.#call('DELETE', `/v1/domains/${encodeURIComponent(name)}`, undefined, true);
+  }
+
   inventory(): Promise<Inventory> {
     return this.#call('GET', '/v1/inventory', undefined, true);
   }
@@ -359,7 +382,7 @@ export class ManagerClient {
     asAdmin = false,
     maxAnswerBytes = MAX_ANSWER_BYTES,
   ): Promise<T> {
-    const { admin, bearer, host, caPem, timeoutMs = 30_000 } = this.#options;
+    const { admin, bearer, host, caPem, domain, timeoutMs = 30_000 } = this.#options;
     if (asAdmin && !admin && bearer === undefined) {
       return Promise.reject(
         new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs administrator credentials'),
@@ -373,6 +396,7 @@ export class ManagerClient {
     return exchange<T>(this.#base, method, path, {
       body,
       authorization,
+      domain: asAdmin ? domain : undefined,
       tls: { ca: [caPem], key: host?.keyPem, cert: host?.certificatePem },
       timeoutMs,
       maxAnswerBytes,

@@ -28,6 +28,8 @@ export function managerBase(url: string): URL {
 export interface ExchangeOptions {
   body?: unknown;
   authorization?: string;
+  /** The domain an administrator's request works in (X-Veil-Domain). */
+  domain?: string;
   tls: { ca?: string[]; key?: string; cert?: string; rejectUnauthorized?: boolean };
   timeoutMs: number;
   maxAnswerBytes: number;
@@ -40,7 +42,7 @@ export function exchange<T>(
   path: string,
   options: ExchangeOptions,
 ): Promise<{ answer: T; peerCertificate: Buffer | undefined }> {
-  const { body, authorization, tls, timeoutMs, maxAnswerBytes } = options;
+  const { body, authorization, domain, tls, timeoutMs, maxAnswerBytes } = options;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
   const headers: Record<string, string> = { accept: 'application/json' };
   if (payload) {
@@ -48,6 +50,7 @@ export function exchange<T>(
     headers['content-length'] = String(payload.length);
   }
   if (authorization) headers.authorization = authorization;
+  if (domain) headers['x-veil-domain'] = domain;
   const url = new URL(path, base);
   return new Promise((resolve, reject) => {
     const req = request(

@@ -251,7 +251,20 @@ export interface ExportedKey {
 }
 
 /** The default domain's settings. */
+/** A domain (docs/administration.md, "Domains"). */
+export interface DomainView {
+  name: string;
+  /** "root" for every domain but the root domain itself (null). */
+  parent: string | null;
+  /** The algorithm of the domain's new keys when a request names none. */
+  keyAlgorithm: KeyAlgorithm;
+  createdAt: string;
+}
+
 export interface Settings {
+  /** The request's domain: the one keyAlgorithm is of. */
+  domain: string;
+  /** The domain's default for new keys. */
   keyAlgorithm: KeyAlgorithm;
   /** A user holding `auditor` may hold no other role (default true). */
   separateAuditor: boolean;

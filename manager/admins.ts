@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { AdminRole } from '../manager-client/types.js';
 import type { AdminRow, ManagerStore } from './store/store.js';
 import { writeFileAtomically } from '../common/files.js';
+import { ROOT_DOMAIN } from './domains.js';
 
 export const FIRST_ADMIN = 'admin';
 export const ADMIN_PASSWORD_FILE = 'admin-password';
@@ -49,6 +50,7 @@ export function ensureFirstAdmin(store: ManagerStore, dataDir: string, now = Dat
   writeFileAtomically(file, `${password}\n`, 0o600);
   store.insertAdmin({
     name: FIRST_ADMIN,
+    domain: ROOT_DOMAIN,
     passwordHash: hashPassword(password),
     roles: [...FIRST_ADMIN_ROLES],
     createdAt: now,

@@ -19,6 +19,8 @@ import type { AdminRow, ApiKeyRow, ManagerStore } from './store/store.js';
 /** An authenticated administrator and the roles this request may use. */
 export interface Caller {
   name: string;
+  /** The domain the administrator belongs to. */
+  domain: string;
   roles: AdminRole[];
   /** The API key the request came with, if it did. */
   apiKeyId?: string;
@@ -82,21 +84,26 @@ export class SessionService {
           : authenticateAdmin(this.store, decoded.slice(0, colon), decoded.slice(colon + 1));
       // A disabled user is told the same as a wrong password: nothing about which it was.
       if (!admin) throw wrongCredentials();
-      return { name: admin.name, roles: [...admin.roles] };
+      return { name: admin.name, domain: admin.domain, roles: [...admin.roles] };
     }
     if (scheme.toLowerCase() !== 'bearer') throw badToken();
     if (credentials.startsWith(SESSION_PREFIX)) {
       const session = this.store.session(hashToken(credentials));
       const user = session && session.expiresAt > this.now() ? this.enabled(session.name) : undefined;
       if (!user) throw badToken();
-      return { name: user.name, roles: [...user.roles] };
+      return { name: user.name, domain: user.domain, roles: [...user.roles] };
     }
     const key = credentials.startsWith(API_KEY_PREFIX)
       ? this.store.apiKeyByHash(hashToken(credentials))
       : undefined;
     const owner = key && this.enabled(key.owner);
     if (!key || !owner) throw badToken();
-    return { name: owner.name, roles: key.roles.filter((r) => owner.roles.includes(r)), apiKeyId: key.id };
+    return {
+      name: owner.name,
+      domain: owner.domain,
+      roles: key.roles.filter((r) => owner.roles.includes(r)),
+      apiKeyId: key.id,
+    };
   }
 
   /** A session for a name and password: the same 401 as Basic for a wrong one. */

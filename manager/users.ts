@@ -5,7 +5,8 @@
 import { ManagerError } from '../manager-client/errors.js';
 import { ADMIN_ROLES, type AdminRole, type UserView } from '../manager-client/types.js';
 import { hashPassword, passwordMatches } from './admins.js';
-import type { AdminRow, ManagerStore } from './store/store.js';
+import { ROOT_DOMAIN } from './domains.js';
+import type { AdminRow, Insertable, ManagerStore } from './store/store.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 /** Names a path of the API takes for something else. */
@@ -16,7 +17,7 @@ const SEPARATE_AUDITOR = 'separateAuditor';
 
 const badRequest = (message: string) => new ManagerError('VEIL_USER_BAD_REQUEST', message);
 
-function view(row: AdminRow): UserView {
+function view(row: Insertable<AdminRow>): UserView {
   return {
     name: row.name,
     roles: [...row.roles],
@@ -74,7 +75,7 @@ export class UserService {
         'a user name is 1 to 64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit, and not "self"',
       );
     }
-    const row: AdminRow = {
+    const row: Insertable<AdminRow> = {
       name,
       passwordHash: '',
       roles: this.allowedRoles(name, checkedRoles(roles)),
@@ -83,7 +84,7 @@ export class UserService {
     };
     const hash = hashPassword(checkedPassword(password));
     return this.store.transaction(() => {
-      if (this.store.admin(name))
+      if (this.store.adminNameTaken(name))
         throw new ManagerError('VEIL_USER_NAME_TAKEN', `there is a user ${name} already`);
       this.store.insertAdmin({ ...row, passwordHash: hash });
       return view(row);
@@ -178,7 +179,10 @@ export class UserService {
     return roles;
   }
 
+  // The manager stays administrable while the root domain has an admin; another domain's
+  // last admin may go (the root domain's administrators still reach it).
   private keepAnAdmin(name: string): void {
+    if (this.store.domain !== null && this.store.domain !== ROOT_DOMAIN) return;
     if (!this.store.admins().some((row) => row.name !== name && holdsAdmin(row))) {
       throw new ManagerError(
         'VEIL_USER_LAST_ADMIN',

@@ -27,6 +27,7 @@ import { errorReport } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
 import { readCaCertificate } from '../ca/authority.js';
 import { startManager } from '../server/server.js';
+import { addDomainCommands } from './domain_commands.js';
 import { addUserCommands } from './user_commands.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:8443';
@@ -38,6 +39,7 @@ interface Connection {
   admin: string;
   passwordFile?: string;
   apiKeyFile?: string;
+  domain?: string;
   json?: boolean;
 }
 
@@ -87,6 +89,7 @@ function client(options: Connection): ManagerClient {
       url: options.manager,
       caPem: readText(caFile, 'CA certificate'),
       bearer: readText(options.apiKeyFile, 'API key file').trim(),
+      domain: options.domain,
     });
   }
   return new ManagerClient({
@@ -95,6 +98,7 @@ function client(options: Connection): ManagerClient {
     admin: passwordFile
       ? { name: options.admin, password: readText(passwordFile, 'password file').trim() }
       : undefined,
+    domain: options.domain,
   });
 }
 
@@ -123,6 +127,10 @@ function connectionOptions(command: Command): Command {
     .option('--admin <name>', 'administrator name', FIRST_ADMIN)
     .option('--password-file <file>', "a file holding the administrator's password")
     .option('--api-key-file <file>', 'a file holding an API key, used instead of --admin and a password')
+    .option(
+      '--domain <name>',
+      "the domain to work in (a root domain administrator's choice; default: one's own)",
+    )
     .option('--json', 'print results as JSON');
 }
 
@@ -543,17 +551,26 @@ connectionOptions(
   ),
 );
 
-const settings = program.command('settings').description("the default domain's settings");
+const settings = program
+  .command('settings')
+  .description("the domain's key algorithm and the manager's settings");
 const describeSettings = (s: Settings): string =>
-  `key algorithm: ${s.keyAlgorithm}\nseparate auditor: ${s.separateAuditor ? 'on' : 'off'}`;
+  [
+    `domain: ${s.domain}`,
+    `key algorithm: ${s.keyAlgorithm}`,
+    `separate auditor: ${s.separateAuditor ? 'on' : 'off'}`,
+    `session lifetime: ${s.sessionLifetimeSeconds} s`,
+  ].join('\n');
 connectionOptions(settings.command('show').description('the settings')).action((options: Connection) =>
   act(options, (api) => api.settings(), describeSettings),
 );
 connectionOptions(
   settings
     .command('set')
-    .description('change the settings (one or both)')
-    .addOption(new Option('--key-algorithm <algorithm>', 'algorithm of new keys').choices(KEY_ALGORITHMS))
+    .description("change the settings (the manager's own only in the root domain)")
+    .addOption(
+      new Option('--key-algorithm <algorithm>', "the domain's algorithm of new keys").choices(KEY_ALGORITHMS),
+    )
     .addOption(
       new Option('--separate-auditor <on|off>', 'whether an auditor may hold no other role').choices([
         'on',
@@ -704,6 +721,7 @@ connectionOptions(guardPoint.command('remove <guard-point-id>').description('rem
 );
 
 addUserCommands<Connection>(program, { connectionOptions, act });
+addDomainCommands<Connection>(program, { connectionOptions, act });
 
 program.showHelpAfterError();
 await program.parseAsync();

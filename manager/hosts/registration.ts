@@ -16,7 +16,7 @@ import type {
 } from '../../manager-client/types.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
-import type { HostRow, ManagerStore, TokenRow } from '../store/store.js';
+import type { HostRow, Insertable, ManagerStore, TokenRow } from '../store/store.js';
 import { UUID } from '../../common/uuid.js';
 
 const TOKEN_PREFIX = 'veil-rt-';
@@ -62,7 +62,7 @@ export class RegistrationService {
     }
     const token = TOKEN_PREFIX + randomBytes(24).toString('base64url');
     const now = this.now();
-    const row: TokenRow = {
+    const row: Insertable<TokenRow> = {
       id: randomUUID(),
       hash: hashToken(token),
       createdAt: now,
@@ -84,18 +84,20 @@ export class RegistrationService {
     const found = this.usableToken(token);
     checkTransportKey(transportPublicKey);
     const hostName = found.namePrefix + hostname;
-    if (this.store.hostByName(hostName)) {
+    // The host joins the token's domain; its name need only be free there.
+    const store = this.store.inDomain(found.domain);
+    if (store.hostByName(hostName)) {
       throw refused('VEIL_HOST_NAME_TAKEN', `a host named ${hostName} is already registered`);
     }
     const hostId = randomUUID();
     const issued = await this.ca.issueHostCertificate(csr, hostId, new Date(this.now()));
     // Checked again inside the transaction: another registration may have used the token meanwhile.
-    this.store.transaction(() => {
+    store.transaction(() => {
       const current = this.usableToken(token);
-      if (this.store.hostByName(hostName)) {
+      if (store.hostByName(hostName)) {
         throw refused('VEIL_HOST_NAME_TAKEN', `a host named ${hostName} is already registered`);
       }
-      const host: HostRow = {
+      const host: Insertable<HostRow> = {
         id: hostId,
         name: hostName,
         hostGroup: current.hostGroup,
@@ -108,10 +110,10 @@ export class RegistrationService {
         deregisteredAt: null,
         guardPointStatus: null,
       };
-      this.store.insertHost(host);
+      store.insertHost(host);
       // Its offline unlock material (docs/protocol.md): made with the host, or not at all.
-      this.store.insertHostOffline(this.offline.make(hostId));
-      this.store.setTokenUses(current.id, current.uses + 1);
+      store.insertHostOffline(this.offline.make(hostId));
+      store.setTokenUses(current.id, current.uses + 1);
     });
     return { hostId, hostName, certificate: issued.pem, caChain: [this.ca.certificatePem] };
   }

@@ -14,7 +14,8 @@ import type {
   KeyView,
   RevocationReason,
 } from '../../manager-client/types.js';
-import type { KeyRow, KeyVersionRow, ManagerStore, StateChangeRow } from '../store/store.js';
+import type { Insertable, KeyRow, KeyVersionRow, ManagerStore, StateChangeRow } from '../store/store.js';
+import { ROOT_DOMAIN } from '../domains.js';
 import { GENERATION, transitionFor } from './lifecycle.js';
 import { keyVersionContext, type MasterKey } from './master_key.js';
 import { UUID } from '../../common/uuid.js';
@@ -101,7 +102,7 @@ export class KeyService {
     if (deactivation !== null && deactivation <= activation) {
       throw badRequest('the deactivation date must come after the activation date');
     }
-    const key: KeyRow = { id: randomUUID(), name: options.name, algorithm, createdAt: now };
+    const key: Insertable<KeyRow> = { id: randomUUID(), name: options.name, algorithm, createdAt: now };
     this.store.transaction(() => {
       if (this.store.keyByName(key.name)) {
         throw new ManagerError('VEIL_KEY_NAME_TAKEN', `there is already a key named ${key.name}`);
@@ -114,14 +115,13 @@ export class KeyService {
 
   /** The algorithm of new keys when a request names none (the domain's setting). */
   defaultAlgorithm(): KeyAlgorithm {
-    const setting = this.store.setting('keyAlgorithm');
-    return setting === 'aes-128' ? 'aes-128' : 'aes-256';
+    return this.store.domainRow(this.store.domain ?? ROOT_DOMAIN)?.keyAlgorithm ?? 'aes-256';
   }
 
   setDefaultAlgorithm(algorithm: unknown): KeyAlgorithm {
     if (algorithm !== 'aes-256' && algorithm !== 'aes-128')
       throw badRequest('keyAlgorithm is aes-256 or aes-128');
-    this.store.setSetting('keyAlgorithm', algorithm);
+    this.store.setDomainAlgorithm(this.store.domain ?? ROOT_DOMAIN, algorithm);
     return algorithm;
   }
 
@@ -230,7 +230,7 @@ export class KeyService {
   }
 
   private addVersion(
-    key: KeyRow,
+    key: Insertable<KeyRow>,
     version: number,
     activation: number,
     deactivation: number | null,

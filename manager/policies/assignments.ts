@@ -15,11 +15,11 @@ import {
   type KeyRuleSpec,
   type Policy,
 } from '../../policies/index.js';
-import type { GuardPointRow, HostRow, ManagerStore, PolicyRow } from '../store/store.js';
+import type { GuardPointRow, HostRow, Insertable, ManagerStore, PolicyRow } from '../store/store.js';
 
 const GROUP = /^[A-Za-z0-9._-]{1,64}$/;
 
-function policyView(row: PolicyRow): PolicyView {
+function policyView(row: Insertable<PolicyRow>): PolicyView {
   return {
     policyId: row.id,
     name: row.name,
@@ -82,7 +82,7 @@ export class Assignments {
       if (!version || version.state === 'destroyed') {
         throw new ManagerError(
           'VEIL_POLICY_REJECTED',
-          `the policy names version ${ref.version} of key ${ref.keyId}, which ${version ? 'is destroyed' : 'this manager does not have'}`,
+          `the policy names version ${ref.version} of key ${ref.keyId}, which ${version ? 'is destroyed' : 'this domain does not have'}`,
         );
       }
     }
@@ -92,13 +92,13 @@ export class Assignments {
         throw new ManagerError(
           'VEIL_POLICY_REJECTED',
           versions.length === 0
-            ? `the policy names key ${keyId}, which this manager does not have`
+            ? `the policy names key ${keyId}, which this domain does not have`
             : `the policy names key ${keyId}, every version of which is destroyed`,
         );
       }
     }
     const existing = this.store.policyByName(policy.name);
-    const row: PolicyRow = {
+    const row: Insertable<PolicyRow> = {
       id: existing?.id ?? randomUUID(),
       name: policy.name,
       version: (existing?.version ?? 0) + 1,
@@ -142,7 +142,7 @@ export class Assignments {
     const policyRow = this.store.policyByName(String(policy));
     if (!policyRow)
       throw new ManagerError('VEIL_POLICY_UNKNOWN', `there is no policy named ${String(policy)}`);
-    const row: GuardPointRow = {
+    const row: Insertable<GuardPointRow> = {
       id: randomUUID(),
       path: path.normalize(dir).replace(/\/$/, ''),
       policyId: policyRow.id,
@@ -167,14 +167,21 @@ export class Assignments {
 
   /** The guard points of a host, directly or through its group, with their policies. */
   forHost(host: HostRow): { guardPoint: GuardPointRow; policy: PolicyView }[] {
-    return this.store
-      .guardPoints()
-      .filter((g) => g.hostId === host.id || (g.hostGroup !== null && g.hostGroup === host.hostGroup))
-      .map((guardPoint) => {
-        const policy = this.store.policy(guardPoint.policyId);
-        if (!policy) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
-        return { guardPoint, policy: policyView(policy) };
-      });
+    return (
+      this.store
+        .guardPoints()
+        // Group names are a domain's own: a group of the same name elsewhere is another group.
+        .filter(
+          (g) =>
+            g.domain === host.domain &&
+            (g.hostId === host.id || (g.hostGroup !== null && g.hostGroup === host.hostGroup)),
+        )
+        .map((guardPoint) => {
+          const policy = this.store.policy(guardPoint.policyId);
+          if (!policy) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
+          return { guardPoint, policy: policyView(policy) };
+        })
+    );
   }
 
   /**
@@ -197,7 +204,7 @@ export class Assignments {
     return undefined;
   }
 
-  private guardPointView(row: GuardPointRow): GuardPointView {
+  private guardPointView(row: Insertable<GuardPointRow>): GuardPointView {
     return {
       guardPointId: row.id,
       path: row.path,

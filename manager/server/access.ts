@@ -35,6 +35,8 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   'GET /v1/settings': 'user',
   'GET /v1/inventory': 'user',
   'GET /v1/users': 'user',
+  'GET /v1/domains': 'user',
+  'GET /v1/domains/{domain}': 'user',
   'PUT /v1/users/self/password': 'user',
   // Anyone may hold API keys, each with at most the roles of its maker (sessions.ts).
   'GET /v1/apikeys': 'user',
@@ -45,6 +47,9 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   'PUT /v1/users/{name}': 'admin',
   'DELETE /v1/users/{name}': 'admin',
   'PUT /v1/settings': 'admin',
+  // Only the root domain's administrators make and remove domains (domains.ts).
+  'POST /v1/domains': 'admin',
+  'DELETE /v1/domains/{domain}': 'admin',
 
   'POST /v1/keys': 'key-admin',
   'POST /v1/keys/import': 'key-admin',

@@ -8,6 +8,7 @@ import {
 } from '../hosts/report_schema.js';
 import { HOST_REPORT_TYPES } from '../../manager-client/types.js';
 import { ACCESS } from './access.js';
+import { DOMAIN_PATHS } from './openapi_domains.js';
 import { USER_PATHS } from './openapi_users.js';
 
 const error = { $ref: '#/components/responses/Error' };
@@ -351,6 +352,7 @@ const DOCUMENT = {
       },
     },
     ...USER_PATHS,
+    ...DOMAIN_PATHS,
     '/v1/inventory': {
       get: {
         summary:

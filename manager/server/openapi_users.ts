@@ -22,7 +22,8 @@ const userAnswer = { description: 'the user', content: { 'application/json': { s
 const settings = {
   type: 'object',
   properties: {
-    keyAlgorithm: { type: 'string', enum: ['aes-256', 'aes-128'] },
+    domain: { type: 'string', readOnly: true, description: 'the domain keyAlgorithm is of' },
+    keyAlgorithm: { type: 'string', enum: ['aes-256', 'aes-128'], description: "the domain's" },
     separateAuditor: { type: 'boolean', description: 'an auditor may hold no other role (default true)' },
     sessionLifetimeSeconds: { type: 'integer', minimum: 1, maximum: 86400, description: 'default 900' },
   },
@@ -164,7 +165,7 @@ export const USER_PATHS = {
   },
   '/v1/settings': {
     get: {
-      summary: "the default domain's settings",
+      summary: "the request domain's key algorithm and the manager's settings",
       security: admin,
       responses: {
         '200': { description: 'the settings', content: { 'application/json': { schema: settings } } },
@@ -172,7 +173,7 @@ export const USER_PATHS = {
       },
     },
     put: {
-      summary: "change the default domain's settings (one or both)",
+      summary: "change the domain's key algorithm, or (in the root domain) the manager's settings",
       security: admin,
       requestBody: jsonBody(settings),
       responses: {

@@ -14,41 +14,42 @@ import {
   type HostView,
   type TokenOptions,
 } from '../../manager-client/types.js';
-import type { Caller, SessionService } from '../sessions.js';
-import type { UserService } from '../users.js';
+import { DOMAIN_HEADER, requestDomain } from '../domains.js';
+import type { Caller } from '../sessions.js';
 import { ACCESS, type Access } from './access.js';
+import { DOMAIN, DOMAIN_ROUTES } from './domain_routes.js';
 import { USER_ROUTES } from './user_routes.js';
-import type { RegistrationService } from '../hosts/registration.js';
 import { MAX_REPORT_BATCH_BYTES } from '../hosts/report_schema.js';
-import { reportQuery, type HostReports } from '../hosts/reports.js';
-import type { Assignments } from '../policies/assignments.js';
+import { reportQuery } from '../hosts/reports.js';
 import type { EventStream } from './events.js';
 import { inventory } from '../inventory.js';
 import { wrapForExport, wrappingKey, type ImportKey } from '../keys/import_key.js';
-import type { CreateKeyOptions, KeyService } from '../keys/key_service.js';
-import type { OfflineKeys } from '../offline/offline_keys.js';
-import type { ManagerStore } from '../store/store.js';
+import type { CreateKeyOptions } from '../keys/key_service.js';
 import { readJson } from './http.js';
 import { OPENAPI } from './openapi.js';
+import type { Services } from './services.js';
 
-export interface Context {
+/**
+ * What a request works with. Before dispatch the services are the whole store's; an
+ * administrator's route gets its domain's in their place (services.ts).
+ */
+export interface Context extends Services {
   req: IncomingMessage;
   importKey: ImportKey;
   authority: { caPem: string; serverPem: string; caFingerprint: string };
-  registration: RegistrationService;
-  reports: HostReports;
-  keys: KeyService;
-  assignments: Assignments;
-  store: ManagerStore;
   events: EventStream;
-  offline: OfflineKeys;
-  users: UserService;
-  sessions: SessionService;
+  /** The whole store's services: for what spans domains (sign-in, the manager's settings). */
+  system: Services;
+  inDomain: (domain: string) => Services;
 }
 
-/** A request's context once its caller is known: the administrator, for administrators' routes. */
+/**
+ * A request's context once its caller is known: for administrators' routes the
+ * administrator and the domain the request works in.
+ */
 export interface Authorized extends Context {
   user?: Caller;
+  domain?: string;
 }
 
 export type Handler = (
@@ -424,7 +425,7 @@ const ROUTES: Route[] = [
   },
 ];
 
-ROUTES.push(...USER_ROUTES);
+ROUTES.push(...USER_ROUTES, ...DOMAIN_ROUTES);
 
 /** A route as "METHOD /path" with parameters as {name}, as access.ts and openapi.ts name it. */
 function routeName(route: Route): string {
@@ -438,7 +439,8 @@ function routeName(route: Route): string {
     .replace('([A-Za-z0-9._-]{1,128})', '{name}')
     .replace('([A-Za-z0-9][A-Za-z0-9._@-]{0,63})', '{name}')
     .replace('([0-9a-f][0-9a-f-]{35})', '{guardPointId}')
-    .replace('([0-9a-fA-F-]{36})', '{apiKeyId}')}`;
+    .replace('([0-9a-fA-F-]{36})', '{apiKeyId}')
+    .replace(DOMAIN, '{domain}')}`;
 }
 
 // Every route with who may call it: a route the access table lacks stops the manager here.
@@ -460,7 +462,10 @@ export function dispatch(context: Context): Promise<[number, unknown]> | [number
       : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${pathname} in this API`);
   }
   const params = route.path.exec(pathname)?.slice(1) ?? [];
-  return route.handler({ ...context, user: authorize(context, route.access) }, params);
+  const user = authorize(context, route.access);
+  if (!user) return route.handler(context, params);
+  const domain = requestDomain(context.system.store, user.domain, context.req.headers[DOMAIN_HEADER]);
+  return route.handler({ ...context, ...context.inDomain(domain), user, domain }, params);
 }
 
 /** Each route as "METHOD /path" with parameters as {name}: for holding openapi.ts and access.ts to the routes. */

@@ -11,20 +11,14 @@ import path from 'node:path';
 import { ManagerError } from '../../manager-client/errors.js';
 import { ensureFirstAdmin } from '../admins.js';
 import { openCertificateAuthority } from '../ca/authority.js';
-import { RegistrationService } from '../hosts/registration.js';
-import { HostReports } from '../hosts/reports.js';
 import { DeliveryService } from '../delivery/delivery_service.js';
 import { openImportKey } from '../keys/import_key.js';
-import { KeyService } from '../keys/key_service.js';
 import { openFileMasterKey } from '../keys/master_key.js';
-import { OfflineKeys } from '../offline/offline_keys.js';
-import { Assignments } from '../policies/assignments.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
-import { SessionService } from '../sessions.js';
-import { UserService } from '../users.js';
 import { EventStream } from './events.js';
 import { sendError, sendJson } from './http.js';
 import { dispatch } from './routes.js';
+import { serviceDirectory } from './services.js';
 
 export interface ManagerOptions {
   dataDir: string;
@@ -66,21 +60,14 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   try {
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
-    const offline = new OfflineKeys(store, master, log);
-    const registration = new RegistrationService(store, ca, offline);
-    const reports = new HostReports(store);
-    const assignments = new Assignments(store);
+    const services = serviceDirectory({ store, master, ca, log });
+    const { registration, keys, assignments, offline } = services.system;
     const importKey = openImportKey(dataDir, master);
-    const users = new UserService(store);
-    const sessions = new SessionService(store);
     const authority = {
       caPem: ca.certificatePem,
       serverPem: ca.server.certificatePem,
       caFingerprint: ca.fingerprint,
     };
-    const keys = new KeyService(store, master, Date.now, (keyId, version) =>
-      assignments.guardPointUsing(keyId, version),
-    );
     const delivery = new DeliveryService(store, keys, assignments, offline);
     const events = new EventStream(registration, delivery, store, log);
     // Activation and deactivation dates take effect within seconds of coming.
@@ -113,17 +100,12 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         const answer = Promise.resolve().then(() =>
           dispatch({
             req,
-            registration,
-            reports,
-            keys,
-            assignments,
-            store,
+            ...services.system,
+            system: services.system,
+            inDomain: services.inDomain,
             events,
             importKey,
             authority,
-            offline,
-            users,
-            sessions,
           }),
         );
         answer.then(

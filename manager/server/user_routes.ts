@@ -1,8 +1,9 @@
 // The routes of the manager's own administration: its users and their roles, sign-in
-// sessions and API keys, and the default domain's settings. Who may call each is
-// access.ts's table.
+// sessions and API keys, and the settings (the domain's key algorithm, the manager's
+// others). Who may call each is access.ts's table.
 import { ManagerError } from '../../manager-client/errors.js';
 import type { Settings } from '../../manager-client/types.js';
+import { ROOT_DOMAIN } from '../domains.js';
 import type { Caller } from '../sessions.js';
 import type { Authorized, Route } from './routes.js';
 import { readJson } from './http.js';
@@ -11,8 +12,9 @@ import { readJson } from './http.js';
 const USER = '([A-Za-z0-9][A-Za-z0-9._@-]{0,63})';
 const API_KEY = '([0-9a-fA-F-]{36})';
 
-function settings({ keys, users, sessions }: Authorized): Settings {
+function settings({ keys, users, sessions, domain = ROOT_DOMAIN }: Authorized): Settings {
   return {
+    domain,
     keyAlgorithm: keys.defaultAlgorithm(),
     separateAuditor: users.separateAuditor(),
     sessionLifetimeSeconds: sessions.lifetimeSeconds(),
@@ -35,10 +37,14 @@ export const USER_ROUTES: Route[] = [
   {
     method: 'PUT',
     path: /^\/v1\/users\/self\/password$/,
-    handler: async (context) => [
-      200,
-      context.users.changeOwnPassword(caller(context).name, await readJson(context.req)),
-    ],
+    handler: async (context) => {
+      // One's own user, in one's own domain, whichever domain the request works in.
+      const self = caller(context);
+      return [
+        200,
+        context.inDomain(self.domain).users.changeOwnPassword(self.name, await readJson(context.req)),
+      ];
+    },
   },
   {
     method: 'POST',
@@ -89,11 +95,22 @@ export const USER_ROUTES: Route[] = [
           'give one or more of keyAlgorithm, separateAuditor and sessionLifetimeSeconds',
         );
       }
-      // All of them at once: a refused change changes nothing.
+      if (
+        (separateAuditor !== undefined || sessionLifetimeSeconds !== undefined) &&
+        context.domain !== ROOT_DOMAIN
+      ) {
+        throw new ManagerError(
+          'VEIL_DOMAIN_FORBIDDEN',
+          "separateAuditor and sessionLifetimeSeconds are the whole manager's: change them in the root domain",
+        );
+      }
+      // All of them at once: a refused change changes nothing. The manager's own settings
+      // look at every domain's users.
       context.store.transaction(() => {
         if (keyAlgorithm !== undefined) context.keys.setDefaultAlgorithm(keyAlgorithm);
-        if (separateAuditor !== undefined) context.users.setSeparateAuditor(separateAuditor);
-        if (sessionLifetimeSeconds !== undefined) context.sessions.setLifetimeSeconds(sessionLifetimeSeconds);
+        if (separateAuditor !== undefined) context.system.users.setSeparateAuditor(separateAuditor);
+        if (sessionLifetimeSeconds !== undefined)
+          context.system.sessions.setLifetimeSeconds(sessionLifetimeSeconds);
       });
       return [200, settings(context)];
     },

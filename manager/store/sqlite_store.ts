@@ -7,6 +7,7 @@ import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-cli
 import type {
   AdminRow,
   ApiKeyRow,
+  DomainRow,
   GuardPointRow,
   HostOfflineRow,
   HostRow,
@@ -150,6 +151,73 @@ const MIGRATIONS: readonly string[] = [
      roles TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  // Domains. Names of keys, hosts, host groups and policies become unique per domain, which
+  // SQLite can only do by rebuilding those tables (foreign keys are off while migrating).
+  // Everything made before domains belongs to the root domain.
+  `CREATE TABLE domains (
+     name TEXT PRIMARY KEY,
+     parent TEXT REFERENCES domains(name),
+     key_algorithm TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   INSERT INTO domains VALUES ('root', NULL,
+     COALESCE((SELECT value FROM settings WHERE name = 'keyAlgorithm'), 'aes-256'), 0);
+   DELETE FROM settings WHERE name = 'keyAlgorithm';
+   CREATE TABLE keys_new (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     algorithm TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     UNIQUE (domain, name)
+   );
+   INSERT INTO keys_new SELECT id, name, algorithm, created_at, 'root' FROM keys;
+   DROP TABLE keys;
+   ALTER TABLE keys_new RENAME TO keys;
+   CREATE TABLE hosts_new (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     host_group TEXT,
+     certificate_pem TEXT NOT NULL,
+     certificate_serial TEXT NOT NULL UNIQUE,
+     certificate_not_after INTEGER NOT NULL,
+     transport_public_key_pem TEXT NOT NULL,
+     registered_at INTEGER NOT NULL,
+     last_seen_at INTEGER,
+     deregistered_at INTEGER,
+     guard_point_status TEXT,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     UNIQUE (domain, name)
+   );
+   INSERT INTO hosts_new SELECT id, name, host_group, certificate_pem, certificate_serial,
+     certificate_not_after, transport_public_key_pem, registered_at, last_seen_at, deregistered_at,
+     guard_point_status, 'root' FROM hosts;
+   DROP TABLE hosts;
+   ALTER TABLE hosts_new RENAME TO hosts;
+   CREATE TABLE host_groups_new (
+     name TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     PRIMARY KEY (domain, name)
+   );
+   INSERT INTO host_groups_new SELECT name, created_at, 'root' FROM host_groups;
+   DROP TABLE host_groups;
+   ALTER TABLE host_groups_new RENAME TO host_groups;
+   CREATE TABLE policies_new (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     document TEXT NOT NULL,
+     updated_at INTEGER NOT NULL,
+     domain TEXT NOT NULL REFERENCES domains(name),
+     UNIQUE (domain, name)
+   );
+   INSERT INTO policies_new SELECT id, name, version, document, updated_at, 'root' FROM policies;
+   DROP TABLE policies;
+   ALTER TABLE policies_new RENAME TO policies;
+   ALTER TABLE registration_tokens ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);
+   ALTER TABLE guard_points ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);
+   ALTER TABLE administrators ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);`,
 ];
 
 interface VersionRecord {
@@ -168,6 +236,7 @@ interface VersionRecord {
 
 interface KeyRecord {
   id: string;
+  domain: string;
   name: string;
   algorithm: string;
   created_at: number;
@@ -185,6 +254,7 @@ interface ChangeRecord {
 
 interface TokenRecord {
   id: string;
+  domain: string;
   hash: string;
   created_at: number;
   expires_at: number;
@@ -196,6 +266,7 @@ interface TokenRecord {
 
 interface HostRecord {
   id: string;
+  domain: string;
   name: string;
   host_group: string | null;
   certificate_pem: string;
@@ -243,6 +314,7 @@ const hostOfflineRow = (r: HostOfflineRecord): HostOfflineRow => ({
 
 interface PolicyRecord {
   id: string;
+  domain: string;
   name: string;
   version: number;
   document: string;
@@ -251,6 +323,7 @@ interface PolicyRecord {
 
 interface GuardPointRecord {
   id: string;
+  domain: string;
   path: string;
   policy_id: string;
   host_id: string | null;
@@ -261,6 +334,7 @@ interface GuardPointRecord {
 
 const policyRow = (r: PolicyRecord): PolicyRow => ({
   id: r.id,
+  domain: r.domain,
   name: r.name,
   version: r.version,
   document: r.document,
@@ -269,6 +343,7 @@ const policyRow = (r: PolicyRecord): PolicyRow => ({
 
 const guardPointRow = (r: GuardPointRecord): GuardPointRow => ({
   id: r.id,
+  domain: r.domain,
   path: r.path,
   policyId: r.policy_id,
   hostId: r.host_id,
@@ -288,6 +363,7 @@ const hostReportRow = (r: HostReportRecord): HostReportRow => ({
 
 const tokenRow = (r: TokenRecord): TokenRow => ({
   id: r.id,
+  domain: r.domain,
   hash: r.hash,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
@@ -299,6 +375,7 @@ const tokenRow = (r: TokenRecord): TokenRow => ({
 
 const hostRow = (r: HostRecord): HostRow => ({
   id: r.id,
+  domain: r.domain,
   name: r.name,
   hostGroup: r.host_group,
   certificatePem: r.certificate_pem,
@@ -313,6 +390,7 @@ const hostRow = (r: HostRecord): HostRow => ({
 
 const keyRow = (r: KeyRecord): KeyRow => ({
   id: r.id,
+  domain: r.domain,
   name: r.name,
   algorithm: r.algorithm as KeyAlgorithm,
   createdAt: r.created_at,
@@ -348,6 +426,7 @@ const versionParams = (row: KeyVersionRow): Record<string, unknown> => ({
 
 interface AdminRecord {
   name: string;
+  domain: string;
   password_hash: string;
   created_at: number;
   roles: string;
@@ -356,19 +435,38 @@ interface AdminRecord {
 
 const adminRow = (r: AdminRecord): AdminRow => ({
   name: r.name,
+  domain: r.domain,
   passwordHash: r.password_hash,
   roles: JSON.parse(r.roles) as AdminRow['roles'],
   createdAt: r.created_at,
   disabledAt: r.disabled_at,
 });
 
-const adminRecord = (row: AdminRow) => ({
+const adminRecord = (row: Omit<AdminRow, 'domain'>, domain: string) => ({
   name: row.name,
+  domain,
   passwordHash: row.passwordHash,
   createdAt: row.createdAt,
   roles: JSON.stringify(row.roles),
   disabledAt: row.disabledAt,
 });
+
+interface DomainRecord {
+  name: string;
+  parent: string | null;
+  key_algorithm: string;
+  created_at: number;
+}
+
+const domainRow = (r: DomainRecord): DomainRow => ({
+  name: r.name,
+  parent: r.parent,
+  keyAlgorithm: r.key_algorithm as KeyAlgorithm,
+  createdAt: r.created_at,
+});
+
+// The condition that confines a query to the domain :d (none when :d is null).
+const IN_DOMAIN = '(:d IS NULL OR domain = :d)';
 
 interface ApiKeyRecord {
   id: string;
@@ -396,11 +494,22 @@ function migrate(db: Database.Database): void {
       `the store is at schema version ${current}, newer than this manager knows (${MIGRATIONS.length})`,
     );
   }
-  for (let version = current; version < MIGRATIONS.length; version++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[version]);
-      db.pragma(`user_version = ${version + 1}`);
-    })();
+  if (current === MIGRATIONS.length) return;
+  // Rebuilding a table drops the old one while others still refer to it: foreign keys are
+  // checked once, after every step, instead (SQLite's own procedure for altering tables).
+  db.pragma('foreign_keys = OFF');
+  try {
+    for (let version = current; version < MIGRATIONS.length; version++) {
+      db.transaction(() => {
+        db.exec(MIGRATIONS[version]);
+        const broken = db.pragma('foreign_key_check') as unknown[];
+        if (broken.length > 0)
+          throw new Error(`schema version ${version + 1} breaks ${broken.length} references`);
+        db.pragma(`user_version = ${version + 1}`);
+      })();
+    }
+  } finally {
+    db.pragma('foreign_keys = ON');
   }
 }
 
@@ -410,8 +519,8 @@ export function openSqliteStore(file: string): ManagerStore {
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
     migrate(db);
+    db.pragma('foreign_keys = ON');
   } catch (error) {
     if (error instanceof ManagerError) throw error;
     throw new ManagerError(
@@ -423,10 +532,29 @@ export function openSqliteStore(file: string): ManagerStore {
     );
   }
   const statements = {
-    insertKey: db.prepare('INSERT INTO keys (id, name, algorithm, created_at) VALUES (?, ?, ?, ?)'),
-    key: db.prepare('SELECT * FROM keys WHERE id = ?'),
-    keyByName: db.prepare('SELECT * FROM keys WHERE name = ?'),
-    keys: db.prepare('SELECT * FROM keys ORDER BY created_at, id'),
+    insertDomain: db.prepare('INSERT INTO domains VALUES (:name, :parent, :keyAlgorithm, :createdAt)'),
+    domain: db.prepare('SELECT * FROM domains WHERE name = :name AND (:d IS NULL OR name = :d)'),
+    domains: db.prepare(
+      "SELECT * FROM domains WHERE (:d IS NULL OR name = :d) ORDER BY name <> 'root', name",
+    ),
+    setDomainAlgorithm: db.prepare('UPDATE domains SET key_algorithm = ? WHERE name = ?'),
+    domainContents: db.prepare(
+      `SELECT (SELECT count(*) FROM keys WHERE domain = :name)
+            + (SELECT count(*) FROM registration_tokens WHERE domain = :name)
+            + (SELECT count(*) FROM hosts WHERE domain = :name)
+            + (SELECT count(*) FROM host_groups WHERE domain = :name)
+            + (SELECT count(*) FROM policies WHERE domain = :name)
+            + (SELECT count(*) FROM guard_points WHERE domain = :name)
+            + (SELECT count(*) FROM administrators WHERE domain = :name)
+            + (SELECT count(*) FROM domains WHERE parent = :name) AS n`,
+    ),
+    deleteDomain: db.prepare("DELETE FROM domains WHERE name = ? AND name <> 'root'"),
+    insertKey: db.prepare(
+      'INSERT INTO keys (id, name, algorithm, created_at, domain) VALUES (?, ?, ?, ?, ?)',
+    ),
+    key: db.prepare(`SELECT * FROM keys WHERE id = :id AND ${IN_DOMAIN}`),
+    keyByName: db.prepare(`SELECT * FROM keys WHERE name = :name AND ${IN_DOMAIN} ORDER BY domain`),
+    keys: db.prepare(`SELECT * FROM keys WHERE ${IN_DOMAIN} ORDER BY created_at, id`),
     insertVersion: db.prepare(
       `INSERT INTO key_versions VALUES (:key_id, :version, :state, :created_at, :state_changed_at,
          :activation_date, :deactivation_date, :compromise_date, :revocation_reason, :was_compromised,
@@ -439,39 +567,50 @@ export function openSqliteStore(file: string): ManagerStore {
          was_compromised = :was_compromised, wrapped_material = :wrapped_material
        WHERE key_id = :key_id AND version = :version AND created_at = :created_at`,
     ),
-    versions: db.prepare('SELECT * FROM key_versions WHERE key_id = ? ORDER BY version'),
+    versions: db.prepare(
+      `SELECT * FROM key_versions WHERE key_id = :id
+         AND key_id IN (SELECT id FROM keys WHERE ${IN_DOMAIN}) ORDER BY version`,
+    ),
     versionsDue: db.prepare(
       `SELECT * FROM key_versions
-       WHERE (state = 'pre-activation' AND activation_date IS NOT NULL AND activation_date <= :now)
-          OR (state IN ('active', 'suspended') AND deactivation_date IS NOT NULL AND deactivation_date <= :now)
+       WHERE ((state = 'pre-activation' AND activation_date IS NOT NULL AND activation_date <= :now)
+          OR (state IN ('active', 'suspended') AND deactivation_date IS NOT NULL AND deactivation_date <= :now))
+         AND key_id IN (SELECT id FROM keys WHERE ${IN_DOMAIN})
        ORDER BY key_id, version`,
     ),
     recordChange: db.prepare(
       `INSERT INTO key_state_changes (key_id, version, from_state, to_state, transition, at, cause)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
-    changes: db.prepare('SELECT * FROM key_state_changes ORDER BY seq'),
-    changesOf: db.prepare('SELECT * FROM key_state_changes WHERE key_id = ? ORDER BY seq'),
+    changes: db.prepare(
+      `SELECT * FROM key_state_changes WHERE (:id IS NULL OR key_id = :id)
+         AND key_id IN (SELECT id FROM keys WHERE ${IN_DOMAIN}) ORDER BY seq`,
+    ),
     insertToken: db.prepare(
       `INSERT INTO registration_tokens VALUES (:id, :hash, :createdAt, :expiresAt, :maxUses, :uses,
-         :hostGroup, :namePrefix)`,
+         :hostGroup, :namePrefix, :domain)`,
     ),
-    tokenByHash: db.prepare('SELECT * FROM registration_tokens WHERE hash = ?'),
-    tokens: db.prepare('SELECT * FROM registration_tokens ORDER BY created_at, id'),
+    tokenByHash: db.prepare(`SELECT * FROM registration_tokens WHERE hash = :hash AND ${IN_DOMAIN}`),
+    tokens: db.prepare(`SELECT * FROM registration_tokens WHERE ${IN_DOMAIN} ORDER BY created_at, id`),
     setTokenUses: db.prepare('UPDATE registration_tokens SET uses = ? WHERE id = ?'),
     insertHost: db.prepare(
       `INSERT INTO hosts VALUES (:id, :name, :hostGroup, :certificatePem, :certificateSerial,
-         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt, :guardPointStatus)`,
+         :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt,
+         :guardPointStatus, :domain)`,
     ),
-    host: db.prepare('SELECT * FROM hosts WHERE id = ?'),
-    hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
-    hostBySerial: db.prepare('SELECT * FROM hosts WHERE certificate_serial = ?'),
-    hosts: db.prepare('SELECT * FROM hosts ORDER BY registered_at, id'),
+    host: db.prepare(`SELECT * FROM hosts WHERE id = :id AND ${IN_DOMAIN}`),
+    hostByName: db.prepare(`SELECT * FROM hosts WHERE name = :name AND ${IN_DOMAIN} ORDER BY domain`),
+    hostBySerial: db.prepare(`SELECT * FROM hosts WHERE certificate_serial = :serial AND ${IN_DOMAIN}`),
+    hosts: db.prepare(`SELECT * FROM hosts WHERE ${IN_DOMAIN} ORDER BY registered_at, id`),
     touchHost: db.prepare('UPDATE hosts SET last_seen_at = ? WHERE id = ?'),
     setHostGroup: db.prepare('UPDATE hosts SET host_group = ? WHERE id = ?'),
     setGuardPointStatus: db.prepare('UPDATE hosts SET guard_point_status = ? WHERE id = ?'),
-    insertHostGroup: db.prepare('INSERT OR IGNORE INTO host_groups VALUES (?, ?)'),
-    hostGroups: db.prepare('SELECT name, created_at FROM host_groups ORDER BY name'),
+    insertHostGroup: db.prepare(
+      'INSERT OR IGNORE INTO host_groups (name, created_at, domain) VALUES (?, ?, ?)',
+    ),
+    hostGroups: db.prepare(
+      `SELECT name, domain, created_at FROM host_groups WHERE ${IN_DOMAIN} ORDER BY name, domain`,
+    ),
     deregisterHost: db.prepare(
       // The name is freed for a new registration of the same machine.
       `UPDATE hosts SET deregistered_at = ?, name = name || '.deregistered-' || substr(id, 1, 8)
@@ -481,17 +620,19 @@ export function openSqliteStore(file: string): ManagerStore {
       'UPDATE hosts SET certificate_pem = ?, certificate_serial = ?, certificate_not_after = ? WHERE id = ?',
     ),
     putPolicy: db.prepare(
-      `INSERT INTO policies VALUES (:id, :name, :version, :document, :updatedAt)
-       ON CONFLICT(id) DO UPDATE SET name = :name, version = :version, document = :document, updated_at = :updatedAt`,
+      `INSERT INTO policies VALUES (:id, :name, :version, :document, :updatedAt, :domain)
+       ON CONFLICT(id) DO UPDATE SET name = :name, version = :version, document = :document, updated_at = :updatedAt
+       WHERE domain = :domain`,
     ),
-    policy: db.prepare('SELECT * FROM policies WHERE id = ?'),
-    policyByName: db.prepare('SELECT * FROM policies WHERE name = ?'),
-    policies: db.prepare('SELECT * FROM policies ORDER BY name'),
+    policy: db.prepare(`SELECT * FROM policies WHERE id = :id AND ${IN_DOMAIN}`),
+    policyByName: db.prepare(`SELECT * FROM policies WHERE name = :name AND ${IN_DOMAIN} ORDER BY domain`),
+    policies: db.prepare(`SELECT * FROM policies WHERE ${IN_DOMAIN} ORDER BY name, domain`),
     insertGuardPoint: db.prepare(
-      'INSERT INTO guard_points VALUES (:id, :path, :policyId, :hostId, :hostGroup, :automatic, :createdAt)',
+      `INSERT INTO guard_points VALUES (:id, :path, :policyId, :hostId, :hostGroup, :automatic, :createdAt,
+         :domain)`,
     ),
-    deleteGuardPoint: db.prepare('DELETE FROM guard_points WHERE id = ?'),
-    guardPoints: db.prepare('SELECT * FROM guard_points ORDER BY created_at, id'),
+    deleteGuardPoint: db.prepare(`DELETE FROM guard_points WHERE id = :id AND ${IN_DOMAIN}`),
+    guardPoints: db.prepare(`SELECT * FROM guard_points WHERE ${IN_DOMAIN} ORDER BY created_at, id`),
     deliverySequence: db.prepare('SELECT sequence FROM deliveries WHERE host_id = ?'),
     setDeliverySequence: db.prepare(
       'INSERT INTO deliveries VALUES (?, ?) ON CONFLICT(host_id) DO UPDATE SET sequence = excluded.sequence',
@@ -524,11 +665,12 @@ export function openSqliteStore(file: string): ManagerStore {
       'INSERT INTO settings VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value',
     ),
     insertAdmin: db.prepare(
-      `INSERT INTO administrators (name, password_hash, created_at, roles, disabled_at)
-       VALUES (:name, :passwordHash, :createdAt, :roles, :disabledAt)`,
+      `INSERT INTO administrators (name, password_hash, created_at, roles, disabled_at, domain)
+       VALUES (:name, :passwordHash, :createdAt, :roles, :disabledAt, :domain)`,
     ),
-    admin: db.prepare('SELECT * FROM administrators WHERE name = ?'),
-    admins: db.prepare('SELECT * FROM administrators ORDER BY name'),
+    admin: db.prepare(`SELECT * FROM administrators WHERE name = :name AND ${IN_DOMAIN}`),
+    admins: db.prepare(`SELECT * FROM administrators WHERE ${IN_DOMAIN} ORDER BY name`),
+    adminNameTaken: db.prepare('SELECT 1 FROM administrators WHERE name = ?'),
     updateAdmin: db.prepare(
       `UPDATE administrators SET password_hash = :passwordHash, roles = :roles, disabled_at = :disabledAt
        WHERE name = :name`,
@@ -540,11 +682,19 @@ export function openSqliteStore(file: string): ManagerStore {
     session: db.prepare('SELECT * FROM admin_sessions WHERE hash = ?'),
     deleteExpiredSessions: db.prepare('DELETE FROM admin_sessions WHERE expires_at < ?'),
     insertApiKey: db.prepare('INSERT INTO api_keys VALUES (:id, :hash, :label, :owner, :roles, :createdAt)'),
-    apiKey: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
-    apiKeyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
-    apiKeys: db.prepare('SELECT * FROM api_keys ORDER BY owner, created_at'),
+    apiKey: db.prepare(
+      `SELECT * FROM api_keys WHERE id = :id AND owner IN (SELECT name FROM administrators WHERE ${IN_DOMAIN})`,
+    ),
+    apiKeyByHash: db.prepare(
+      `SELECT * FROM api_keys WHERE hash = :hash
+         AND owner IN (SELECT name FROM administrators WHERE ${IN_DOMAIN})`,
+    ),
+    apiKeys: db.prepare(
+      `SELECT * FROM api_keys WHERE owner IN (SELECT name FROM administrators WHERE ${IN_DOMAIN})
+       ORDER BY owner, created_at`,
+    ),
     deleteApiKey: db.prepare('DELETE FROM api_keys WHERE id = ?'),
-    adminCount: db.prepare('SELECT count(*) AS n FROM administrators'),
+    adminCount: db.prepare(`SELECT count(*) AS n FROM administrators WHERE ${IN_DOMAIN}`),
   };
   const changeRow = (r: ChangeRecord): StateChangeRow => ({
     keyId: r.key_id,
@@ -555,157 +705,212 @@ export function openSqliteStore(file: string): ManagerStore {
     at: r.at,
     cause: r.cause,
   });
-  return {
-    transaction: <T>(work: () => T): T => db.transaction(work)(),
-    insertKey: (row) => void statements.insertKey.run(row.id, row.name, row.algorithm, row.createdAt),
-    key: (id) => {
-      const r = statements.key.get(id) as KeyRecord | undefined;
-      return r && keyRow(r);
-    },
-    keyByName: (name) => {
-      const r = statements.keyByName.get(name) as KeyRecord | undefined;
-      return r && keyRow(r);
-    },
-    keys: () => (statements.keys.all() as KeyRecord[]).map(keyRow),
-    insertVersion: (row) => void statements.insertVersion.run(versionParams(row)),
-    updateVersion: (row) => {
-      if (statements.updateVersion.run(versionParams(row)).changes !== 1) {
-        throw new ManagerError('VEIL_KEY_UNKNOWN', `no version ${row.version} of key ${row.keyId} to update`);
+  const views = new Map<string, ManagerStore>();
+  // The store confined to domain d (null: the manager's own view of every domain).
+  const confined = (d: string | null): ManagerStore => {
+    // Where an inserted row goes: the confined domain, or the one the manager's own work names.
+    const domainOf = (row: { domain?: string }): string => {
+      const domain = d ?? row.domain;
+      if (domain === undefined) throw new Error('a row inserted outside any domain must name its domain');
+      if (row.domain !== undefined && row.domain !== domain) {
+        throw new Error(`a row of domain ${row.domain} cannot go into domain ${domain}`);
       }
-    },
-    versions: (keyId) => (statements.versions.all(keyId) as VersionRecord[]).map(versionRow),
-    versionsDue: (now) => (statements.versionsDue.all({ now }) as VersionRecord[]).map(versionRow),
-    recordStateChange: (row) =>
-      void statements.recordChange.run(
-        row.keyId,
-        row.version,
-        row.from,
-        row.to,
-        row.transition,
-        row.at,
-        row.cause,
-      ),
-    stateChanges: (keyId) =>
-      (
-        (keyId === undefined ? statements.changes.all() : statements.changesOf.all(keyId)) as ChangeRecord[]
-      ).map(changeRow),
-    insertToken: (row) => void statements.insertToken.run({ ...row }),
-    tokenByHash: (hash) => {
-      const r = statements.tokenByHash.get(hash) as TokenRecord | undefined;
-      return r && tokenRow(r);
-    },
-    tokens: () => (statements.tokens.all() as TokenRecord[]).map(tokenRow),
-    setTokenUses: (id, uses) => void statements.setTokenUses.run(uses, id),
-    insertHost: (row) => void statements.insertHost.run({ ...row }),
-    host: (id) => {
-      const r = statements.host.get(id) as HostRecord | undefined;
-      return r && hostRow(r);
-    },
-    hostByName: (name) => {
-      const r = statements.hostByName.get(name) as HostRecord | undefined;
-      return r && hostRow(r);
-    },
-    hostByCertificateSerial: (serial) => {
-      const r = statements.hostBySerial.get(serial) as HostRecord | undefined;
-      return r && hostRow(r);
-    },
-    hosts: () => (statements.hosts.all() as HostRecord[]).map(hostRow),
-    touchHost: (id, at) => void statements.touchHost.run(at, id),
-    setHostGroup: (id, group) => void statements.setHostGroup.run(group, id),
-    setGuardPointStatus: (id, status) => void statements.setGuardPointStatus.run(status, id),
-    insertHostGroup: (name, at) => void statements.insertHostGroup.run(name, at),
-    hostGroups: () =>
-      (statements.hostGroups.all() as { name: string; created_at: number }[]).map((r) => ({
-        name: r.name,
-        createdAt: r.created_at,
-      })),
-    deregisterHost: (id, at) => void statements.deregisterHost.run(at, id),
-    replaceHostCertificate: (id, pem, serial, notAfter) =>
-      void statements.replaceCertificate.run(pem, serial, notAfter, id),
-    putPolicy: (row) => void statements.putPolicy.run({ ...row }),
-    policy: (id) => {
-      const r = statements.policy.get(id) as PolicyRecord | undefined;
-      return r && policyRow(r);
-    },
-    policyByName: (name) => {
-      const r = statements.policyByName.get(name) as PolicyRecord | undefined;
-      return r && policyRow(r);
-    },
-    policies: () => (statements.policies.all() as PolicyRecord[]).map(policyRow),
-    insertGuardPoint: (row) =>
-      void statements.insertGuardPoint.run({ ...row, automatic: row.automatic ? 1 : 0 }),
-    deleteGuardPoint: (id) => statements.deleteGuardPoint.run(id).changes === 1,
-    guardPoints: () => (statements.guardPoints.all() as GuardPointRecord[]).map(guardPointRow),
-    deliverySequence: (hostId) =>
-      (statements.deliverySequence.get(hostId) as { sequence: number } | undefined)?.sequence ?? 0,
-    recordDelivery: (hostId, sequence, holds) => {
-      statements.setDeliverySequence.run(hostId, sequence);
-      statements.clearDelivered.run(hostId);
-      for (const held of holds) statements.addDelivered.run(hostId, held.keyId, held.version);
-    },
-    delivered: (hostId) =>
-      (statements.delivered.all(hostId) as { key_id: string; version: number }[]).map((r) => ({
-        keyId: r.key_id,
-        version: r.version,
-      })),
-    insertHostOffline: (row) => void statements.insertHostOffline.run({ ...row }),
-    hostOffline: (hostId) => {
-      const r = statements.hostOffline.get(hostId) as HostOfflineRecord | undefined;
-      return r && hostOfflineRow(r);
-    },
-    setOfflinePasswordWrapper: (hostId, wrapped, at) => {
-      if (statements.setOfflinePasswordWrapper.run(wrapped, at, hostId).changes !== 1) {
-        throw new ManagerError('VEIL_HOST_UNKNOWN', `host ${hostId} has no offline material`);
-      }
-    },
-    deleteHostOffline: (hostId) => void statements.deleteHostOffline.run(hostId),
-    setTransportKey: (id, pem) => void statements.setTransportKey.run(pem, id),
-    insertHostReports: (rows) =>
-      db.transaction(() =>
-        rows.reduce((n, row) => n + statements.insertHostReport.run({ ...row }).changes, 0),
-      )(),
-    hostReports: (hostId, { limit, type }) =>
-      (statements.hostReports.all({ hostId, limit, type: type ?? null }) as HostReportRecord[]).map(
-        hostReportRow,
-      ),
-    setting: (name) => (statements.setting.get(name) as { value: string } | undefined)?.value,
-    setSetting: (name, value) => void statements.setSetting.run(name, value),
-    insertAdmin: (row) => void statements.insertAdmin.run(adminRecord(row)),
-    admin: (name) => {
-      const r = statements.admin.get(name) as AdminRecord | undefined;
-      return r && adminRow(r);
-    },
-    admins: () => (statements.admins.all() as AdminRecord[]).map(adminRow),
-    updateAdmin: (row) => {
-      if (statements.updateAdmin.run(adminRecord(row)).changes === 0) {
-        throw new ManagerError('VEIL_USER_UNKNOWN', `there is no user ${row.name}`);
-      }
-    },
-    deleteAdmin: (name) =>
-      db.transaction(() => {
-        statements.deleteAdminSessions.run(name);
-        statements.deleteAdminApiKeys.run(name);
-        return statements.deleteAdmin.run(name).changes > 0;
-      })(),
-    insertSession: (row) => void statements.insertSession.run({ ...row }),
-    session: (hash) => {
-      const r = statements.session.get(hash) as
-        { hash: string; name: string; created_at: number; expires_at: number } | undefined;
-      return r && { hash: r.hash, name: r.name, createdAt: r.created_at, expiresAt: r.expires_at };
-    },
-    deleteExpiredSessions: (now) => void statements.deleteExpiredSessions.run(now),
-    insertApiKey: (row) => void statements.insertApiKey.run({ ...row, roles: JSON.stringify(row.roles) }),
-    apiKey: (id) => {
-      const r = statements.apiKey.get(id) as ApiKeyRecord | undefined;
-      return r && apiKeyRow(r);
-    },
-    apiKeyByHash: (hash) => {
-      const r = statements.apiKeyByHash.get(hash) as ApiKeyRecord | undefined;
-      return r && apiKeyRow(r);
-    },
-    apiKeys: () => (statements.apiKeys.all() as ApiKeyRecord[]).map(apiKeyRow),
-    deleteApiKey: (id) => statements.deleteApiKey.run(id).changes > 0,
-    adminCount: () => (statements.adminCount.get() as { n: number }).n,
-    close: () => db.close(),
+      return domain;
+    };
+    return {
+      domain: d,
+      inDomain: (name) => {
+        if (d !== null && name !== d) throw new Error(`the store of domain ${d} cannot reach domain ${name}`);
+        let view = views.get(name);
+        if (!view) views.set(name, (view = confined(name)));
+        return view;
+      },
+      transaction: <T>(work: () => T): T => db.transaction(work)(),
+      insertDomain: (row) => {
+        if (d !== null && row.parent !== d) throw new Error(`domain ${d} can only make domains under it`);
+        statements.insertDomain.run({ ...row });
+      },
+      domainRow: (name) => {
+        const r = statements.domain.get({ name, d }) as DomainRecord | undefined;
+        return r && domainRow(r);
+      },
+      domains: () => (statements.domains.all({ d }) as DomainRecord[]).map(domainRow),
+      setDomainAlgorithm: (name, algorithm) => {
+        if (d !== null && name !== d) throw new Error(`the store of domain ${d} cannot reach domain ${name}`);
+        statements.setDomainAlgorithm.run(algorithm, name);
+      },
+      domainContents: (name) => (statements.domainContents.get({ name }) as { n: number }).n,
+      deleteDomain: (name) => {
+        if (d !== null) throw new Error('only the manager may delete a domain');
+        views.delete(name);
+        return statements.deleteDomain.run(name).changes > 0;
+      },
+      insertKey: (row) =>
+        void statements.insertKey.run(row.id, row.name, row.algorithm, row.createdAt, domainOf(row)),
+      key: (id) => {
+        const r = statements.key.get({ id, d }) as KeyRecord | undefined;
+        return r && keyRow(r);
+      },
+      keyByName: (name) => {
+        const r = statements.keyByName.get({ name, d }) as KeyRecord | undefined;
+        return r && keyRow(r);
+      },
+      keys: () => (statements.keys.all({ d }) as KeyRecord[]).map(keyRow),
+      insertVersion: (row) => void statements.insertVersion.run(versionParams(row)),
+      updateVersion: (row) => {
+        if (statements.updateVersion.run(versionParams(row)).changes !== 1) {
+          throw new ManagerError(
+            'VEIL_KEY_UNKNOWN',
+            `no version ${row.version} of key ${row.keyId} to update`,
+          );
+        }
+      },
+      versions: (keyId) => (statements.versions.all({ id: keyId, d }) as VersionRecord[]).map(versionRow),
+      versionsDue: (now) => (statements.versionsDue.all({ now, d }) as VersionRecord[]).map(versionRow),
+      recordStateChange: (row) =>
+        void statements.recordChange.run(
+          row.keyId,
+          row.version,
+          row.from,
+          row.to,
+          row.transition,
+          row.at,
+          row.cause,
+        ),
+      stateChanges: (keyId) =>
+        (statements.changes.all({ id: keyId ?? null, d }) as ChangeRecord[]).map(changeRow),
+      insertToken: (row) => void statements.insertToken.run({ ...row, domain: domainOf(row) }),
+      tokenByHash: (hash) => {
+        const r = statements.tokenByHash.get({ hash, d }) as TokenRecord | undefined;
+        return r && tokenRow(r);
+      },
+      tokens: () => (statements.tokens.all({ d }) as TokenRecord[]).map(tokenRow),
+      setTokenUses: (id, uses) => void statements.setTokenUses.run(uses, id),
+      insertHost: (row) => void statements.insertHost.run({ ...row, domain: domainOf(row) }),
+      host: (id) => {
+        const r = statements.host.get({ id, d }) as HostRecord | undefined;
+        return r && hostRow(r);
+      },
+      hostByName: (name) => {
+        const r = statements.hostByName.get({ name, d }) as HostRecord | undefined;
+        return r && hostRow(r);
+      },
+      hostByCertificateSerial: (serial) => {
+        const r = statements.hostBySerial.get({ serial, d }) as HostRecord | undefined;
+        return r && hostRow(r);
+      },
+      hosts: () => (statements.hosts.all({ d }) as HostRecord[]).map(hostRow),
+      touchHost: (id, at) => void statements.touchHost.run(at, id),
+      setHostGroup: (id, group) => void statements.setHostGroup.run(group, id),
+      setGuardPointStatus: (id, status) => void statements.setGuardPointStatus.run(status, id),
+      insertHostGroup: (name, at, domain) =>
+        void statements.insertHostGroup.run(name, at, domainOf({ domain })),
+      hostGroups: () =>
+        (statements.hostGroups.all({ d }) as { name: string; domain: string; created_at: number }[]).map(
+          (r) => ({
+            name: r.name,
+            domain: r.domain,
+            createdAt: r.created_at,
+          }),
+        ),
+      deregisterHost: (id, at) => void statements.deregisterHost.run(at, id),
+      replaceHostCertificate: (id, pem, serial, notAfter) =>
+        void statements.replaceCertificate.run(pem, serial, notAfter, id),
+      putPolicy: (row) => {
+        if (statements.putPolicy.run({ ...row, domain: domainOf(row) }).changes !== 1) {
+          throw new ManagerError('VEIL_POLICY_UNKNOWN', `there is no policy ${row.name} to change here`);
+        }
+      },
+      policy: (id) => {
+        const r = statements.policy.get({ id, d }) as PolicyRecord | undefined;
+        return r && policyRow(r);
+      },
+      policyByName: (name) => {
+        const r = statements.policyByName.get({ name, d }) as PolicyRecord | undefined;
+        return r && policyRow(r);
+      },
+      policies: () => (statements.policies.all({ d }) as PolicyRecord[]).map(policyRow),
+      insertGuardPoint: (row) =>
+        void statements.insertGuardPoint.run({
+          ...row,
+          automatic: row.automatic ? 1 : 0,
+          domain: domainOf(row),
+        }),
+      deleteGuardPoint: (id) => statements.deleteGuardPoint.run({ id, d }).changes === 1,
+      guardPoints: () => (statements.guardPoints.all({ d }) as GuardPointRecord[]).map(guardPointRow),
+      deliverySequence: (hostId) =>
+        (statements.deliverySequence.get(hostId) as { sequence: number } | undefined)?.sequence ?? 0,
+      recordDelivery: (hostId, sequence, holds) => {
+        statements.setDeliverySequence.run(hostId, sequence);
+        statements.clearDelivered.run(hostId);
+        for (const held of holds) statements.addDelivered.run(hostId, held.keyId, held.version);
+      },
+      delivered: (hostId) =>
+        (statements.delivered.all(hostId) as { key_id: string; version: number }[]).map((r) => ({
+          keyId: r.key_id,
+          version: r.version,
+        })),
+      insertHostOffline: (row) => void statements.insertHostOffline.run({ ...row }),
+      hostOffline: (hostId) => {
+        const r = statements.hostOffline.get(hostId) as HostOfflineRecord | undefined;
+        return r && hostOfflineRow(r);
+      },
+      setOfflinePasswordWrapper: (hostId, wrapped, at) => {
+        if (statements.setOfflinePasswordWrapper.run(wrapped, at, hostId).changes !== 1) {
+          throw new ManagerError('VEIL_HOST_UNKNOWN', `host ${hostId} has no offline material`);
+        }
+      },
+      deleteHostOffline: (hostId) => void statements.deleteHostOffline.run(hostId),
+      setTransportKey: (id, pem) => void statements.setTransportKey.run(pem, id),
+      insertHostReports: (rows) =>
+        db.transaction(() =>
+          rows.reduce((n, row) => n + statements.insertHostReport.run({ ...row }).changes, 0),
+        )(),
+      hostReports: (hostId, { limit, type }) =>
+        (statements.hostReports.all({ hostId, limit, type: type ?? null }) as HostReportRecord[]).map(
+          hostReportRow,
+        ),
+      setting: (name) => (statements.setting.get(name) as { value: string } | undefined)?.value,
+      setSetting: (name, value) => void statements.setSetting.run(name, value),
+      insertAdmin: (row) => void statements.insertAdmin.run(adminRecord(row, domainOf(row))),
+      admin: (name) => {
+        const r = statements.admin.get({ name, d }) as AdminRecord | undefined;
+        return r && adminRow(r);
+      },
+      admins: () => (statements.admins.all({ d }) as AdminRecord[]).map(adminRow),
+      adminNameTaken: (name) => statements.adminNameTaken.get(name) !== undefined,
+      updateAdmin: (row) => {
+        if (statements.updateAdmin.run(adminRecord(row, row.domain)).changes === 0) {
+          throw new ManagerError('VEIL_USER_UNKNOWN', `there is no user ${row.name}`);
+        }
+      },
+      deleteAdmin: (name) =>
+        db.transaction(() => {
+          statements.deleteAdminSessions.run(name);
+          statements.deleteAdminApiKeys.run(name);
+          return statements.deleteAdmin.run(name).changes > 0;
+        })(),
+      insertSession: (row) => void statements.insertSession.run({ ...row }),
+      session: (hash) => {
+        const r = statements.session.get(hash) as
+          { hash: string; name: string; created_at: number; expires_at: number } | undefined;
+        return r && { hash: r.hash, name: r.name, createdAt: r.created_at, expiresAt: r.expires_at };
+      },
+      deleteExpiredSessions: (now) => void statements.deleteExpiredSessions.run(now),
+      insertApiKey: (row) => void statements.insertApiKey.run({ ...row, roles: JSON.stringify(row.roles) }),
+      apiKey: (id) => {
+        const r = statements.apiKey.get({ id, d }) as ApiKeyRecord | undefined;
+        return r && apiKeyRow(r);
+      },
+      apiKeyByHash: (hash) => {
+        const r = statements.apiKeyByHash.get({ hash, d }) as ApiKeyRecord | undefined;
+        return r && apiKeyRow(r);
+      },
+      apiKeys: () => (statements.apiKeys.all({ d }) as ApiKeyRecord[]).map(apiKeyRow),
+      deleteApiKey: (id) => statements.deleteApiKey.run(id).changes > 0,
+      adminCount: () => (statements.adminCount.get({ d }) as { n: number }).n,
+      close: () => db.close(),
+    };
   };
+  return confined(null);
 }

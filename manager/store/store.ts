@@ -3,8 +3,25 @@
 // Key material is only ever stored wrapped under the master key (keys/master_key.ts).
 import type { AdminRole, KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
 
+/** A domain: an isolated namespace of keys, hosts, policies and administrators. */
+export interface DomainRow {
+  /** Its name is its id ("root" for the root domain, which every other one is under). */
+  name: string;
+  parent: string | null;
+  /** The algorithm of its new keys when a request names none. */
+  keyAlgorithm: KeyAlgorithm;
+  createdAt: number;
+}
+
+/**
+ * A row as inserted: a store confined to a domain puts it in that domain; the manager's own
+ * store (confined to none) needs the domain named.
+ */
+export type Insertable<Row extends { domain: string }> = Omit<Row, 'domain'> & { domain?: string };
+
 export interface KeyRow {
   id: string;
+  domain: string;
   name: string;
   algorithm: KeyAlgorithm;
   createdAt: number; // ms since the epoch, as every time here
@@ -38,6 +55,8 @@ export interface StateChangeRow {
 
 export interface TokenRow {
   id: string;
+  /** The domain its hosts join. */
+  domain: string;
   /** SHA-256 (hex) of the secret, which is shown once and never stored. */
   hash: string;
   createdAt: number;
@@ -50,6 +69,7 @@ export interface TokenRow {
 
 export interface HostRow {
   id: string;
+  domain: string;
   name: string;
   hostGroup: string | null;
   certificatePem: string;
@@ -66,6 +86,7 @@ export interface HostRow {
 
 export interface PolicyRow {
   id: string;
+  domain: string;
   name: string;
   /** Grows by one with every change. */
   version: number;
@@ -76,6 +97,7 @@ export interface PolicyRow {
 
 export interface GuardPointRow {
   id: string;
+  domain: string;
   /** Absolute path on the host. */
   path: string;
   policyId: string;
@@ -126,9 +148,11 @@ export interface HostOfflineRow {
   createdAt: number;
 }
 
-/** An administrator (a user of the API). Domains, when they come, add a column here. */
+/** An administrator (a user of the API). Names are unique across domains: signing in names no domain. */
 export interface AdminRow {
   name: string;
+  /** The domain it administers (root: every domain, by choosing one per request). */
+  domain: string;
   /** scrypt: "scrypt$N$r$p$salt$hash" (base64url). */
   passwordHash: string;
   /** At least one; sorted as ADMIN_ROLES lists them. */
@@ -160,10 +184,31 @@ export interface ApiKeyRow {
   createdAt: number;
 }
 
+/**
+ * The store, as the manager's own work sees it (every domain: key dates, deliveries, hosts
+ * known by their certificate, sign-in) or confined to one domain (`inDomain`: every request
+ * of an administrator). A confined store reads only its domain's keys, tokens, hosts, host
+ * groups, policies, guard points and administrators, and puts what it inserts there; what
+ * hangs off those (versions, deliveries, reports, offline data, API keys) is reached only
+ * through them.
+ */
 export interface ManagerStore {
+  /** The domain this store is confined to; null for the manager's own work. */
+  readonly domain: string | null;
+  /** The same store confined to a domain (which must exist). */
+  inDomain(name: string): ManagerStore;
   /** Runs `work` as one transaction: all of its writes, or none of them. */
   transaction<T>(work: () => T): T;
-  insertKey(row: KeyRow): void;
+  insertDomain(row: DomainRow): void;
+  /** A domain by name; a confined store knows only its own. */
+  domainRow(name: string): DomainRow | undefined;
+  /** Every domain (a confined store: its own), root first, then by name. */
+  domains(): DomainRow[];
+  setDomainAlgorithm(name: string, algorithm: KeyAlgorithm): void;
+  /** How many keys, tokens, hosts, groups, policies, guard points and users it holds. */
+  domainContents(name: string): number;
+  deleteDomain(name: string): boolean;
+  insertKey(row: Insertable<KeyRow>): void;
   key(id: string): KeyRow | undefined;
   keyByName(name: string): KeyRow | undefined;
   keys(): KeyRow[];
@@ -176,11 +221,11 @@ export interface ManagerStore {
   recordStateChange(row: StateChangeRow): void;
   /** Oldest first; of one key, or of all. */
   stateChanges(keyId?: string): StateChangeRow[];
-  insertToken(row: TokenRow): void;
+  insertToken(row: Insertable<TokenRow>): void;
   tokenByHash(hash: string): TokenRow | undefined;
   tokens(): TokenRow[];
   setTokenUses(id: string, uses: number): void;
-  insertHost(row: HostRow): void;
+  insertHost(row: Insertable<HostRow>): void;
   host(id: string): HostRow | undefined;
   hostByName(name: string): HostRow | undefined;
   /** By certificate serial: lower-case hex without leading zeros. */
@@ -189,15 +234,15 @@ export interface ManagerStore {
   touchHost(id: string, at: number): void;
   setHostGroup(id: string, group: string | null): void;
   setGuardPointStatus(id: string, status: string): void;
-  insertHostGroup(name: string, at: number): void;
-  hostGroups(): { name: string; createdAt: number }[];
+  insertHostGroup(name: string, at: number, domain?: string): void;
+  hostGroups(): { name: string; domain: string; createdAt: number }[];
   deregisterHost(id: string, at: number): void;
   replaceHostCertificate(id: string, pem: string, serial: string, notAfter: number): void;
-  putPolicy(row: PolicyRow): void;
+  putPolicy(row: Insertable<PolicyRow>): void;
   policy(id: string): PolicyRow | undefined;
   policyByName(name: string): PolicyRow | undefined;
   policies(): PolicyRow[];
-  insertGuardPoint(row: GuardPointRow): void;
+  insertGuardPoint(row: Insertable<GuardPointRow>): void;
   deleteGuardPoint(id: string): boolean;
   guardPoints(): GuardPointRow[];
   /** The last delivery sequence number sent to the host (0: none yet). */
@@ -217,11 +262,13 @@ export interface ManagerStore {
   insertHostReports(rows: readonly HostReportRow[]): number;
   /** A host's reports, newest first (by the host's time, then by arrival). */
   hostReports(hostId: string, options: { limit: number; type?: string }): HostReportRow[];
-  /** Manager settings by name (the default domain's, until domains come). */
+  /** The manager's settings by name (a domain's own are on its DomainRow). */
   setting(name: string): string | undefined;
   setSetting(name: string, value: string): void;
-  insertAdmin(row: AdminRow): void;
+  insertAdmin(row: Insertable<AdminRow>): void;
   admin(name: string): AdminRow | undefined;
+  /** Whether an administrator of any domain has this name (names are the whole manager's). */
+  adminNameTaken(name: string): boolean;
   /** Every administrator, by name. */
   admins(): AdminRow[];
   /** Replaces the administrator's hash, roles and disabled date. */

@@ -254,7 +254,7 @@ test('a policy naming without a version a key the manager lacks, or whose versio
       },
     );
   const missing = '11111111-2222-4333-8444-555555555555';
-  await rejected(missing, new RegExp(`names key ${missing}, which this manager does not have`));
+  await rejected(missing, new RegExp(`names key ${missing}, which this domain does not have`));
   const retired = await admin.createKey({ name: 'retired' });
   await admin.destroyKey(retired.keyId, 1);
   await rejected(

@@ -131,7 +131,7 @@ describe('the key service on a real store', () => {
   const dir = mkdtempSync(path.join(work, 'store-'));
   let clock = Date.parse('2026-11-26T12:00:00Z');
   const open = () => {
-    const store = openSqliteStore(path.join(dir, 'manager.db'));
+    const store = openSqliteStore(path.join(dir, 'manager.db')).inDomain('root');
     const service = new KeyService(
       store,
       openFileMasterKey(path.join(dir, 'master.key'), { create: true }),

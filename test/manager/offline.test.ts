@@ -583,11 +583,34 @@ describe('across restarts and de-registration', () => {
     assert.deepEqual(openResponse(answer.response, made, hr.id, event), offlineKey);
   });
 
+  const DOMAIN_TABLES = [
+    'keys',
+    'hosts',
+    'host_groups',
+    'policies',
+    'registration_tokens',
+    'guard_points',
+    'administrators',
+  ];
   test('a host registered before offline unlock gets its material on first use (store migrated)', async () => {
     // The store as a manager before offline unlock left it: schema version 9, no table
     // (and administrators without roles, which came later).
     await manager.stop();
     const db = new Database(dbFile());
+    // Domains came later too: every table back without its domain column.
+    db.pragma('foreign_keys = OFF');
+    for (const table of DOMAIN_TABLES) {
+      const columns = (db.pragma(`table_info(${table})`) as { name: string }[])
+        .map((c) => c.name)
+        .filter((name) => name !== 'domain');
+      db.exec(
+        `CREATE TABLE old_${table} AS SELECT ${columns.join(', ')} FROM ${table};
+         DROP TABLE ${table}; ALTER TABLE old_${table} RENAME TO ${table};`,
+      );
+      // What other tables refer to stays a key.
+      if (columns.includes('id')) db.exec(`CREATE UNIQUE INDEX ${table}_id ON ${table} (id)`);
+    }
+    db.exec('DROP TABLE domains');
     db.exec('DROP TABLE host_offline; DROP TABLE admin_sessions; DROP TABLE api_keys');
     db.exec(
       'ALTER TABLE administrators DROP COLUMN roles; ALTER TABLE administrators DROP COLUMN disabled_at',

@@ -40,7 +40,7 @@ function refusedWith(code: string): (error: unknown) => boolean {
 before(async () => {
   execFileSync('mkdir', ['-m', '700', dataDir]);
   const master = openFileMasterKey(path.join(dataDir, 'master.key'), { create: true });
-  store = openSqliteStore(path.join(dataDir, 'manager.db'));
+  store = openSqliteStore(path.join(dataDir, 'manager.db')).inDomain('root');
   ca = await openCertificateAuthority(dataDir, master, { hostnames: ['manager.example'] });
   service = new RegistrationService(
     store,

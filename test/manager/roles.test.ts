@@ -65,6 +65,7 @@ test('every administrators’ endpoint, called by every role: allowed or refused
     '{apiKeyId}': randomUUID(),
     '{version}': '1',
     '{name}': 'nobody-here',
+    '{domain}': 'nobody-here',
   };
   const wrong: string[] = [];
   const outcomes = { allowed: 0, denied: 0 };

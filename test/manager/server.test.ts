@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
+import Database from 'better-sqlite3';
+
 import { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostView, Inventory, KeyView, NewToken } from '../../manager-client/types.js';
@@ -364,8 +366,28 @@ test('a restart keeps the CA, the hosts and their certificates, the keys', async
   const keys = cli('key', 'list').out;
   const policies = cli('policy', 'list').out;
   const groups = cli('hostgroup', 'list').out;
+  // A token whose lifetime passes while the manager is down is expired when it is back.
+  const expiring = newToken(5);
   await stopManager();
+  const db = new Database(path.join(dataDir, 'manager.db'));
+  db.prepare('UPDATE registration_tokens SET expires_at = ? WHERE uses = 0 AND max_uses = 5').run(
+    Date.now() - 1000,
+  );
+  db.close();
   await startManager();
+  const csr = shell(
+    'openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null -subj /CN=x 2>/dev/null',
+  ).out;
+  const transport = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({
+    type: 'spki',
+    format: 'pem',
+  }) as string;
+  const expired = shell(
+    `curl -sS -w '\\n%{http_code}' --cacert '${dataDir}/ca.crt' -H 'content-type: application/json' --data-binary @- ${url}/v1/registration <<'EOF'
+${JSON.stringify({ token: expiring, csr, transportPublicKey: transport, hostname: 'late' })}
+EOF`,
+  ).out;
+  assert.match(expired, /VEIL_REGISTRATION_TOKEN_EXPIRED[\s\S]*\n403$/);
   assert.equal(caPem(), ca);
   assert.equal(cli('host', 'list').out, hosts);
   assert.equal(cli('key', 'list').out, keys);

@@ -108,8 +108,11 @@ export async function registerHostByHand(
   keyFile: string,
   name: string,
   transportPublicKey: string,
+  /** Who makes the token (its domain is the host's): the first administrator by default. */
+  admin: ManagerClient = manager.admin(),
+  hostGroup?: string,
 ): Promise<HandRegisteredHost> {
-  const { token } = await manager.admin().createToken({ lifetimeSeconds: 600, maxUses: 1 });
+  const { token } = await admin.createToken({ lifetimeSeconds: 600, maxUses: 1, hostGroup });
   const registered = await new ManagerClient({ url: manager.url, caPem: manager.caPem() }).register({
     token,
     csr: opensslCsr(keyFile, `/CN=${name}`),
