@@ -21,6 +21,10 @@ const BENCHMARKS: Record<string, Entry> = {
       'filesystem: plain directory, gocryptfs, Veil GCM and XTS, Veil GCM under a policy (dd, fio, tar, find)',
     load: () => import('./fs.js'),
   },
+  manager: {
+    summary: 'key manager: registrations/s, one rotation fanned out to N mutual-TLS hosts (p50/p99), memory',
+    load: () => import('./manager.js'),
+  },
 };
 
 function usage(): string {

@@ -112,6 +112,13 @@ export async function openCertificateAuthority(
     );
   }
   const certificatePem = caCertificate.toString('pem');
+  // What every host certificate carries alike, encoded once: each costs about as much as the signature.
+  const [basicConstraints, keyUsages, extendedKeyUsage, authorityKeyIdentifier] = [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+    await x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
+  ];
   return {
     certificatePem,
     fingerprint: certificateFingerprint(certificatePem),
@@ -145,11 +152,11 @@ export async function openCertificateAuthority(
         signingKey: caKey,
         signingAlgorithm: SIGNING,
         extensions: [
-          new x509.BasicConstraintsExtension(false, undefined, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
+          basicConstraints,
+          keyUsages,
+          extendedKeyUsage,
           await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
-          await x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
+          authorityKeyIdentifier,
         ],
       });
       return { pem: certificate.toString('pem'), serial, notBefore, notAfter };

@@ -1,0 +1,82 @@
+// Where the simulated hosts open their deliveries. Unwrapping K is an RSA-3072 private-key operation
+// (2 to 3 ms here): on real hosts each does its own on its own CPU, but 1,000 in a row on one thread of
+// the benchmark would take seconds and measure the benchmark, not the manager. So by default worker
+// threads open them while the main thread keeps reading the streams; 0 workers opens them inline.
+// Each answer says how long its opening took, so a report can tell the two apart.
+import { Worker } from 'node:worker_threads';
+
+import type { TransportKey } from './identity.js';
+import { openDelivery, type OpenedDelivery } from './open_delivery.js';
+
+const WORKER = new URL('./open_worker.ts', import.meta.url);
+
+/** An opened delivery, and the milliseconds the opening itself took. */
+export interface Opened extends OpenedDelivery {
+  openMs: number;
+}
+
+export interface Openers {
+  open: (blob: Buffer, hostId: string, transport: number) => Promise<Opened>;
+  close: () => Promise<void>;
+}
+
+interface Answer {
+  id: number;
+  opened?: Opened;
+  error?: string;
+}
+
+export function openerFor(pool: readonly TransportKey[], workers: number): Openers {
+  if (workers === 0) {
+    return {
+      open: (blob, hostId, transport) =>
+        Promise.resolve().then(() => {
+          const started = performance.now();
+          const opened = openDelivery(blob, hostId, pool[transport].privateKey);
+          return { ...opened, openMs: performance.now() - started };
+        }),
+      close: () => Promise.resolve(),
+    };
+  }
+  const pending = new Map<number, { resolve(opened: Opened): void; reject(error: Error): void }>();
+  let failed: Error | undefined;
+  const threads = Array.from({ length: workers }, () => {
+    // The worker is TypeScript: it registers tsx's loader itself, as bin/veil-manager.js does (a worker
+    // does not inherit the loader the main thread was started with).
+    const worker = new Worker(
+      `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`,
+      { eval: true, workerData: { keys: pool.map((key) => key.privatePem) } },
+    );
+    worker.on('message', (answer: Answer) => {
+      const waiting = pending.get(answer.id);
+      pending.delete(answer.id);
+      if (answer.opened !== undefined) waiting?.resolve(answer.opened);
+      else waiting?.reject(new Error(answer.error ?? 'the delivery did not open'));
+    });
+    worker.on('error', (error) => {
+      failed = new Error(`an opener thread failed: ${error.message}`);
+      for (const waiting of pending.values()) waiting.reject(failed);
+      pending.clear();
+    });
+    return worker;
+  });
+  let next = 0;
+  let turn = 0;
+  return {
+    open: (blob, hostId, transport) =>
+      new Promise((resolve, reject) => {
+        if (failed !== undefined) {
+          reject(failed);
+          return;
+        }
+        const id = next++;
+        pending.set(id, { resolve, reject });
+        // In turn: every job costs about the same (one RSA unwrap).
+        const worker = threads[turn++ % threads.length];
+        worker.postMessage({ id, blob, hostId, transport });
+      }),
+    close: async () => {
+      await Promise.all(threads.map((worker) => worker.terminate()));
+    },
+  };
+}
