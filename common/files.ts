@@ -1,6 +1,15 @@
 // Files written whole or not at all: the manager's keys and CA beside its store, the agent's state.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 /** Writes under a temporary name with `mode`, syncs, renames into place, syncs the directory. */
@@ -21,6 +30,29 @@ export function writeFileAtomically(file: string, data: Buffer | string, mode: n
   }
   closeSync(fd);
   renameSync(temporary, file);
+  const dir = openSync(path.dirname(file), constants.O_RDONLY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
+/**
+ * Like writeFileAtomically, but never replaces a file: when `file` exists the call fails
+ * with EEXIST and leaves it as it was (the new name is a hard link to the synced temporary).
+ */
+export function writeNewFileAtomically(file: string, data: Buffer | string, mode: number): void {
+  const temporary = path.join(
+    path.dirname(file),
+    `.${path.basename(file)}.${randomBytes(6).toString('hex')}.new`,
+  );
+  writeFileAtomically(temporary, data, mode);
+  try {
+    linkSync(temporary, file);
+  } finally {
+    unlinkSync(temporary);
+  }
   const dir = openSync(path.dirname(file), constants.O_RDONLY);
   try {
     fsyncSync(dir);

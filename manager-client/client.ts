@@ -7,6 +7,12 @@ import WebSocket from 'ws';
 import { ManagerError } from './errors.js';
 import { exchange, managerBase, MAX_ANSWER_BYTES } from './exchange.js';
 import type {
+  AuditCheckpoint,
+  AuditQuery,
+  AuditRecordView,
+  AuditVerification,
+  BackupKeyFile,
+  BackupKeyView,
   DomainView,
   KeyAlgorithm,
   ExportedKey,
@@ -42,7 +48,11 @@ import type {
   CreatedApiKey,
   NewApiKey,
   Session,
+  NewSiemDestination,
+  SiemDestinationView,
 } from './types.js';
+
+import { MAX_BACKUP_BYTES } from './types.js';
 
 export { fetchManagerCa } from './ca.js';
 
@@ -370,6 +380,63 @@ export class ManagerClient {
     return this.#call('GET', '/v1/inventory', undefined, true);
   }
 
+  /** Audit records, oldest first (default 100, at most 1,000): the auditor's role. */
+  auditRecords(query: AuditQuery = {}): Promise<AuditRecordView[]> {
+    const search = new URLSearchParams();
+    for (const [name, value] of Object.entries(query) as [string, string | number | boolean | undefined][]) {
+      if (value !== undefined) search.set(name, String(value));
+    }
+    const qs = search.toString() === '' ? '' : `?${search.toString()}`;
+    return this.#call('GET', `/v1/audit${qs}`, undefined, true, MAX_EVENTS_ANSWER_BYTES);
+  }
+
+  /** Recomputes the whole audit chain; with a checkpoint kept before, proves the trail still reaches it. */
+  verifyAudit(checkpoint?: AuditCheckpoint): Promise<AuditVerification> {
+    return checkpoint === undefined
+      ? this.#call('GET', '/v1/audit/verify', undefined, true)
+      : this.#call('POST', '/v1/audit/verify', { checkpoint }, true);
+  }
+
+  /** The newest signed checkpoint of the audit trail, with its public key: for an auditor to keep. */
+  auditCheckpoint(): Promise<AuditCheckpoint> {
+    return this.#call('GET', '/v1/audit/checkpoint', undefined, true);
+  }
+
+  /** The backup keys the manager keeps (root domain admin role; docs/backup.md). */
+  backupKeys(): Promise<BackupKeyView[]> {
+    return this.#call('GET', '/v1/backup-keys', undefined, true);
+  }
+
+  /** A new backup key: the manager keeps it and answers it this once, wrapped under `passphrase`. */
+  createBackupKey(passphrase: string): Promise<BackupKeyFile> {
+    return this.#call('POST', '/v1/backup-keys', { passphrase }, true);
+  }
+
+  /** A backup of the whole manager under a backup key it keeps: the file's bytes. */
+  createBackup(backupKeyId: string): Promise<Buffer> {
+    // Header, manifest and tag besides the data: well under a MiB more.
+    return this.#call('POST', '/v1/backups', { backupKeyId }, true, MAX_BACKUP_BYTES + (32 << 20), true);
+  }
+
+  /** The SIEM destinations the audit trail goes to, with how far each got (any root domain administrator; docs/siem.md). */
+  siemDestinations(): Promise<SiemDestinationView[]> {
+    return this.#call('GET', '/v1/siem/destinations', undefined, true);
+  }
+
+  siemDestination(name: string): Promise<SiemDestinationView> {
+    return this.#call('GET', `/v1/siem/destinations/${encodeURIComponent(name)}`, undefined, true);
+  }
+
+  /** A new SIEM destination (the root domain's admin role); forwarding to it starts at once. */
+  addSiemDestination(destination: NewSiemDestination): Promise<SiemDestinationView> {
+    return this.#call('POST', '/v1/siem/destinations', destination, true);
+  }
+
+  /** Stops forwarding to a SIEM destination and forgets it. */
+  removeSiemDestination(name: string): Promise<SiemDestinationView> {
+    return this.#call('DELETE', `/v1/siem/destinations/${encodeURIComponent(name)}`, undefined, true);
+  }
+
   /** The host whose certificate this client presents. */
   self(): Promise<HostView> {
     return this.#call('GET', '/v1/hosts/self');
@@ -381,6 +448,7 @@ export class ManagerClient {
     body?: unknown,
     asAdmin = false,
     maxAnswerBytes = MAX_ANSWER_BYTES,
+    binary = false,
   ): Promise<T> {
     const { admin, bearer, host, caPem, domain, timeoutMs = 30_000 } = this.#options;
     if (asAdmin && !admin && bearer === undefined) {
@@ -400,6 +468,7 @@ export class ManagerClient {
       tls: { ca: [caPem], key: host?.keyPem, cert: host?.certificatePem },
       timeoutMs,
       maxAnswerBytes,
+      binary,
     }).then(({ answer }) => answer);
   }
 }

@@ -33,6 +33,8 @@ export interface ExchangeOptions {
   tls: { ca?: string[]; key?: string; cert?: string; rejectUnauthorized?: boolean };
   timeoutMs: number;
   maxAnswerBytes: number;
+  /** The answer is a file (application/octet-stream, e.g. a backup): it is answered as a Buffer. */
+  binary?: boolean;
 }
 
 /** The answer, and the DER of the certificate the server presented. */
@@ -42,9 +44,11 @@ export function exchange<T>(
   path: string,
   options: ExchangeOptions,
 ): Promise<{ answer: T; peerCertificate: Buffer | undefined }> {
-  const { body, authorization, domain, tls, timeoutMs, maxAnswerBytes } = options;
+  const { body, authorization, domain, tls, timeoutMs, maxAnswerBytes, binary } = options;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
-  const headers: Record<string, string> = { accept: 'application/json' };
+  const headers: Record<string, string> = {
+    accept: binary ? 'application/octet-stream, application/json' : 'application/json',
+  };
   if (payload) {
     headers['content-type'] = 'application/json';
     headers['content-length'] = String(payload.length);
@@ -76,6 +80,20 @@ export function exchange<T>(
           else chunks.push(chunk);
         });
         res.on('end', () => {
+          const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+          if (binary && ok) {
+            if ((res.headers['content-type'] ?? '').startsWith('application/octet-stream')) {
+              resolve({ answer: Buffer.concat(chunks) as T, peerCertificate });
+            } else {
+              reject(
+                new ManagerError(
+                  'VEIL_MANAGER_UNREACHABLE',
+                  `the manager's answer to ${method} ${path} is not a file`,
+                ),
+              );
+            }
+            return;
+          }
           let parsed: unknown;
           try {
             parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));

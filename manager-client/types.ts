@@ -452,3 +452,188 @@ export interface ApiKeyView {
 export interface CreatedApiKey extends ApiKeyView {
   apiKey: string;
 }
+
+/** A record of the manager's audit trail (docs/audit.md): names, ids and outcomes, never key material. */
+export interface AuditRecordView {
+  /** Numbered without gaps from 1. */
+  seq: number;
+  /** ms since the epoch. */
+  time: number;
+  /** An administrator's name, "host:<hostId>", "anonymous" or "system". */
+  actor: string;
+  /** The actor's roles joined by ",", or "host", "public", "system". */
+  role: string;
+  domain: string;
+  /** "METHOD /v1/route/{param}" for API calls; "host.delivery", "host.report.<type>"… for events. */
+  action: string;
+  object: string;
+  outcome: 'success' | 'failure';
+  /** The error code of a failure; "" on success. */
+  reason: string;
+  /** The caller's address, or "local". */
+  source: string;
+  details: Record<string, string | number | boolean>;
+  /** HMAC-SHA256 (hex) over this record and the previous record's mac. */
+  mac: string;
+}
+
+/** GET /v1/audit: every part optional; records come oldest first. */
+export interface AuditQuery {
+  /** Only records after this seq (paging). */
+  after?: number;
+  /** ISO 8601 dates, inclusive. */
+  since?: string;
+  until?: string;
+  actor?: string;
+  /** An action, or a prefix of one ending in "*" ("host.report.*"). */
+  action?: string;
+  outcome?: 'success' | 'failure';
+  domain?: string;
+  /** 1 to 1,000; default 100. */
+  limit?: number;
+  /** The newest `limit` matching records instead of the oldest. */
+  newest?: boolean;
+}
+
+/** A signed checkpoint of the trail, as an auditor keeps it (GET /v1/audit/checkpoint). */
+export interface AuditCheckpoint {
+  format: 'veil-audit-checkpoint/1';
+  /** The record the trail reached… */
+  seq: number;
+  /** …and that record's mac. */
+  mac: string;
+  /** When it was signed, ms since the epoch. */
+  time: number;
+  /** Ed25519 over {"format","seq","mac","time"} (docs/audit.md), base64. */
+  signature: string;
+  /** The trail's Ed25519 public key, SubjectPublicKeyInfo PEM. */
+  publicKey: string;
+  /** SHA-256 of the public key's DER, "AB:CD:…". */
+  publicKeyFingerprint: string;
+}
+
+/** GET or POST /v1/audit/verify: the whole chain recomputed. */
+export interface AuditVerification {
+  ok: boolean;
+  /** Records checked (up to the first bad one). */
+  records: number;
+  /** The trail's own checkpoints checked. */
+  checkpoints: number;
+  /** The newest record's seq (0 for an empty trail). */
+  lastSeq: number;
+  publicKeyFingerprint: string;
+  /** The seq of the checkpoint given to verify against, when one was. */
+  against?: number;
+  /** The first thing wrong, by seq: "record 17: MAC does not match". */
+  firstBad?: { seq: number; problem: string };
+}
+
+/**
+ * The largest backup the manager makes (docs/backup.md): it builds the file in memory from
+ * one consistent snapshot, so a data directory larger than this is refused.
+ */
+export const MAX_BACKUP_BYTES = 1024 * 1024 * 1024;
+
+/** A backup key the manager keeps (wrapped under its master key); never its material. */
+export interface BackupKeyView {
+  backupKeyId: string;
+  createdAt: string;
+}
+
+/**
+ * A backup key as handed out once (POST /v1/backup-keys): wrapped under a passphrase with
+ * scrypt and AES-256-GCM (docs/backup.md, "Key files"). Kept by the operator, apart from
+ * the backups, to restore them.
+ */
+export interface BackupKeyFile {
+  format: 'veil-backup-key';
+  version: 1;
+  backupKeyId: string;
+  createdAt: string;
+  /** The CA fingerprint of the manager that made the key: which manager it belongs to. */
+  caFingerprint: string;
+  kdf: { name: 'scrypt'; N: number; r: number; p: number; salt: string };
+  cipher: 'aes-256-gcm';
+  /** base64: the 12-byte GCM nonce. */
+  nonce: string;
+  /** base64: the 32-byte key encrypted, then the 16-byte tag. */
+  wrappedKey: string;
+}
+
+/** How a SIEM destination is reached (docs/siem.md). */
+export const SIEM_TRANSPORTS = ['udp', 'tcp', 'tls'] as const;
+export type SiemTransport = (typeof SIEM_TRANSPORTS)[number];
+
+/** What a SIEM destination is sent: RFC 5424 with structured data, CEF, LEEF 1.0 or LEEF 2.0. */
+export const SIEM_FORMATS = ['rfc5424', 'cef', 'leef1', 'leef2'] as const;
+export type SiemFormat = (typeof SIEM_FORMATS)[number];
+
+/** The syslog facilities a destination may use (RFC 5424 §6.2.1), by name. */
+export const SYSLOG_FACILITIES = [
+  'user',
+  'daemon',
+  'auth',
+  'authpriv',
+  'audit',
+  'local0',
+  'local1',
+  'local2',
+  'local3',
+  'local4',
+  'local5',
+  'local6',
+  'local7',
+] as const;
+export type SyslogFacility = (typeof SYSLOG_FACILITIES)[number];
+
+/** POST /v1/siem/destinations. */
+export interface NewSiemDestination {
+  /** 1 to 64 of a-z, 0-9, "-" and "_", starting with a letter or digit. */
+  name: string;
+  transport: SiemTransport;
+  host: string;
+  port: number;
+  format: SiemFormat;
+  /** Default authpriv. */
+  facility?: SyslogFacility;
+  /** tls only: the CA certificate(s) (PEM file on the manager's machine) the receiver's certificate must chain to. */
+  caFile?: string;
+  /** tls only, both or neither: a client certificate and its key (PEM files on the manager's machine). */
+  certFile?: string;
+  keyFile?: string;
+  /** udp only: a longer message is cut to this many bytes (480 to 65,000; default 8,192). */
+  maxMessageBytes?: number;
+  /** Where forwarding starts: the trail's first record (default) or the records appended from now. */
+  from?: 'start' | 'now';
+}
+
+/** How forwarding to a destination goes, as the running manager sees it. */
+export interface SiemStatus {
+  /** Every record up to this seq was sent (and, over TCP and TLS, the connection outlived it). */
+  cursor: number;
+  /** The trail's newest record. */
+  lastSeq: number;
+  /** Records not yet sent: lastSeq - cursor. */
+  lag: number;
+  connected: boolean;
+  /** ISO 8601; null when nothing was sent since the manager started. */
+  lastSentAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
+}
+
+/** A SIEM destination (GET /v1/siem/destinations). */
+export interface SiemDestinationView {
+  name: string;
+  transport: SiemTransport;
+  host: string;
+  port: number;
+  format: SiemFormat;
+  facility: SyslogFacility;
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+  maxMessageBytes?: number;
+  createdAt: string;
+  status: SiemStatus;
+}

@@ -10,9 +10,11 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # Build tools, libfuse 3 for the FUSE layer, python3 and runuser (util-linux) for the
 # filesystem tests, openssl, curl and jq for the manager tests that register by hand,
 # systemd for systemd-creds (veild seals the host key with it) and systemd-analyze (the
-# unit's check); it need not run as PID 1. Never add `fuse` (libfuse 2 tools): it
-# conflicts with fuse3, and installing it removes fuse3.
-APT_PACKAGES=(cmake g++ make openssl ca-certificates curl jq fuse3 libfuse3-dev python3 util-linux systemd)
+# unit's check); it need not run as PID 1; rsyslog and rsyslog-gnutls, the real syslog
+# receiver (TCP and TLS) the SIEM forwarding tests start on loopback with their own
+# configuration. Never add `fuse` (libfuse 2 tools): it conflicts with fuse3, and
+# installing it removes fuse3.
+APT_PACKAGES=(cmake g++ make openssl ca-certificates curl jq fuse3 libfuse3-dev python3 util-linux systemd rsyslog rsyslog-gnutls)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -3,17 +3,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 
-import type { ManagerClient } from '../../manager-client/client.js';
 import { KEY_ALGORITHMS, type DomainView, type KeyAlgorithm } from '../../manager-client/types.js';
+import type { CommandHelpers } from './command_helpers.js';
 
-interface Helpers<C> {
-  connectionOptions: (command: Command) => Command;
-  act: <T>(
-    options: C,
-    call: (api: ManagerClient) => Promise<T>,
-    human: (result: T) => string,
-  ) => Promise<void>;
-}
+type Helpers<C> = CommandHelpers<C>;
 
 const line = (d: DomainView): string =>
   `${d.name}  ${d.keyAlgorithm}  ${d.parent === null ? '(root)' : `under ${d.parent}`}  made ${d.createdAt}`;

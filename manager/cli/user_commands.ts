@@ -6,19 +6,12 @@ import { readFileSync } from 'node:fs';
 
 import { type Command, InvalidArgumentError } from 'commander';
 
-import type { ManagerClient } from '../../manager-client/client.js';
 import { promptSecret } from '../../common/prompt.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import { ADMIN_ROLES, type AdminRole, type ApiKeyView, type UserView } from '../../manager-client/types.js';
+import type { CommandHelpers } from './command_helpers.js';
 
-interface Helpers<C> {
-  connectionOptions: (command: Command) => Command;
-  act: <T>(
-    options: C,
-    call: (api: ManagerClient) => Promise<T>,
-    human: (result: T) => string,
-  ) => Promise<void>;
-}
+type Helpers<C> = CommandHelpers<C>;
 
 interface NewPasswordOptions {
   newPasswordFile?: string;

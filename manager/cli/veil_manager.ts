@@ -27,7 +27,10 @@ import { errorReport } from '../../common/errors.js';
 import { ADMIN_PASSWORD_FILE, FIRST_ADMIN } from '../admins.js';
 import { readCaCertificate } from '../ca/authority.js';
 import { startManager } from '../server/server.js';
+import { addAuditCommands } from './audit_commands.js';
+import { addBackupCommands } from './backup_commands.js';
 import { addDomainCommands } from './domain_commands.js';
+import { addSiemCommands } from './siem_commands.js';
 import { addUserCommands } from './user_commands.js';
 
 const DEFAULT_LISTEN = '127.0.0.1:8443';
@@ -722,6 +725,9 @@ connectionOptions(guardPoint.command('remove <guard-point-id>').description('rem
 
 addUserCommands<Connection>(program, { connectionOptions, act });
 addDomainCommands<Connection>(program, { connectionOptions, act });
+addAuditCommands<Connection>(program, { connectionOptions, act });
+addBackupCommands<Connection>(program, { connectionOptions, act });
+addSiemCommands<Connection>(program, { connectionOptions, act });
 
 program.showHelpAfterError();
 await program.parseAsync();

@@ -1,6 +1,7 @@
 // Events the hosts report (denials and audit records of guard points, tamper events, key
 // problems, guard point failures): kept per host, each once by the host's event id, for the
-// administrators to read. These records will also feed the manager's audit trail.
+// administrators to read. Each one newly stored also becomes a record of the audit trail,
+// in the same breath: a report is stored with its record or not at all.
 import { ManagerError } from '../../manager-client/errors.js';
 import {
   HOST_REPORT_TYPES,
@@ -10,6 +11,9 @@ import {
   type HostReportRecord,
   type HostReportType,
 } from '../../manager-client/types.js';
+import type { AuditLog } from '../audit/audit_log.js';
+import { hostReportEntry } from '../audit/manager_events.js';
+import { ROOT_DOMAIN } from '../domains.js';
 import type { HostReportRow, ManagerStore } from '../store/store.js';
 import { checkReportBatch } from './report_schema.js';
 
@@ -41,10 +45,14 @@ export class HostReports {
   constructor(
     private readonly store: ManagerStore,
     private readonly now: () => number = Date.now,
+    private readonly audit?: AuditLog,
   ) {}
 
-  /** Stores a host's batch whole, or refuses it whole (VEIL_HOST_REPORT_BAD_REQUEST). */
-  receive(hostId: string, body: unknown): HostReportReceipt {
+  /**
+   * Stores a host's batch whole, or refuses it whole (VEIL_HOST_REPORT_BAD_REQUEST);
+   * `source` is the host's address, for the audit trail.
+   */
+  receive(hostId: string, body: unknown, source = 'local'): HostReportReceipt {
     const reports = checkReportBatch(body);
     const receivedAt = this.now();
     const rows: HostReportRow[] = reports.map((report) => ({
@@ -55,8 +63,33 @@ export class HostReports {
       type: report.type,
       report: JSON.stringify(report),
     }));
-    const accepted = this.store.insertHostReports(rows);
+    const accepted = this.audit
+      ? this.#receiveAudited(hostId, reports, rows, source, this.audit)
+      : this.store.insertHostReports(rows);
     return { accepted, duplicates: rows.length - accepted };
+  }
+
+  // One by one, so that only the reports not stored before are recorded. Two files: the
+  // records are committed first, so that a failure between the two commits leaves records
+  // of a batch the host sends again (recorded twice), never stored reports without records.
+  #receiveAudited(
+    hostId: string,
+    reports: readonly HostReport[],
+    rows: readonly HostReportRow[],
+    source: string,
+    audit: AuditLog,
+  ): number {
+    const host = { id: hostId, domain: this.store.host(hostId)?.domain ?? ROOT_DOMAIN };
+    return this.store.transaction(() =>
+      audit.batch(() =>
+        rows.reduce((accepted, row, i) => {
+          const report = reports[i];
+          if (!report || this.store.insertHostReports([row]) === 0) return accepted;
+          audit.append(hostReportEntry(host, report, source));
+          return accepted + 1;
+        }, 0),
+      ),
+    );
   }
 
   /** A host's reports, newest first; the host may be de-registered. */

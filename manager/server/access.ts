@@ -42,6 +42,8 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   'GET /v1/apikeys': 'user',
   'POST /v1/apikeys': 'user',
   'DELETE /v1/apikeys/{apiKeyId}': 'user',
+  'GET /v1/siem/destinations': 'user',
+  'GET /v1/siem/destinations/{name}': 'user',
 
   'POST /v1/users': 'admin',
   'PUT /v1/users/{name}': 'admin',
@@ -50,6 +52,21 @@ export const ACCESS: Readonly<Record<string, Access>> = {
   // Only the root domain's administrators make and remove domains (domains.ts).
   'POST /v1/domains': 'admin',
   'DELETE /v1/domains/{domain}': 'admin',
+  // Backups hold every domain's keys: the root domain's administrators only (backup_routes.ts).
+  'GET /v1/backup-keys': 'admin',
+  'POST /v1/backup-keys': 'admin',
+  'POST /v1/backups': 'admin',
+  // Where the whole trail goes, every domain's records: the root domain's administrators
+  // only (siem_routes.ts). Every role of the root domain reads where it goes: the auditor,
+  // who alone reads the trail here, sees where else it is sent.
+  'POST /v1/siem/destinations': 'admin',
+  'DELETE /v1/siem/destinations/{name}': 'admin',
+
+  // The audit trail is the auditor's: reading it, verifying it, taking its checkpoints.
+  'GET /v1/audit': 'auditor',
+  'GET /v1/audit/verify': 'auditor',
+  'POST /v1/audit/verify': 'auditor',
+  'GET /v1/audit/checkpoint': 'auditor',
 
   'POST /v1/keys': 'key-admin',
   'POST /v1/keys/import': 'key-admin',

@@ -48,6 +48,29 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
+/**
+ * An answer that is a file rather than JSON (a backup): its bytes in pieces, sent as
+ * application/octet-stream without joining them. `name` is the file name it suggests,
+ * which the audit record names as the call's object.
+ */
+export class FileAnswer {
+  constructor(
+    readonly name: string,
+    readonly pieces: Buffer[],
+  ) {}
+}
+
+export function sendFile(res: ServerResponse, status: number, file: FileAnswer): void {
+  res.writeHead(status, {
+    'content-type': 'application/octet-stream',
+    'content-length': file.pieces.reduce((sum, piece) => sum + piece.length, 0),
+    'content-disposition': `attachment; filename="${file.name}"`,
+    'cache-control': 'no-store',
+  });
+  for (const piece of file.pieces) res.write(piece);
+  res.end();
+}
+
 export function sendError(res: ServerResponse, error: unknown, log: (line: string) => void): void {
   const known = error instanceof ManagerError ? error : undefined;
   if (!known)

@@ -8,6 +8,9 @@ import {
 } from '../hosts/report_schema.js';
 import { HOST_REPORT_TYPES } from '../../manager-client/types.js';
 import { ACCESS } from './access.js';
+import { AUDIT_PATHS } from './openapi_audit.js';
+import { BACKUP_PATHS } from './openapi_backup.js';
+import { SIEM_PATHS } from './openapi_siem.js';
 import { DOMAIN_PATHS } from './openapi_domains.js';
 import { USER_PATHS } from './openapi_users.js';
 
@@ -353,6 +356,9 @@ const DOCUMENT = {
     },
     ...USER_PATHS,
     ...DOMAIN_PATHS,
+    ...AUDIT_PATHS,
+    ...BACKUP_PATHS,
+    ...SIEM_PATHS,
     '/v1/inventory': {
       get: {
         summary:

@@ -17,8 +17,15 @@ import {
 import { DOMAIN_HEADER, requestDomain } from '../domains.js';
 import type { Caller } from '../sessions.js';
 import { ACCESS, type Access } from './access.js';
+import type { AuditLog } from '../audit/audit_log.js';
+import { audited } from './audit_hook.js';
+import { AUDIT_ROUTES } from './audit_routes.js';
+import type { SiemForwarding } from '../audit/siem/siem_forwarding.js';
+import { SIEM_ROUTES } from './siem_routes.js';
 import { DOMAIN, DOMAIN_ROUTES } from './domain_routes.js';
 import { USER_ROUTES } from './user_routes.js';
+import { BACKUP_ROUTES } from './backup_routes.js';
+import type { BackupService } from '../backup/backup_service.js';
 import { MAX_REPORT_BATCH_BYTES } from '../hosts/report_schema.js';
 import { reportQuery } from '../hosts/reports.js';
 import type { EventStream } from './events.js';
@@ -38,9 +45,15 @@ export interface Context extends Services {
   importKey: ImportKey;
   authority: { caPem: string; serverPem: string; caFingerprint: string };
   events: EventStream;
+  /** The audit trail every call that changes something is recorded in (audit_hook.ts). */
+  audit: AuditLog;
+  /** The forwarders of the audit trail to SIEMs (siem_routes.ts). */
+  siem: SiemForwarding;
   /** The whole store's services: for what spans domains (sign-in, the manager's settings). */
   system: Services;
   inDomain: (domain: string) => Services;
+  /** Backup keys and backups of the whole data directory (backup_routes.ts). */
+  backups: BackupService;
 }
 
 /**
@@ -64,9 +77,10 @@ export interface Route {
 }
 
 /** The caller of a route of this access: the administrator, if the route is one of theirs. */
-function authorize(context: Context, access: Access): Caller | undefined {
+function authorize(context: Context, access: Access, seen: (admin: Caller) => void): Caller | undefined {
   if (access === 'public' || access === 'host') return undefined; // host routes check their certificate
   const admin = context.sessions.caller(context.req.headers.authorization);
+  seen(admin); // the audit record names who was refused a role
   if (access !== 'user' && !admin.roles.includes(access)) {
     throw new ManagerError(
       'VEIL_AUTH_ROLE_REQUIRED',
@@ -219,7 +233,7 @@ const ROUTES: Route[] = [
     handler: async (context) => {
       const host = trackedHost(context);
       const body = await readJson(context.req, MAX_REPORT_BATCH_BYTES);
-      return [200, context.reports.receive(host.hostId, body)];
+      return [200, context.reports.receive(host.hostId, body, context.req.socket.remoteAddress)];
     },
   },
   {
@@ -426,6 +440,9 @@ const ROUTES: Route[] = [
 ];
 
 ROUTES.push(...USER_ROUTES, ...DOMAIN_ROUTES);
+ROUTES.push(...AUDIT_ROUTES);
+ROUTES.push(...SIEM_ROUTES);
+ROUTES.push(...BACKUP_ROUTES);
 
 /** A route as "METHOD /path" with parameters as {name}, as access.ts and openapi.ts name it. */
 function routeName(route: Route): string {
@@ -447,7 +464,7 @@ function routeName(route: Route): string {
 const GUARDED = ROUTES.map((route) => {
   const access = ACCESS[routeName(route)];
   if (access === undefined) throw new Error(`access.ts says nothing of ${routeName(route)}`);
-  return { ...route, access };
+  return { ...route, access, name: routeName(route) };
 });
 
 /** Finds the route of a request, checks its caller and runs it: [status, body], or throws a ManagerError. */
@@ -462,10 +479,13 @@ export function dispatch(context: Context): Promise<[number, unknown]> | [number
       : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${pathname} in this API`);
   }
   const params = route.path.exec(pathname)?.slice(1) ?? [];
-  const user = authorize(context, route.access);
-  if (!user) return route.handler(context, params);
-  const domain = requestDomain(context.system.store, user.domain, context.req.headers[DOMAIN_HEADER]);
-  return route.handler({ ...context, ...context.inDomain(domain), user, domain }, params);
+  return audited(context, route, params, (notes) => {
+    const user = authorize(context, route.access, (admin) => (notes.user = admin));
+    if (!user) return route.handler(context, params);
+    const domain = requestDomain(context.system.store, user.domain, context.req.headers[DOMAIN_HEADER]);
+    notes.domain = domain;
+    return route.handler({ ...context, ...context.inDomain(domain), user, domain }, params);
+  });
 }
 
 /** Each route as "METHOD /path" with parameters as {name}: for holding openapi.ts and access.ts to the routes. */

@@ -10,13 +10,19 @@ import path from 'node:path';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import { ensureFirstAdmin } from '../admins.js';
+import { AuditLog } from '../audit/audit_log.js';
+import { keyDateEntry } from '../audit/manager_events.js';
+import { startSiemForwarding, type SiemForwarding } from '../audit/siem/siem_forwarding.js';
 import { openCertificateAuthority } from '../ca/authority.js';
 import { DeliveryService } from '../delivery/delivery_service.js';
 import { openImportKey } from '../keys/import_key.js';
 import { openFileMasterKey } from '../keys/master_key.js';
+import { ROOT_DOMAIN } from '../domains.js';
 import { openSqliteStore } from '../store/sqlite_store.js';
+import { BackupService } from '../backup/backup_service.js';
 import { EventStream } from './events.js';
-import { sendError, sendJson } from './http.js';
+import { FileAnswer, sendError, sendFile, sendJson } from './http.js';
+import { claimPidFile } from './pid_file.js';
 import { dispatch } from './routes.js';
 import { serviceDirectory } from './services.js';
 
@@ -57,18 +63,28 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   const master = openFileMasterKey(path.join(dataDir, 'master.key'), { create: true });
   const store = openSqliteStore(path.join(dataDir, 'manager.db'));
   let server: Server;
+  let audit: AuditLog | undefined;
+  let siem: SiemForwarding | undefined;
+  let releasePid: (() => void) | undefined;
   try {
+    // An offline restore refuses a data directory a manager serves (docs/backup.md).
+    releasePid = claimPidFile(dataDir);
+    audit = AuditLog.open(dataDir, master, { log });
+    const trail = audit;
+    siem = startSiemForwarding(dataDir, trail, log);
+    const forwarding = siem;
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
-    const services = serviceDirectory({ store, master, ca, log });
+    const services = serviceDirectory({ store, master, ca, log, audit: trail });
     const { registration, keys, assignments, offline } = services.system;
     const importKey = openImportKey(dataDir, master);
+    const backups = new BackupService(dataDir, master, ca.fingerprint);
     const authority = {
       caPem: ca.certificatePem,
       serverPem: ca.server.certificatePem,
       caFingerprint: ca.fingerprint,
     };
-    const delivery = new DeliveryService(store, keys, assignments, offline);
+    const delivery = new DeliveryService(store, keys, assignments, offline, trail);
     const events = new EventStream(registration, delivery, store, log);
     // Activation and deactivation dates take effect within seconds of coming.
     const applyDates = () => {
@@ -78,6 +94,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           log(
             `key ${change.keyId} version ${change.version}: ${change.from ?? '-'} -> ${change.to} (${change.cause})`,
           );
+          trail.append(keyDateEntry(change, store.key(change.keyId)?.domain ?? ROOT_DOMAIN));
         }
         if (changes.length > 0) events.refreshAll();
       } catch (error) {
@@ -104,12 +121,16 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
             system: services.system,
             inDomain: services.inDomain,
             events,
+            audit: trail,
+            siem: forwarding,
             importKey,
             authority,
+            backups,
           }),
         );
         answer.then(
-          ([status, body]) => sendJson(res, status, body),
+          ([status, body]) =>
+            body instanceof FileAnswer ? sendFile(res, status, body) : sendJson(res, status, body),
           (error: unknown) => sendError(res, error, log),
         );
       },
@@ -124,6 +145,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     });
     const port = (server.address() as AddressInfo).port;
     const host = options.host.includes(':') ? `[${options.host}]` : options.host;
+    trail.append({ ...trail.systemEntry('manager.started'), details: { listen: `${host}:${port}` } });
     return {
       url: `https://${host}:${port}`,
       port,
@@ -137,11 +159,21 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           server.close(() => resolve());
           server.closeAllConnections();
         });
-        store.close();
+        try {
+          trail.append(trail.systemEntry('manager.stopped'));
+        } finally {
+          await forwarding.close();
+          trail.close();
+          store.close();
+          releasePid?.();
+        }
       },
     };
   } catch (error) {
+    await siem?.close();
+    audit?.close();
     store.close();
+    releasePid?.();
     throw error;
   }
 }

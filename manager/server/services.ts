@@ -2,6 +2,7 @@
 // an administrator's request gets its domain's, and cannot reach another domain's rows
 // whatever ids it sends. The manager's own work (key dates, deliveries, host requests,
 // sign-in) uses the services over the whole store.
+import type { AuditLog } from '../audit/audit_log.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import { RegistrationService } from '../hosts/registration.js';
 import { HostReports } from '../hosts/reports.js';
@@ -29,9 +30,11 @@ export interface ServiceParts {
   master: MasterKey;
   ca: CertificateAuthority;
   log: (line: string) => void;
+  /** Where the host reports received are recorded too. */
+  audit?: AuditLog;
 }
 
-function servicesOver(store: ManagerStore, { master, ca, log }: ServiceParts): Services {
+function servicesOver(store: ManagerStore, { master, ca, log, audit }: ServiceParts): Services {
   const offline = new OfflineKeys(store, master, log);
   const assignments = new Assignments(store);
   return {
@@ -41,7 +44,7 @@ function servicesOver(store: ManagerStore, { master, ca, log }: ServiceParts): S
     ),
     assignments,
     registration: new RegistrationService(store, ca, offline),
-    reports: new HostReports(store),
+    reports: new HostReports(store, Date.now, audit),
     offline,
     users: new UserService(store),
     sessions: new SessionService(store),
