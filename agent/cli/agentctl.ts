@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 
 import { errorReport } from '../../common/errors.js';
 import { promptSecret } from '../../common/prompt.js';
+import { textTable } from '../../common/text_table.js';
 import { readResponse, showChallenge } from '../../manager-client/offline_codes.js';
 import { callAgent } from '../control/control_client.js';
 import type {
@@ -56,18 +57,6 @@ async function run<C extends AgentCommand>(
   }
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
-
 function guardTable(states: GuardPointState[]): string {
   if (states.length === 0) return '  (none assigned)';
   const rows = [['PATH', 'POLICY', 'CONFIG', 'STATUS', 'KEYS']];
@@ -75,7 +64,7 @@ function guardTable(states: GuardPointState[]): string {
     rows.push([s.path, `${s.policy} v${s.policyVersion}`, s.config, s.status, s.keys.join(',') || '-']);
   }
   const notes = states.filter((s) => s.message).map((s) => `  ${s.path}: ${s.message}`);
-  return [table(rows).replace(/^/gm, '  '), ...notes].join('\n');
+  return [textTable(rows).replace(/^/gm, '  '), ...notes].join('\n');
 }
 
 function showStatus(status: AgentStatus): string {
@@ -188,7 +177,7 @@ program
     run(command, 'keys', {}, (list) =>
       list.length === 0
         ? '(no keys)'
-        : table([
+        : textTable([
             ['KEY', 'VERSION', 'STATE', 'ALGORITHM', 'ROLE'],
             ...list.map((k) => [k.keyId, String(k.version), k.state, k.algorithm, k.role]),
           ]),

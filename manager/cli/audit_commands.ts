@@ -8,6 +8,7 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 
 import { errorReport } from '../../common/errors.js';
+import { textTable } from '../../common/text_table.js';
 import type { ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type {
@@ -85,15 +86,7 @@ function table(records: AuditRecordView[]): string {
       r.source || '-',
     ]),
   ];
-  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  return textTable(rows);
 }
 
 function describeVerification(v: AuditVerification): string {
