@@ -14,6 +14,9 @@ import type {
   GuardPointEvent,
   KeyInfo,
   KeyState,
+  LdtRequest,
+  LdtResult,
+  LdtScanEntry,
   NativeAddon,
   NativeContainer,
   NativeDecisionTable,
@@ -36,7 +39,11 @@ export type {
   KeyAlgorithm,
   KeyInfo,
   KeyState,
+  LdtRequest,
+  LdtResult,
+  LdtScanEntry,
   NativeDecisionTable,
+  NativeGuardPoint,
   NativeKeyRule,
   NativeProcessSet,
   NativeResourceSet,
@@ -461,6 +468,70 @@ export interface GuardPointSpec {
    * keys arrive later: its files fail with ENOKEY until they do. Default true.
    */
   verifyKeys?: boolean;
+  /**
+   * The undo journal of in-place re-encryption (live data transformation): an absolute
+   * path outside the guard point, created if missing. Without it, `reencrypt` fails.
+   */
+  ldtJournal?: string;
+  /** Plaintext files already in the directory: refuse the mount (default) or serve them until encrypted. */
+  plaintextFiles?: 'refuse' | 'serve';
+}
+
+const LDT_OPS: readonly LdtRequest['op'][] = ['rewrap', 'reencrypt', 'encrypt'];
+
+function checkLdtRequests(requests: unknown): LdtRequest[] {
+  if (!Array.isArray(requests)) throw invalid('requests must be an array');
+  return requests.map((request: unknown, i): LdtRequest => {
+    if (typeof request !== 'object' || request === null) throw invalid(`request ${i} must be an object`);
+    const r = request as Partial<LdtRequest>;
+    if (
+      typeof r.path !== 'string' ||
+      r.path.length === 0 ||
+      r.path.startsWith('/') ||
+      r.path.includes('\0')
+    ) {
+      throw invalid(`request ${i}: path must be relative to the guard point root, without a leading '/'`);
+    }
+    if (r.op === undefined || !LDT_OPS.includes(r.op)) {
+      throw invalid(`request ${i}: op must be one of ${LDT_OPS.join(', ')}`);
+    }
+    checkKeyRef({ keyId: r.keyId as string, version: r.version as number });
+    if (!Number.isSafeInteger(r.maxBytes) || (r.maxBytes as number) < 0) {
+      throw invalid(`request ${i}: maxBytes must be a non-negative integer`);
+    }
+    return {
+      path: r.path,
+      op: r.op,
+      keyId: r.keyId as string,
+      version: r.version as number,
+      maxBytes: r.maxBytes as number,
+    };
+  });
+}
+
+/** The native guard point with its arguments checked, as every other wrapper does. */
+class GuardPoint implements NativeGuardPoint {
+  readonly #native: NativeGuardPoint;
+
+  constructor(native: NativeGuardPoint) {
+    this.#native = native;
+  }
+  get directory(): string {
+    return this.#native.directory;
+  }
+  setPolicy(policy: NativeDecisionTable | null): void {
+    this.#native.setPolicy(policy);
+  }
+  unmount(): Promise<void> {
+    return this.#native.unmount();
+  }
+  scanFiles(): Promise<LdtScanEntry[]> {
+    return this.#native.scanFiles();
+  }
+  // Like the other async wrappers, a bad argument is a rejection.
+  async transformFiles(requests: LdtRequest[]): Promise<LdtResult[]> {
+    return this.#native.transformFiles(checkLdtRequests(requests));
+  }
 }
 
 /**
@@ -485,8 +556,23 @@ export function mountGuardPoint(
   if (spec.verifyKeys !== undefined && typeof spec.verifyKeys !== 'boolean') {
     throw invalid('verifyKeys must be a boolean');
   }
+  if (
+    spec.ldtJournal !== undefined &&
+    (typeof spec.ldtJournal !== 'string' ||
+      !spec.ldtJournal.startsWith('/') ||
+      spec.ldtJournal.includes('\0'))
+  ) {
+    throw invalid('ldtJournal must be an absolute path');
+  }
+  if (
+    spec.plaintextFiles !== undefined &&
+    spec.plaintextFiles !== 'refuse' &&
+    spec.plaintextFiles !== 'serve'
+  ) {
+    throw invalid("plaintextFiles must be 'refuse' or 'serve'");
+  }
   // The native side checks the table's shape and index ranges again, with a JSON pointer.
-  return new addon.GuardPoint(
+  const native = new addon.GuardPoint(
     {
       directory: spec.directory,
       keyId: spec.key.keyId,
@@ -495,9 +581,12 @@ export function mountGuardPoint(
       threads,
       policy: spec.policy ?? null,
       verifyKeys: spec.verifyKeys ?? true,
+      ...(spec.ldtJournal === undefined ? {} : { ldtJournal: spec.ldtJournal }),
+      plaintextFiles: spec.plaintextFiles ?? 'refuse',
     },
     onEvent,
   );
+  return new GuardPoint(native);
 }
 
 /** Clears a mount left by a crashed process ("transport endpoint is not connected"). */

@@ -100,6 +100,58 @@ export interface GuardPointOptions {
   policy?: NativeDecisionTable | null;
   /** False: mount without opening a container already there (its keys come later). Default true. */
   verifyKeys?: boolean;
+  /**
+   * The undo journal of in-place re-encryption: an absolute path outside the guard point
+   * (created if missing). The mount recovers interrupted runs from it before serving.
+   * Without it, `reencrypt` answers an error.
+   */
+  ldtJournal?: string;
+  /**
+   * Plaintext files already in the directory: 'refuse' the mount (default), or 'serve' them
+   * as they are (passthrough) until live data transformation encrypts them.
+   */
+  plaintextFiles?: 'refuse' | 'serve';
+}
+
+/** One regular file of a guard point's backing tree, from its header (unverified). */
+export interface LdtScanEntry {
+  /** Relative to the guard point root, no leading '/'. */
+  path: string;
+  /** Plaintext size: the header's logical size for containers, st_size for plaintext. */
+  size: number;
+  kind: 'plaintext' | 'container' | 'reencrypting';
+  /** Containers only. */
+  cipher?: CipherName;
+  /** Slot A (containers). */
+  keyId?: string;
+  keyVersion?: number;
+  /** Slot B ('reencrypting' only). */
+  targetKeyId?: string;
+  targetKeyVersion?: number;
+  /** Blocks already under slot B ('reencrypting' only). */
+  progress?: number;
+}
+
+export interface LdtRequest {
+  path: string;
+  op: 'rewrap' | 'reencrypt' | 'encrypt';
+  /** The target key version: in the native key table and active. */
+  keyId: string;
+  version: number;
+  /** reencrypt: stop after about this many plaintext bytes (done false). */
+  maxBytes: number;
+}
+
+export interface LdtResult {
+  path: string;
+  /** The file is now entirely under the target (or is gone). */
+  done: boolean;
+  /** Plaintext bytes transformed by this call (rewrap: 0). */
+  bytes: number;
+  /** busy: open by someone, and the op needs the file alone (or the guard point is unmounting): try later. */
+  skipped?: 'busy' | 'gone';
+  /** A native code (VEIL_*) or the errno name of a failed system call (ENOSPC, EIO...). Never key material. */
+  error?: { code: string; message: string };
 }
 
 export interface NativeResourceSet {
@@ -200,6 +252,13 @@ export interface NativeGuardPoint {
   setPolicy(policy: NativeDecisionTable | null): void;
   /** Detaches the mount and resolves when the FUSE threads have ended. */
   unmount(): Promise<void>;
+  /** Every regular file of the backing tree (not following symbolic links), off the JavaScript thread. */
+  scanFiles(): Promise<LdtScanEntry[]>;
+  /**
+   * Runs the requests in order, off the JavaScript thread, one batch at a time per guard
+   * point. A file's failure is in its result; only misuse (not mounted) rejects.
+   */
+  transformFiles(requests: LdtRequest[]): Promise<LdtResult[]>;
 }
 
 /** Who is at the other end of a Unix stream connection, as the kernel recorded it at connect time. */

@@ -243,8 +243,9 @@ export function decodeContainer(container: Buffer, keyring: Keyring): Buffer {
     const page = container.subarray(blockOffset(i), blockOffset(i) + PAGE);
     const entry =
       cipher === 'aes-256-gcm' ? container.subarray(entryOffset(i), entryOffset(i) + TAG_ENTRY) : undefined;
-    // Re-encrypting: blocks before p are under slot B; at or after p, slot A, then slot B.
-    const candidates = keyB === undefined ? [keyA] : i < progress ? [keyB] : [keyA, keyB];
+    // Re-encrypting: blocks before p are under slot B, then slot A (a crash can leave the
+    // mark ahead of blocks that never reached the disk); at or after p, slot A, then slot B.
+    const candidates = keyB === undefined ? [keyA] : i < progress ? [keyB, keyA] : [keyA, keyB];
     let out: Buffer | undefined;
     for (const key of candidates) {
       out ??= decryptBlock(cipher, key, fileId, i, page, entry);

@@ -11,6 +11,8 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 #include <mutex>
 
 #include <atomic>
@@ -28,38 +30,76 @@ namespace {
   throw VeilException("VEIL_CRYPTO_FAILED", std::string("OpenSSL failed to ") + what);
 }
 
-EVP_KDF* hkdf() {
-  static EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (kdf == nullptr) cryptoFailed("find HKDF");
-  return kdf;
-}
-
 EVP_MAC* hmac() {
   static EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
   if (mac == nullptr) cryptoFailed("find HMAC");
   return mac;
 }
 
+// One HMAC-SHA256 context per thread, keyed afresh for each message: fetching the digest
+// and allocating contexts cost more than the MAC of a 512-byte header, and a file open or a
+// re-encryption takes several of these. After use the context is keyed with zeros, so no
+// key's pads stay in it.
+class ThreadHmac {
+ public:
+  ThreadHmac() {
+    ctx_ = EVP_MAC_CTX_new(hmac());
+    if (ctx_ == nullptr) throw std::bad_alloc();
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(ctx_, params) != 1) cryptoFailed("set up HMAC-SHA256");
+  }
+  ~ThreadHmac() { EVP_MAC_CTX_free(ctx_); }
+  ThreadHmac(const ThreadHmac&) = delete;
+  ThreadHmac& operator=(const ThreadHmac&) = delete;
+
+  // HMAC(key, part 1 || part 2 || part 3) into out (32 bytes); parts may be empty.
+  bool mac(const uint8_t* key, size_t keyLength, std::initializer_list<std::pair<const uint8_t*, size_t>> parts,
+           uint8_t* out) {
+    static const uint8_t zeros[kSha256Size] = {};
+    bool ok = EVP_MAC_init(ctx_, keyLength > 0 ? key : zeros, keyLength > 0 ? keyLength : sizeof zeros, nullptr) == 1;
+    for (const auto& [data, length] : parts) {
+      if (ok && length > 0) ok = EVP_MAC_update(ctx_, data, length) == 1;
+    }
+    size_t written = 0;
+    ok = ok && EVP_MAC_final(ctx_, out, &written, kSha256Size) == 1 && written == kSha256Size;
+    EVP_MAC_init(ctx_, zeros, sizeof zeros, nullptr);
+    return ok;
+  }
+
+ private:
+  EVP_MAC_CTX* ctx_ = nullptr;
+};
+
+ThreadHmac& threadHmac() {
+  thread_local ThreadHmac instance;
+  return instance;
+}
+
 }  // namespace
 
+// RFC 5869 over the per-thread HMAC: extract, then expand. An empty salt is HashLen zero
+// bytes, which as an HMAC key is the same as no key at all.
 void hkdfSha256(const uint8_t* ikm, size_t ikmLength, const uint8_t* salt, size_t saltLength, const uint8_t* info,
                 size_t infoLength, uint8_t* out, size_t outLength) {
-  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(hkdf());
-  if (ctx == nullptr) throw std::bad_alloc();
-  char digest[] = "SHA256";
-  // An empty salt is passed as absent: RFC 5869 then uses HashLen zero bytes, the same.
-  OSSL_PARAM params[5];
-  size_t n = 0;
-  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(ikm), ikmLength);
-  if (saltLength > 0) {
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<uint8_t*>(salt), saltLength);
+  if (outLength > 255 * kSha256Size) cryptoFailed("derive a key with HKDF (output too long)");
+  ThreadHmac& h = threadHmac();
+  uint8_t prk[kSha256Size];
+  uint8_t t[kSha256Size];
+  bool ok = h.mac(salt, saltLength, {{ikm, ikmLength}}, prk);
+  size_t previous = 0;
+  for (uint8_t counter = 1; ok && outLength > 0; ++counter) {
+    ok = h.mac(prk, sizeof prk, {{t, previous}, {info, infoLength}, {&counter, 1}}, t);
+    const size_t n = std::min(outLength, sizeof t);
+    std::memcpy(out, t, n);
+    out += n;
+    outLength -= n;
+    previous = sizeof t;
   }
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<uint8_t*>(info), infoLength);
-  params[n] = OSSL_PARAM_construct_end();
-  int ok = EVP_KDF_derive(ctx, out, outLength, params);
-  EVP_KDF_CTX_free(ctx);
-  if (ok != 1) cryptoFailed("derive a key with HKDF");
+  OPENSSL_cleanse(prk, sizeof prk);
+  OPENSSL_cleanse(t, sizeof t);
+  if (!ok) cryptoFailed("derive a key with HKDF");
 }
 
 void scrypt(const uint8_t* password, size_t passwordLength, const uint8_t* salt, size_t saltLength, uint64_t N,
@@ -72,16 +112,7 @@ void scrypt(const uint8_t* password, size_t passwordLength, const uint8_t* salt,
 }
 
 void hmacSha256(const uint8_t* key, size_t keyLength, const uint8_t* data, size_t length, uint8_t* out) {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac());
-  if (ctx == nullptr) throw std::bad_alloc();
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
-  size_t written = 0;
-  int ok = EVP_MAC_init(ctx, key, keyLength, params) == 1 && EVP_MAC_update(ctx, data, length) == 1 &&
-           EVP_MAC_final(ctx, out, &written, kSha256Size) == 1 && written == kSha256Size;
-  EVP_MAC_CTX_free(ctx);
-  if (!ok) cryptoFailed("compute an HMAC");
+  if (!threadHmac().mac(key, keyLength, {{data, length}}, out)) cryptoFailed("compute an HMAC");
 }
 
 void randomBytes(uint8_t* out, size_t length) {

@@ -247,8 +247,19 @@ class Container::CodecLease {
 };
 
 void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count, uint8_t* data, uint8_t* tags) {
+  encryptWith(false, first, plain, count, data, tags);
+}
+
+void Container::encryptBlocksUnderTarget(uint64_t first, const uint8_t* plain, size_t count, uint8_t* data,
+                                         uint8_t* tags) {
+  encryptWith(true, first, plain, count, data, tags);
+}
+
+void Container::encryptWith(bool target, uint64_t first, const uint8_t* plain, size_t count, uint8_t* data,
+                            uint8_t* tags) {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
+  if (target && !b_) throw VeilException("VEIL_INVALID_ARGUMENT", "the file is not being re-encrypted");
   // Nonces are drawn per run of up to kNonceRun blocks: no allocation on the data path.
   constexpr size_t kNonceRun = 64;
   uint8_t nonces[kNonceRun * kGcmNonceSize];
@@ -257,7 +268,7 @@ void Container::encryptBlocks(uint64_t first, const uint8_t* plain, size_t count
   for (size_t i = 0; i < count; ++i) {
     const size_t slot = i % kNonceRun;
     if (gcm && slot == 0) randomNonceBytes(nonces, std::min(count - i, kNonceRun) * kGcmNonceSize);
-    lease.use(keyForBlock(first + i))
+    lease.use(target ? *b_ : keyForBlock(first + i))
         .encrypt(first + i, plain + i * kPlainBlockSize, nonces + slot * kGcmNonceSize, data + i * kPlainBlockSize,
                  gcm ? tags + i * kTagEntrySize : nullptr);
   }
@@ -276,13 +287,97 @@ void Container::decryptBlocks(uint64_t first, const uint8_t* data, const uint8_t
     const uint8_t* entry = gcm ? tags + i * kTagEntrySize : nullptr;
     uint8_t* out = plain + i * kPlainBlockSize;
     bool ok = lease.use(key).decrypt(index, in, entry, out);
-    // A run re-encrypted just before a crash may sit past the mark (docs/format.md).
-    if (!ok && &key == a_.get() && b_) ok = lease.use(*b_).decrypt(index, in, entry, out);
+    // A run re-encrypted just before a crash may sit past the mark, and a mark written
+    // before its run reached the disk may sit past blocks still under slot A
+    // (docs/format.md): the other key is tried either way.
+    if (!ok && b_) ok = lease.use(&key == a_.get() ? *b_ : *a_).decrypt(index, in, entry, out);
     if (!ok) {
       OPENSSL_cleanse(plain, count * kPlainBlockSize);
       throwAuthFailed();
     }
   }
+}
+
+bool Container::blocksUnderTarget(uint64_t first, const uint8_t* data, const uint8_t* tags, size_t count) {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  checkUsable();
+  if (!b_) return false;
+  alignas(64) uint8_t plain[kPlainBlockSize];
+  CodecLease lease;
+  bool ok = true;
+  for (size_t i = 0; i < count && ok; ++i) {
+    ok = lease.use(*b_).decrypt(first + i, data + i * kPlainBlockSize, tags + i * kTagEntrySize, plain);
+  }
+  OPENSSL_cleanse(plain, sizeof plain);
+  return ok;
+}
+
+bool Container::blockDecrypts(uint64_t index, const uint8_t* data, const uint8_t* entry) {
+  std::shared_lock<std::shared_mutex> lock(mutex_);
+  checkUsable();
+  alignas(64) uint8_t plain[kPlainBlockSize];
+  CodecLease lease;
+  bool ok = lease.use(*a_).decrypt(index, data, entry, plain);
+  if (!ok && b_) ok = lease.use(*b_).decrypt(index, data, entry, plain);
+  OPENSSL_cleanse(plain, sizeof plain);
+  return ok;
+}
+
+HeaderBytes Container::beginReencryption(const KeyLookup& keys, const Uuid& keyId, uint32_t version) {
+  auto wrapping = findKey(keys, keyId, version);
+  if (!wrapping->canWrap()) {
+    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(keyId) + " version " + std::to_string(version) +
+                                                   " is not active: only an active key protects new data");
+  }
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  checkUsable();
+  if (header_.cipher != Cipher::Gcm) {
+    throw VeilException("VEIL_INVALID_ARGUMENT", "only GCM containers are re-encrypted in place (format v2)");
+  }
+  if (header_.state != FileState::Stable) {
+    throw VeilException("VEIL_INVALID_ARGUMENT", "the file is already being re-encrypted");
+  }
+  SecureBytes fileKey(kFileKeySize);
+  randomBytes(fileKey.data(), kFileKeySize);
+  wrapSlot(header_, 1, *wrapping, fileKey.data(), header_.b);
+  b_ = std::make_unique<FileKey>(header_.cipher, header_.fileId, std::move(fileKey), wrapping->liveness());
+  header_.state = FileState::Reencrypting;
+  header_.progress = 0;
+  reseal();
+  return bytes_;
+}
+
+HeaderBytes Container::setProgress(uint64_t progress) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  checkUsable();
+  if (header_.state != FileState::Reencrypting || progress > blockCount(header_.size)) {
+    throw VeilException("VEIL_INVALID_ARGUMENT", "progress mark out of range");
+  }
+  header_.progress = progress;
+  reseal();
+  return bytes_;
+}
+
+HeaderBytes Container::finishReencryption(const KeyLookup& keys) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  checkUsable();
+  if (header_.state != FileState::Reencrypting || header_.progress != blockCount(header_.size)) {
+    throw VeilException("VEIL_INVALID_ARGUMENT", "the file's blocks are not all under slot B yet");
+  }
+  // Slot B's key already protects this file: finishing only moves it, whatever its state now.
+  auto wrapping = findKey(keys, header_.b.keyId, header_.b.version);
+  if (!wrapping->canUnwrap()) {
+    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(header_.b.keyId) + " version " +
+                                                   std::to_string(header_.b.version) + " is not usable");
+  }
+  wrapSlot(header_, 0, *wrapping, b_->key(), header_.a);
+  macKey_ = deriveMacKey(b_->key(), header_.fileId);
+  a_ = std::move(b_);
+  header_.b = KeySlot{};
+  header_.state = FileState::Stable;
+  header_.progress = 0;
+  reseal();
+  return bytes_;
 }
 
 void Container::close() {

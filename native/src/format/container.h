@@ -34,6 +34,22 @@ class Container {
   // Wraps slot A's file key under another active key version; the blocks stay as they are.
   HeaderBytes rewrap(const KeyLookup& keys, const Uuid& keyId, uint32_t version);
 
+  // Re-encryption (docs/format.md, state 1). Begin: a fresh file key in slot B, wrapped
+  // under an active key version (slot index 1), progress 0. GCM only.
+  HeaderBytes beginReencryption(const KeyLookup& keys, const Uuid& keyId, uint32_t version);
+  // Blocks before `progress` are under slot B's key from now on.
+  HeaderBytes setProgress(uint64_t progress);
+  // Every block is under slot B's key: it becomes slot A's (re-wrapped with slot index 0),
+  // slot B is cleared, state 0, and the header MAC key comes from the new file key.
+  HeaderBytes finishReencryption(const KeyLookup& keys);
+  // Encrypts whole blocks under slot B's key whatever the mark says (the re-encryption
+  // worker writes a run before it advances the mark).
+  void encryptBlocksUnderTarget(uint64_t first, const uint8_t* plain, size_t count, uint8_t* data, uint8_t* tags);
+  // Whether every one of `count` stored blocks decrypts under slot B's key alone.
+  bool blocksUnderTarget(uint64_t first, const uint8_t* data, const uint8_t* tags, size_t count);
+  // Whether one stored block decrypts under either slot's key (journal recovery).
+  bool blockDecrypts(uint64_t index, const uint8_t* data, const uint8_t* entry);
+
   // `count` whole blocks starting at block `first`: their ciphertext to `data` (4096 bytes
   // each) and, for GCM, their tag entries to `tags` (kTagEntrySize each; XTS ignores it).
   // One random draw serves many GCM nonces.
@@ -56,6 +72,7 @@ class Container {
   void reseal();  // header_ -> bytes_, with a fresh MAC
   void checkUsable() const;
   FileKey& keyForBlock(uint64_t index) const;
+  void encryptWith(bool target, uint64_t first, const uint8_t* plain, size_t count, uint8_t* data, uint8_t* tags);
 
   mutable std::shared_mutex mutex_;
   Header header_;

@@ -72,6 +72,8 @@ struct FileHandle {
   bool passesThrough() const { return rawFd >= 0; }
   bool raw() const { return rawFd >= 0 && !clear; }
 
+  // Counts the descriptor in the file registry; first, so it is released after `file`.
+  std::unique_ptr<FileRegistry::Pin> pin;
   const std::shared_ptr<Inode> node;
   std::shared_ptr<OpenFile> file;  // null when passing through
   const int rawFd;                 // the backing file's descriptor when passing through, else -1
@@ -104,6 +106,24 @@ class ViewTicket {
 };
 
 inline FileHandle& handleOf(fuse_file_info* fi) { return *reinterpret_cast<FileHandle*>(fi->fh); }
+
+// Counts a FUSE read or write in flight, for the transformation worker to yield to.
+class InflightRequest {
+ public:
+  InflightRequest(std::atomic<int>& count, std::atomic<int64_t>& last) : count_(count), last_(last) {
+    count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~InflightRequest() {
+    last_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    count_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  InflightRequest(const InflightRequest&) = delete;
+  InflightRequest& operator=(const InflightRequest&) = delete;
+
+ private:
+  std::atomic<int>& count_;
+  std::atomic<int64_t>& last_;
+};
 inline std::shared_ptr<OpenFile>& openFileOf(fuse_file_info* fi) { return handleOf(fi).file; }
 
 }  // namespace veil

@@ -19,6 +19,7 @@ struct DirHandle {
   DIR* dir = nullptr;
   off_t offset = 0;
   dirent* pending = nullptr;  // read but not yet sent: the reply buffer was full
+  bool root = false;          // the guard point's root, where the mount hides kLdtDirName
 };
 
 DirHandle& dirOf(fuse_file_info* fi) { return *reinterpret_cast<DirHandle*>(fi->fh); }
@@ -33,6 +34,7 @@ void FsOps::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   int fd = ::openat(g.rootFd_, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return (void)fuse_reply_err(req, errno);
   auto* handle = new DirHandle();
+  handle->root = ino == FUSE_ROOT_ID;
   handle->dir = ::fdopendir(fd);
   if (handle->dir == nullptr) {
     int err = errno;
@@ -65,6 +67,11 @@ void FsOps::readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_fil
         if (errno != 0 && used == 0) return (void)fuse_reply_err(req, errno);
         break;
       }
+    }
+    if (d.root && GuardFs::reservedName(FUSE_ROOT_ID, entry->d_name)) {
+      d.pending = nullptr;
+      d.offset = entry->d_off;
+      continue;
     }
     struct stat st;
     std::memset(&st, 0, sizeof st);

@@ -38,7 +38,7 @@ void FsOps::init(void*, fuse_conn_info* conn) {
 void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   GuardFs& g = fs(req);
   auto dir = g.inode(parent);
-  if (!dir) return (void)fuse_reply_err(req, ENOENT);
+  if (!dir || GuardFs::reservedName(parent, name)) return (void)fuse_reply_err(req, ENOENT);
   std::string path = g.inodes_.childPath(*dir, name);
   if (path.empty()) return (void)fuse_reply_err(req, ENOENT);
   // A lookup is no action of its own (docs/policy.md): what is then done with the name is.
@@ -107,6 +107,12 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
   std::string path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
   if (int err = admitSetattr(req, *node, path, toSet, fi)) return err;
+  // Not while the transformation worker replaces the file: the change would be lost.
+  std::unique_ptr<FileRegistry::Pin> pin;
+  if (node->type == S_IFREG) {
+    int err = 0;
+    if (!(pin = pinFile(*node, err))) return err;
+  }
   if ((toSet & FUSE_SET_ATTR_MODE) && ::fchmodat(rootFd_, path.c_str(), attr.st_mode & 07777, 0) != 0) return errno;
   if (toSet & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
     uid_t uid = (toSet & FUSE_SET_ATTR_UID) ? attr.st_uid : static_cast<uid_t>(-1);
@@ -147,7 +153,7 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
 
 int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,
                                uint64_t size, fuse_file_info* fi) {
-  if (fi == nullptr && keptClear(path)) {
+  if (fi == nullptr && (keptClear(path) || servedPlain(*node))) {
     int fd = -1;
     if (int err = openPlainFile(path, 0, fd)) return err;
     if (fd >= 0) {
@@ -194,6 +200,7 @@ int GuardFs::doMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t
                      const char* symlinkTarget, fuse_entry_param& e) {
   auto dir = inode(parent);
   if (!dir) return ENOENT;
+  if (reservedName(parent, name)) return EACCES;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
   if (!allowed(req, S_ISDIR(mode) ? kDirMake : kFileCreate, path)) return EACCES;
@@ -237,7 +244,7 @@ void FsOps::symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const c
 
 int GuardFs::doUnlink(fuse_req_t req, fuse_ino_t parent, const char* name, bool directory) {
   auto dir = inode(parent);
-  if (!dir) return ENOENT;
+  if (!dir || reservedName(parent, name)) return ENOENT;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
   if (!allowed(req, directory ? kDirRemove : kFileRemove, path)) return EACCES;
@@ -258,6 +265,7 @@ int GuardFs::doRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_
                       const char* newName, unsigned flags) {
   auto from = inode(parent), to = inode(newParent);
   if (!from || !to) return ENOENT;
+  if (reservedName(parent, name) || reservedName(newParent, newName)) return EACCES;
   std::string oldPath = inodes_.childPath(*from, name), newPath = inodes_.childPath(*to, newName);
   if (oldPath.empty() || newPath.empty()) return ENOENT;
   Requester who = requester(req);
@@ -275,6 +283,7 @@ void FsOps::rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino
 int GuardFs::doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName, fuse_entry_param& e) {
   auto node = inode(ino), dir = inode(newParent);
   if (!node || !dir) return ENOENT;
+  if (reservedName(newParent, newName)) return EACCES;
   std::string oldPath = inodes_.path(*node), newPath = inodes_.childPath(*dir, newName);
   if (oldPath.empty() || newPath.empty()) return ENOENT;
   if (!allowed(req, kFileCreate, newPath)) return EACCES;

@@ -167,15 +167,23 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Requester who = requester(req);
   bool raw = false;
   if (int err = admitOpen(fi->flags, path, who, raw)) return err;
-  if (keptClear(path)) {
-    if (int err = openClear(node, path, fi, who); err >= 0) return err;
+  int pinErr = 0;
+  auto pin = pinFile(*node, pinErr);
+  if (!pin) return pinErr;
+  if (keptClear(path) || servedPlain(*node)) {
+    int err = openClear(node, path, fi, who);
+    if (err == 0) handleOf(fi).pin = std::move(pin);
+    if (err >= 0) return err;
   }
   const bool write = openedForWriting(fi->flags) != 0;
   if (int err = enterView(*node, raw, write)) return err;
   ViewTicket ticket(*node, raw, write);
   if (raw) {
     int err = openRaw(node, path, fi, std::move(who));
-    if (err == 0) ticket.keep();
+    if (err == 0) {
+      ticket.keep();
+      handleOf(fi).pin = std::move(pin);
+    }
     return err;
   }
   try {
@@ -186,6 +194,7 @@ int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       if (int e = open->truncate(0)) return e;
     }
     attachHandle(fi, node, std::move(open), -1, std::move(who));
+    handleOf(fi).pin = std::move(pin);
     ticket.keep();
     return 0;
   } catch (const std::exception& error) {
@@ -204,6 +213,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
                       fuse_entry_param& e) {
   auto dir = inode(parent);
   if (!dir) return ENOENT;
+  if (reservedName(parent, name)) return EACCES;
   std::string path = inodes_.childPath(*dir, name);
   if (path.empty()) return ENOENT;
   Requester who = requester(req);
@@ -219,7 +229,25 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
   }
   int fd = ::openat(rootFd_, path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
   if (fd < 0) return errno;
-  if (raw || key.clear) return createPassThrough(req, dir, name, path, fd, fi, std::move(who), key.clear, e);
+  struct stat made;
+  if (::fstat(fd, &made) != 0) {
+    int err = errno;
+    ::close(fd);
+    ::unlinkat(rootFd_, path.c_str(), 0);
+    return err;
+  }
+  const BackingId id{made.st_dev, made.st_ino};
+  {
+    // An inode number a served plaintext file had before it was removed.
+    std::lock_guard<std::mutex> plain(plainMutex_);
+    plainFiles_.erase(id);
+  }
+  auto pin = registry_.pin(id, 0);
+  if (raw || key.clear) {
+    int err = createPassThrough(req, dir, name, path, fd, fi, std::move(who), key.clear, e);
+    if (err == 0) handleOf(fi).pin = std::move(pin);
+    return err;
+  }
   try {
     auto container = Container::create(keys_, key.id, key.version, config_.cipher);
     // The header page: an empty container is exactly one page long (docs/format.md).
@@ -235,7 +263,8 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
     struct stat st;
     if (int err = settleNewFile(req, path, fd, st)) return err;
     st.st_size = 0;
-    auto open = std::make_shared<OpenFile>(fd, std::move(container), kPageSize);
+    auto open = registry_.acquire(
+        id, [&] { return std::make_shared<OpenFile>(fd, std::move(container), kPageSize); });
     entryFromStat(dir, name, st, e);
     auto node = inode(e.ino);
     node->capabilityXattr = 0;  // a new file has no xattrs
@@ -245,6 +274,7 @@ int GuardFs::doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_
       ++node->plainHandles;
     }
     attachHandle(fi, node, std::move(open), -1, std::move(who));
+    handleOf(fi).pin = std::move(pin);
     return 0;
   } catch (const std::exception& error) {
     ::close(fd);
@@ -300,6 +330,7 @@ std::vector<uint8_t>& rawBuffer(size_t size) {
 
 void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
+  InflightRequest inflight(g.inflight_, g.lastForeground_);
   FileHandle& handle = handleOf(fi);
   if (int err = g.recheck(handle, ino, false)) return (void)fuse_reply_err(req, err);
   if (handle.passesThrough()) {
@@ -322,6 +353,7 @@ void FsOps::read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 
 void FsOps::write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
   GuardFs& g = fs(req);
+  InflightRequest inflight(g.inflight_, g.lastForeground_);
   FileHandle& handle = handleOf(fi);
   if (int err = g.recheck(handle, ino, true)) return (void)fuse_reply_err(req, err);
   if (handle.passesThrough()) {

@@ -59,6 +59,7 @@ void GuardFs::mount() {
       fsError("VEIL_FS_BAD_DIRECTORY", "cannot guard " + config_.directory + ": not a directory");
     }
     checkExistingFiles();
+    prepareLdt();
     std::string fsname = "fsname=veil:" + config_.directory;
     std::vector<std::string> options = {"veil", "-o", "allow_other,default_permissions,subtype=veil", "-o", fsname};
     std::vector<char*> argv;
@@ -74,6 +75,7 @@ void GuardFs::mount() {
                                           ": is /dev/fuse present and is this process root?");
     }
   } catch (...) {
+    journal_.reset();
     ::close(rootFd_);
     rootFd_ = -1;
     throw;
@@ -115,6 +117,11 @@ void GuardFs::unmount() {
   if (notifier_.joinable()) notifier_.join();
   fuse_session_destroy(session_);
   session_ = nullptr;
+  {
+    // A transformation batch sees mounted_ false and stops at its next file or run.
+    std::lock_guard<std::mutex> ldt(ldtMutex_);
+    journal_.reset();
+  }
   ::close(rootFd_);
   rootFd_ = -1;
   events_(FsEvent{"unmounted", ".", "", "the guard point was unmounted", 0, 0, std::nullopt});
@@ -130,7 +137,8 @@ void GuardFs::checkExistingFiles() {
   std::vector<std::string> plaintext;
   std::string sample;
   std::vector<std::string> pending = {"."};
-  while (!pending.empty() && plaintext.size() < 5) {
+  // Served plaintext is recorded whatever its number; refused plaintext is named, five at most.
+  while (!pending.empty() && (config_.servePlaintext || plaintext.size() < 5)) {
     std::string dir = pending.back();
     pending.pop_back();
     int fd = ::openat(rootFd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
@@ -145,6 +153,7 @@ void GuardFs::checkExistingFiles() {
       if (name == "." || name == ".." || (entry->d_type != DT_DIR && entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)) {
         continue;
       }
+      if (dir == "." && name == kLdtDirName) continue;
       std::string path = dir == "." ? name : dir + "/" + name;
       struct stat st;
       if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
@@ -157,7 +166,12 @@ void GuardFs::checkExistingFiles() {
         std::optional<uint64_t> size = peekHeaderSize(file, container);
         ::close(file);
         if (!container) {
-          if (!keptClear(path)) plaintext.push_back(path);
+          if (config_.servePlaintext) {
+            std::lock_guard<std::mutex> plain(plainMutex_);
+            plainFiles_.insert(BackingId{st.st_dev, st.st_ino});
+          } else if (!keptClear(path)) {
+            plaintext.push_back(path);
+          }
           continue;
         }
         if (sample.empty()) sample = path;
@@ -353,7 +367,7 @@ int GuardFs::statPath(const std::string& path, struct stat& st) const {
   // The container's length says its logical size (docs/format.md): no header read. A
   // length no container has (not one at all) shows as empty. A clear_key file's length
   // is its size.
-  if (S_ISREG(st.st_mode) && !keptClear(path)) st.st_size = static_cast<off_t>(Layout::sizeFromLength(st.st_size).value_or(0));
+  if (S_ISREG(st.st_mode) && !keptClear(path) && !servedPlain(st)) st.st_size = static_cast<off_t>(Layout::sizeFromLength(st.st_size).value_or(0));
   return 0;
 }
 
@@ -435,21 +449,65 @@ std::shared_ptr<OpenFile> GuardFs::openFile(const std::shared_ptr<Inode>& node, 
   std::lock_guard<std::mutex> lock(node->openMutex);
   if (auto open = node->open.lock()) return open;
   int fd = ::openat(rootFd_, path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0) {
     err = errno;
+    if (fd >= 0) ::close(fd);
     return nullptr;
   }
-  uint8_t header[kHeaderSize];
-  ssize_t n = ::pread(fd, header, sizeof header, 0);
+  // The name leads to another file than the inode's (replaced meanwhile): the kernel looks again.
+  if (st.st_dev != node->dev || st.st_ino != node->backingIno) {
+    ::close(fd);
+    err = ESTALE;
+    return nullptr;
+  }
+  auto open = shareOpenFile(fd, st);
+  node->open = open;
+  return open;
+}
+
+std::shared_ptr<OpenFile> GuardFs::shareOpenFile(int fd, const struct stat& st) {
+  bool made = false;
   try {
-    auto container = Container::open(keys_, header, n < 0 ? 0 : static_cast<size_t>(n));
-    auto open = std::make_shared<OpenFile>(fd, std::move(container));
-    node->open = open;
+    auto open = registry_.acquire(BackingId{st.st_dev, st.st_ino}, [&]() -> std::shared_ptr<OpenFile> {
+      uint8_t header[kHeaderSize];
+      ssize_t n = ::pread(fd, header, sizeof header, 0);
+      auto container = Container::open(keys_, header, n < 0 ? 0 : static_cast<size_t>(n));
+      made = true;
+      return std::make_shared<OpenFile>(fd, std::move(container));
+    });
+    if (!made) ::close(fd);
     return open;
   } catch (...) {
-    ::close(fd);
+    if (!made) ::close(fd);
     throw;
   }
+}
+
+std::unique_ptr<FileRegistry::Pin> GuardFs::pinFile(const Inode& node, int& err) {
+  // A whole-file replacement of a large file takes a while; a waiting open then finds its
+  // inode number retired and the kernel looks the name up again.
+  constexpr int kWaitMs = 60'000;
+  auto pin = registry_.pin(BackingId{node.dev, node.backingIno}, kWaitMs);
+  err = !pin ? EBUSY : node.stale ? ESTALE : 0;
+  if (err != 0) pin.reset();
+  return pin;
+}
+
+bool GuardFs::reservedName(fuse_ino_t parent, const char* name) {
+  return parent == FUSE_ROOT_ID && std::strcmp(name, kLdtDirName) == 0;
+}
+
+bool GuardFs::servedPlain(const struct stat& st) const {
+  if (!config_.servePlaintext) return false;
+  std::lock_guard<std::mutex> lock(plainMutex_);
+  return plainFiles_.count(BackingId{st.st_dev, st.st_ino}) != 0;
+}
+
+bool GuardFs::servedPlain(const Inode& node) const {
+  if (!config_.servePlaintext) return false;
+  std::lock_guard<std::mutex> lock(plainMutex_);
+  return plainFiles_.count(BackingId{node.dev, node.backingIno}) != 0;
 }
 
 fuse_lowlevel_ops FsOps::table() {

@@ -9,15 +9,20 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "format/container.h"
+#include "fs/file_registry.h"
 #include "fs/inode_table.h"
+#include "fs/ldt.h"
+#include "fs/ldt_journal.h"
 #include "fs/open_file.h"
 #include "policy/policy_gate.h"
 
@@ -33,6 +38,12 @@ struct GuardConfig {
   // a locked guard point, whose keys arrive after the mount (offline unlock, a delivery):
   // its files then fail with ENOKEY until they do.
   bool verifyKeys = true;
+  // The undo journal of in-place re-encryption, outside the guard point; empty: none (and
+  // no in-place re-encryption).
+  std::string ldtJournal;
+  // Plaintext files already in the directory are served as they are (until live data
+  // transformation encrypts them) instead of refusing the mount.
+  bool servePlaintext = false;
 };
 
 // What a guard point tells JavaScript: tampering, missing keys, repairs, its end, and
@@ -87,6 +98,12 @@ class GuardFs {
 
   // Clears a mount left behind by a crashed process ("transport endpoint is not connected").
   static bool clearStaleMount(const std::string& directory);
+
+  // Live data transformation (ldt.cc). Both walk or change the backing files through the
+  // root descriptor, never the mount; both throw VeilException only when not mounted.
+  std::vector<LdtScanEntry> scanFiles();
+  // The requests in order; a failure of one file is in its result.
+  std::vector<LdtResult> transformFiles(const std::vector<LdtRequest>& requests);
 
  private:
   friend struct FsOps;
@@ -209,6 +226,34 @@ class GuardFs {
   void checkExistingFiles();
   void repairLength(const std::string& path, uint64_t length, uint64_t size);
 
+  // The name at the root the mount hides (kLdtDirName): lookups fail, nothing is made there.
+  static bool reservedName(fuse_ino_t parent, const char* name);
+  // A plaintext file the mount serves as it is (GuardConfig::servePlaintext).
+  bool servedPlain(const struct stat& st) const;
+  bool servedPlain(const Inode& node) const;
+  // Waits while the worker replaces the inode's backing file; null with `err` (EBUSY, ESTALE).
+  std::unique_ptr<FileRegistry::Pin> pinFile(const Inode& node, int& err);
+  // The shared OpenFile of an open backing descriptor (which it takes over, or closes when
+  // there is one already).
+  std::shared_ptr<OpenFile> shareOpenFile(int fd, const struct stat& st);
+
+  // ldt.cc
+  void prepareLdt();
+  void recoverJournal();
+  LdtResult transformOne(const LdtRequest& request, bool& rewrapped);
+  void rewrapFile(const LdtRequest& request, LdtResult& result, bool& rewrapped);
+  void reencryptInPlace(const LdtRequest& request, LdtResult& result);
+  // Waits (a little, at most) until no FUSE read or write is in flight or just ended.
+  void yieldToForeground();
+  // Small GCM files of one call, re-encrypted together with shared syncs; the requests it
+  // leaves (too big, XTS, moved meanwhile) go to `rest`, for transformOne.
+  void reencryptBatch(const std::vector<LdtRequest>& requests, const std::vector<size_t>& which,
+                      std::vector<LdtResult>& results, std::vector<size_t>& rest);
+  void replaceFile(const LdtRequest& request, LdtResult& result);
+  // The shared OpenFile of a container by path; null with `err` (ENOENT for a missing file).
+  std::shared_ptr<OpenFile> openByPath(const std::string& path, int& err, BackingId& id);
+  void forgetReplaced(BackingId id);
+
   GuardConfig config_;
   const KeyLookup& keys_;
   EventSink events_;
@@ -225,6 +270,21 @@ class GuardFs {
   std::vector<Notice> notices_;  // guarded by noticeMutex_, like noticesEnd_
   bool noticesEnd_ = false;
   std::thread notifier_;
+
+  FileRegistry registry_;
+  // FUSE reads and writes being served now: the transformation worker yields to them.
+  std::atomic<int> inflight_{0};
+  // When the last of them ended (steady clock ticks): the worker waits for a quiet moment
+  // before its syncs, which would otherwise queue ahead of a reader's disk reads.
+  std::atomic<int64_t> lastForeground_{0};
+  std::mutex ldtMutex_;  // one transformation batch at a time; unmount waits for it
+  std::unique_ptr<LdtJournal> journal_;
+  bool journalPending_ = false;  // records a locked mount could not apply (no keys yet)
+  // By file id, guarded by ldtMutex_: the leading blocks of a file in state 1 known to be
+  // under slot B (the worker wrote or checked them since the mount).
+  std::map<std::array<uint8_t, kFileIdSize>, uint64_t> ldtChecked_;
+  mutable std::mutex plainMutex_;
+  std::set<BackingId> plainFiles_;  // guarded by plainMutex_
 };
 
 }  // namespace veil

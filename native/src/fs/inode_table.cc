@@ -17,6 +17,14 @@ std::shared_ptr<Inode> InodeTable::get(fuse_ino_t id) const {
   return it == byId_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<Inode> InodeTable::byBacking(dev_t dev, ino_t ino) const {
+  std::lock_guard<std::mutex> lock(tableMutex_);
+  auto found = byBacking_.find({dev, ino});
+  if (found == byBacking_.end()) return nullptr;
+  auto it = byId_.find(found->second);
+  return it == byId_.end() ? nullptr : it->second;
+}
+
 std::shared_ptr<Inode> InodeTable::remember(const std::shared_ptr<Inode>& parent, const std::string& name,
                                             const struct stat& st) {
   std::lock_guard<std::mutex> lock(tableMutex_);

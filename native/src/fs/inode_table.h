@@ -61,6 +61,8 @@ class InodeTable {
   std::shared_ptr<Inode> root() const { return root_; }
   // Null for an inode number the kernel forgot (or never had).
   std::shared_ptr<Inode> get(fuse_ino_t id) const;
+  // The inode the kernel knows for a backing file, or null.
+  std::shared_ptr<Inode> byBacking(dev_t dev, ino_t ino) const;
   // Records one kernel lookup of (parent, name) → the backing file `st`; returns its inode.
   std::shared_ptr<Inode> remember(const std::shared_ptr<Inode>& parent, const std::string& name,
                                   const struct stat& st);

@@ -11,35 +11,16 @@
 
 #include "common/bytes.h"
 #include "common/error.h"
+#include "common/fd_io.h"
 
 namespace veil {
 
 namespace {
 
 constexpr size_t kBlocksPerChunk = 256;  // 1 MiB of plaintext per crypto batch
-
-int preadAll(int fd, uint8_t* buf, size_t length, uint64_t offset, size_t& got) {
-  got = 0;
-  while (got < length) {
-    ssize_t n = ::pread(fd, buf + got, length - got, static_cast<off_t>(offset + got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  return 0;
-}
-
-int pwriteAll(int fd, const uint8_t* buf, size_t length, uint64_t offset) {
-  size_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pwrite(fd, buf + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    done += static_cast<size_t>(n);
-  }
-  return 0;
-}
+// The longest re-encryption run: 8 groups (4 MiB), journaled with one fdatasync. Longer
+// would hold the file from foreground requests for longer than a disk sync or two.
+constexpr uint64_t kMaxRunBlocks = 8 * kGroupBlocks;
 
 [[noreturn]] void truncated() {
   throw VeilException("VEIL_FORMAT_TRUNCATED", "the container is shorter than its logical size needs: it was truncated");
@@ -253,6 +234,7 @@ int OpenFile::write(const uint8_t* in, size_t length, uint64_t offset) {
 // blocks are encrypted straight from the caller's buffer; only a partly written first or
 // last block is assembled (read, modified) in a block of its own.
 int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
+  writes_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t oldBlocks = blockCount(size_);
   const uint64_t end = offset + length;
   const uint64_t first = offset / kPlainBlockSize;
@@ -308,6 +290,7 @@ int OpenFile::writeLocked(const uint8_t* in, size_t length, uint64_t offset) {
 
 int OpenFile::resize(uint64_t size) {
   if (size == size_) return 0;
+  writes_.fetch_add(1, std::memory_order_relaxed);
   const uint64_t oldBlocks = blockCount(size_);
   const uint64_t newBlocks = blockCount(size);
   if (size < size_) {
@@ -349,6 +332,154 @@ int OpenFile::truncate(uint64_t size) {
 int OpenFile::sync(bool dataOnly) {
   std::shared_lock<std::shared_mutex> lock(mutex_);
   return (dataOnly ? ::fdatasync(fd_) : ::fsync(fd_)) == 0 ? 0 : errno;
+}
+
+int OpenFile::rewrap(const KeyLookup& keys, const Uuid& keyId, uint32_t version, bool& changed) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  const Header current = container_->header();
+  changed = !(current.a.keyId == keyId && current.a.version == version);
+  if (!changed) return 0;
+  return writeHeader(container_->rewrap(keys, keyId, version));
+}
+
+// Slot B must be on disk before any block is under its key.
+int OpenFile::beginReencryption(const KeyLookup& keys, const Uuid& keyId, uint32_t version) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (int err = writeHeader(container_->beginReencryption(keys, keyId, version))) return err;
+  return ::fdatasync(fd_) == 0 ? 0 : errno;
+}
+
+int OpenFile::reencryptRun(const KeyLookup& keys, uint64_t maxBlocks, const BeforeOverwrite& journal,
+                           uint64_t& checked, uint64_t& visited, uint64_t& bytes, bool& finished) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  visited = 0;
+  bytes = 0;
+  const Header header = container_->header();
+  finished = header.state == FileState::Stable;
+  if (finished) return 0;
+  const uint64_t n = blockCount(size_);
+  const uint64_t mark = std::min(header.progress, n);
+  const uint64_t budget = std::max<uint64_t>(maxBlocks, 1);
+  auto plainBytes = [&](uint64_t first, uint64_t count) {
+    return std::min((first + count) * kPlainBlockSize, size_) - first * kPlainBlockSize;
+  };
+  uint8_t* data = nullptr;
+  uint8_t* tags = nullptr;
+  if (checked < mark) {
+    // Blocks before the mark this process did not write itself: only a check, unless a
+    // block is still under slot A.
+    const uint64_t count = std::min({budget, mark - checked, kMaxRunBlocks});
+    if (int err = readStored(checked, count, data, tags)) return err;
+    if (!container_->blocksUnderTarget(checked, data, tags, count)) {
+      if (int err = rewriteUnderTarget(checked, count, data, tags, journal)) return err;
+      bytes = plainBytes(checked, count);
+    }
+    visited = count;
+    checked += count;
+    return 0;
+  }
+  if (mark < n) {
+    const uint64_t count = std::min({budget, n - mark, kMaxRunBlocks});
+    if (int err = readStored(mark, count, data, tags)) return err;
+    if (int err = rewriteUnderTarget(mark, count, data, tags, journal)) return err;
+    if (int err = writeHeader(container_->setProgress(mark + count))) return err;
+    visited = count;
+    bytes = plainBytes(mark, count);
+    checked = mark + count;
+    if (mark + count < n) return 0;
+  }
+  if (int err = finishReencryption(keys)) return err;
+  finished = true;
+  return 0;
+}
+
+int OpenFile::readStored(uint64_t first, uint64_t count, uint8_t*& data, uint8_t*& tags) {
+  data = scratch(count * kPageSize, Scratch::Data);
+  tags = tagScratch(count);
+  for (uint64_t done = 0; done < count;) {
+    const uint64_t run = Layout::runLength(first + done, count - done);
+    size_t got = 0;
+    if (int err = preadAll(fd_, data + done * kPageSize, run * kPageSize, Layout::blockOffset(first + done), got)) {
+      return err;
+    }
+    if (got < run * kPageSize) truncated();
+    if (int err = preadAll(fd_, tags + done * kTagEntrySize, run * kTagEntrySize, Layout::entryOffset(first + done),
+                           got)) {
+      return err;
+    }
+    if (got < run * kTagEntrySize) truncated();
+    done += run;
+  }
+  return 0;
+}
+
+// Decrypts the run (either key), hands its stored bytes to the journal, and only then
+// overwrites it under slot B's key.
+int OpenFile::rewriteUnderTarget(uint64_t first, uint64_t count, uint8_t* data, uint8_t* tags,
+                                 const BeforeOverwrite& journal) {
+  uint8_t* plain = scratch(count * kPlainBlockSize, Scratch::Plain);
+  container_->decryptBlocks(first, data, tags, count, plain);
+  if (int err = journal(first, static_cast<uint32_t>(count), data, tags)) return err;
+  container_->encryptBlocksUnderTarget(first, plain, count, data, tags);
+  return storeBlocks(first, count, data, tags, nullptr);
+}
+
+int OpenFile::stageWhole(const KeyLookup& keys, const Uuid& keyId, uint32_t version, uint64_t maxBlocks,
+                         const BeforeOverwrite& journal, Staged& staged, bool& already) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  already = false;
+  Header header = container_->header();
+  const auto same = [&](const KeySlot& slot) { return slot.keyId == keyId && slot.version == version; };
+  if (header.state == FileState::Stable && same(header.a)) {
+    already = true;
+    return 0;
+  }
+  const uint64_t n = blockCount(size_);
+  if (!gcm_ || n > kGroupBlocks || n > std::max<uint64_t>(maxBlocks, 1)) return EAGAIN;
+  if (header.state == FileState::Reencrypting && !same(header.b)) return EAGAIN;
+  // The state-1 header need not reach the disk before the blocks: until the final header
+  // is durable, the journal puts back any block that decrypts under neither key the disk
+  // knows (docs/format.md, "Batches of small files").
+  if (header.state == FileState::Stable) container_->beginReencryption(keys, keyId, version);
+  staged.count = n;
+  staged.bytes = size_;
+  staged.writes = writes_.load(std::memory_order_relaxed);
+  if (n == 0) return 0;
+  uint8_t* data = nullptr;
+  uint8_t* tags = nullptr;
+  if (int err = readStored(0, n, data, tags)) return err;
+  uint8_t* plain = scratch(n * kPlainBlockSize, Scratch::Plain);
+  container_->decryptBlocks(0, data, tags, n, plain);
+  if (int err = journal(0, static_cast<uint32_t>(n), data, tags)) return err;
+  staged.data.resize(n * kPageSize);
+  staged.tags.resize(kHeaderSize + n * kTagEntrySize);
+  container_->encryptBlocksUnderTarget(0, plain, n, staged.data.data(), staged.tags.data() + kHeaderSize);
+  return 0;
+}
+
+int OpenFile::writeStaged(Staged& staged) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  if (writes_.load(std::memory_order_relaxed) != staged.writes) return ESTALE;
+  if (staged.count == 0) return 0;
+  const HeaderBytes header = container_->setProgress(staged.count);
+  return storeBlocks(0, staged.count, staged.data.data(), staged.tags.data() + kHeaderSize, &header);
+}
+
+int OpenFile::finishStaged(const KeyLookup& keys, const Staged& staged) {
+  std::unique_lock<std::shared_mutex> lock(mutex_);
+  const Header header = container_->header();
+  if (header.state != FileState::Reencrypting) return 0;
+  if (header.progress != blockCount(size_)) return EAGAIN;
+  // Blocks written through the mount since the shared sync are under slot B too.
+  if (writes_.load(std::memory_order_relaxed) != staged.writes && ::fdatasync(fd_) != 0) return errno;
+  return writeHeader(container_->finishReencryption(keys));
+}
+
+// Every block must be durable under slot B's key before the header says it is the only key.
+int OpenFile::finishReencryption(const KeyLookup& keys) {
+  if (::fdatasync(fd_) != 0) return errno;
+  if (int err = writeHeader(container_->finishReencryption(keys))) return err;
+  return ::fdatasync(fd_) == 0 ? 0 : errno;
 }
 
 // The tail past the last block must read as zeros: shrinking into a page that held a block

@@ -3,6 +3,7 @@
 // function that never blocks those threads.
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "fs/guard_fs.h"
 #include "keys/key_table.h"
@@ -67,12 +68,104 @@ class UnmountWorker : public Napi::AsyncWorker {
   std::function<void()> done_;
 };
 
+Napi::Object scanEntryObject(Napi::Env env, const LdtScanEntry& entry) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", entry.path);
+  o.Set("size", Napi::Number::New(env, static_cast<double>(entry.size)));
+  o.Set("kind", entry.kind == LdtScanEntry::Kind::Plaintext  ? "plaintext"
+                : entry.kind == LdtScanEntry::Kind::Container ? "container"
+                                                               : "reencrypting");
+  if (entry.kind == LdtScanEntry::Kind::Plaintext) return o;
+  o.Set("cipher", cipherName(entry.cipher));
+  o.Set("keyId", formatUuid(entry.keyId));
+  o.Set("keyVersion", Napi::Number::New(env, entry.keyVersion));
+  if (entry.kind == LdtScanEntry::Kind::Reencrypting) {
+    o.Set("targetKeyId", formatUuid(entry.targetKeyId));
+    o.Set("targetKeyVersion", Napi::Number::New(env, entry.targetKeyVersion));
+    o.Set("progress", Napi::Number::New(env, static_cast<double>(entry.progress)));
+  }
+  return o;
+}
+
+Napi::Object resultObject(Napi::Env env, const LdtResult& result) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("path", result.path);
+  o.Set("done", Napi::Boolean::New(env, result.done));
+  o.Set("bytes", Napi::Number::New(env, static_cast<double>(result.bytes)));
+  if (!result.skipped.empty()) o.Set("skipped", result.skipped);
+  if (!result.errorCode.empty()) {
+    Napi::Object error = Napi::Object::New(env);
+    error.Set("code", result.errorCode);
+    error.Set("message", result.errorMessage);
+    o.Set("error", error);
+  }
+  return o;
+}
+
+// native/core.ts has checked every request.
+std::vector<LdtRequest> requestsArg(const Napi::Value& value) {
+  Napi::Array array = value.As<Napi::Array>();
+  std::vector<LdtRequest> out(array.Length());
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Object r = array.Get(i).As<Napi::Object>();
+    LdtRequest& request = out[i];
+    request.path = r.Get("path").As<Napi::String>().Utf8Value();
+    const std::string op = r.Get("op").As<Napi::String>().Utf8Value();
+    request.op = op == "rewrap" ? LdtRequest::Op::Rewrap
+                 : op == "reencrypt" ? LdtRequest::Op::Reencrypt
+                                     : LdtRequest::Op::Encrypt;
+    request.keyId = uuidArg(r.Get("keyId"));
+    request.version = versionArg(r.Get("version"));
+    const double maxBytes = r.Get("maxBytes").As<Napi::Number>().DoubleValue();
+    request.maxBytes = maxBytes > 0 ? static_cast<uint64_t>(maxBytes) : 0;
+  }
+  return out;
+}
+
+// Scans and transformations run off the JavaScript thread: they read and write many
+// files. Only the VeilException of a misuse (not mounted) rejects; file failures are results.
+template <typename Result>
+class LdtWorker : public Napi::AsyncWorker {
+ public:
+  LdtWorker(Napi::Env env, const char* name, std::function<Result()> work,
+            std::function<Napi::Value(Napi::Env, const Result&)> convert)
+      : Napi::AsyncWorker(env, name),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        work_(std::move(work)),
+        convert_(std::move(convert)) {}
+  Napi::Promise promise() const { return deferred_.Promise(); }
+  void Execute() override {
+    try {
+      result_ = work_();
+    } catch (const VeilException& e) {
+      code_ = e.code();
+      SetError(e.what());
+    } catch (const std::exception&) {
+      code_ = "VEIL_CRYPTO_FAILED";
+      SetError("live data transformation failed");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(convert_(Env(), result_)); }
+  void OnError(const Napi::Error& error) override {
+    deferred_.Reject(makeJsError(Env(), code_, error.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::function<Result()> work_;
+  std::function<Napi::Value(Napi::Env, const Result&)> convert_;
+  Result result_;
+  const char* code_ = "VEIL_CRYPTO_FAILED";
+};
+
 class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
  public:
   static Napi::Function define(Napi::Env env) {
     return DefineClass(env, "NativeGuardPoint",
                        {InstanceAccessor<&GuardPointObject::directory>("directory"),
                         InstanceMethod<&GuardPointObject::setPolicy>("setPolicy"),
+                        InstanceMethod<&GuardPointObject::scanFiles>("scanFiles"),
+                        InstanceMethod<&GuardPointObject::transformFiles>("transformFiles"),
                         InstanceMethod<&GuardPointObject::unmount>("unmount")});
   }
 
@@ -88,6 +181,10 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
       config.threads = options.Get("threads").As<Napi::Number>().Uint32Value();
       Napi::Value verifyKeys = options.Get("verifyKeys");
       config.verifyKeys = verifyKeys.IsUndefined() || verifyKeys.ToBoolean().Value();
+      Napi::Value journal = options.Get("ldtJournal");
+      if (journal.IsString()) config.ldtJournal = journal.As<Napi::String>().Utf8Value();
+      Napi::Value plaintext = options.Get("plaintextFiles");
+      config.servePlaintext = plaintext.IsString() && plaintext.As<Napi::String>().Utf8Value() == "serve";
       events_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "veil.guardPointEvents", 0, 1);
       Napi::ThreadSafeFunction events = events_;
       auto sink = [events](FsEvent event) mutable {
@@ -123,6 +220,35 @@ class GuardPointObject : public Napi::ObjectWrap<GuardPointObject> {
       fs_->setPolicy(decisionTableArg(info[0]));
       return info.Env().Undefined();
     });
+  }
+
+  Napi::Value scanFiles(const Napi::CallbackInfo& info) {
+    std::shared_ptr<GuardFs> fs = fs_;
+    auto* worker = new LdtWorker<std::vector<LdtScanEntry>>(
+        info.Env(), "veil.scanFiles", [fs] { return fs->scanFiles(); },
+        [](Napi::Env env, const std::vector<LdtScanEntry>& entries) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(env, entries.size());
+          for (uint32_t i = 0; i < entries.size(); ++i) out.Set(i, scanEntryObject(env, entries[i]));
+          return out;
+        });
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  }
+
+  Napi::Value transformFiles(const Napi::CallbackInfo& info) {
+    std::vector<LdtRequest> requests = guarded(info.Env(), [&] { return requestsArg(info[0]); });
+    std::shared_ptr<GuardFs> fs = fs_;
+    auto* worker = new LdtWorker<std::vector<LdtResult>>(
+        info.Env(), "veil.transformFiles", [fs, requests] { return fs->transformFiles(requests); },
+        [](Napi::Env env, const std::vector<LdtResult>& results) -> Napi::Value {
+          Napi::Array out = Napi::Array::New(env, results.size());
+          for (uint32_t i = 0; i < results.size(); ++i) out.Set(i, resultObject(env, results[i]));
+          return out;
+        });
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
   }
 
   Napi::Value unmount(const Napi::CallbackInfo& info) {
