@@ -36,6 +36,7 @@ import type {
   KeyStateChange,
   KeyView,
   NewKeyOptions,
+  RekeyMode,
   RevocationReason,
   NewToken,
   Registration,
@@ -124,8 +125,14 @@ export class ManagerClient {
     return this.#call('POST', '/v1/keys', options, true);
   }
 
-  rotateKey(keyId: string, deactivationDate?: string): Promise<KeyView> {
-    return this.#call('POST', `/v1/keys/${encodeURIComponent(keyId)}/rotate`, { deactivationDate }, true);
+  /** `rekey`: how hosts move files to the new version (default rewrap). */
+  rotateKey(keyId: string, deactivationDate?: string, rekey?: RekeyMode): Promise<KeyView> {
+    return this.#call(
+      'POST',
+      `/v1/keys/${encodeURIComponent(keyId)}/rotate`,
+      { deactivationDate, rekey },
+      true,
+    );
   }
 
   setKeyState(keyId: string, version: number, state: KeyState): Promise<KeyView> {

@@ -31,6 +31,41 @@ export interface KeyVersionView {
   revocationReason: RevocationReason | null;
   /** False once destroyed: the metadata stays, the material is gone. */
   hasMaterial: boolean;
+  /**
+   * How hosts move files to this version when it is made by a rotation (docs/keys.md):
+   * `rewrap` rewraps each file's key under it (header only), `full` re-encrypts every file
+   * under a new file key. Version 1 and versions made before this field existed: `rewrap`.
+   */
+  rekey: RekeyMode;
+  /** Where this version is still in use, as the hosts last reported it (docs/keys.md, "Retirement"). */
+  usage: KeyVersionUsage;
+}
+
+/** How files reach a new key version: header-only rewrap of each file key, or full re-encryption. */
+export const REKEY_MODES = ['rewrap', 'full'] as const;
+export type RekeyMode = (typeof REKEY_MODES)[number];
+
+/** What still needs a key version, by the policies in use and the hosts' last reports. */
+export interface KeyVersionUsage {
+  /** Hosts whose last report has files under this version, with how many (over all their guard points). */
+  hostsUsing: { hostId: string; files: number }[];
+  /**
+   * Hosts with a guard point whose policy uses the key that have not yet reported, for every
+   * such guard point, a transformation that is idle and has no file under this version
+   * (never reported, still transforming, or reporting files under it).
+   */
+  hostsPending: string[];
+  /** Whether `destroy` would be accepted now; when not, why (the same sentence as the refusal). */
+  destroyable: boolean;
+  reason: string | null;
+}
+
+/** POST /v1/keys/{keyId}/rotate */
+export interface RotateOptions {
+  /** ISO 8601: when the new version's cryptoperiod ends. */
+  deactivationDate?: string;
+  /** Default `rewrap`. A compromised version always makes hosts re-encrypt in full. */
+  rekey?: RekeyMode;
 }
 
 /** POST /v1/keys */
@@ -116,7 +151,32 @@ export interface GuardPointStatus {
   guardPointId: string;
   state: 'guarded' | 'released' | 'failed';
   message?: string;
+  /** Set by the manager when it stores the report; a host does not send it. */
   reportedAt?: string;
+  /** Live data transformation of the guard point (docs/ldt.md), when the host runs it. */
+  transformation?: GuardPointTransformation;
+}
+
+export const TRANSFORMATION_STATES = ['idle', 'scanning', 'running', 'paused', 'waiting', 'failed'] as const;
+export type TransformationState = (typeof TRANSFORMATION_STATES)[number];
+
+/**
+ * How a guard point's rekeying worker stands (docs/ldt.md). Counts are whole numbers from 0
+ * to 2^53; `waiting`: outside its time window, or a file is busy.
+ */
+export interface GuardPointTransformation {
+  state: TransformationState;
+  filesTotal: number;
+  filesDone: number;
+  bytesTotal: number;
+  bytesDone: number;
+  etaSeconds: number | null;
+  /** Key versions that files under the guard point are under right now, after the host's last scan, with counts. */
+  keyVersions: { keyId: string; version: number; files: number }[];
+  /** Files not yet encrypted (initial encryption). */
+  plaintextFiles: number;
+  /** At most 1,000 characters. */
+  message?: string;
 }
 
 /** The body of every error answer. */
@@ -167,6 +227,12 @@ export type HostEvent =
   | {
       type: 'guardpoints';
       guardPoints: { guardPointId: string; path: string; automatic: boolean; policy: PolicyView }[];
+      /**
+       * The rekey mode of every key version the host's guard points need (exactly the versions
+       * of the delivery that follows, withdrawals aside): how files reach that version when
+       * it is the target. A compromised source version forces `full` whatever is said here.
+       */
+      rekey: { keyId: string; version: number; mode: RekeyMode }[];
     }
   | {
       /** The host was de-registered: it removes its guard points (the data stays encrypted); the stream closes. */

@@ -1,7 +1,12 @@
 // The entries of what happens outside an API call's answer (docs/audit.md): key states
 // changed by their dates, key deliveries to hosts, and the events hosts report. Built
 // here from ids, versions, states and the hosts' own words; never from key material.
-import type { HostReport, KeyStateChange } from '../../manager-client/types.js';
+import type {
+  GuardPointStatus,
+  GuardPointTransformation,
+  HostReport,
+  KeyStateChange,
+} from '../../manager-client/types.js';
 import type { AuditEntry } from './audit_record.js';
 
 const system = { actor: 'system', role: 'system', source: 'local', reason: '' } as const;
@@ -86,6 +91,75 @@ export function hostReportEntry(
             executable: access.executable,
           }
         : {}),
+    },
+  };
+}
+
+const hostActor = (host: { id: string; domain: string }, source: string) => ({
+  time: Date.now(),
+  actor: `host:${host.id}`,
+  role: 'host',
+  domain: host.domain,
+  object: host.id,
+  source,
+});
+
+/** A guard point whose state a host reports changed (or first reports): guarded, released, failed. */
+export function guardPointStatusEntry(
+  host: { id: string; domain: string },
+  status: GuardPointStatus,
+  from: string | undefined,
+  path: string,
+  source: string,
+): AuditEntry {
+  const failed = status.state === 'failed';
+  return {
+    ...hostActor(host, source),
+    action: 'host.guardpoint-status',
+    outcome: failed ? 'failure' : 'success',
+    reason: failed ? 'guard-failed' : '',
+    details: {
+      guardPointId: status.guardPointId,
+      guardPoint: path,
+      from: from ?? '',
+      to: status.state,
+      ...(status.message === undefined ? {} : { message: status.message }),
+    },
+  };
+}
+
+/**
+ * A guard point's rekey state as a host reports it, when it changed (or first appears): its
+ * start, pauses and waits, completion (idle) or failure, with the counts at that moment and
+ * the key versions its files are under ("keyId:version=files …").
+ */
+export function rekeyProgressEntry(
+  host: { id: string; domain: string },
+  guardPointId: string,
+  t: GuardPointTransformation,
+  from: string | undefined,
+  path: string,
+  source: string,
+): AuditEntry {
+  const failed = t.state === 'failed';
+  const versions = t.keyVersions.map((k) => `${k.keyId}:${k.version}=${k.files}`).join(' ');
+  return {
+    ...hostActor(host, source),
+    action: 'host.rekey-progress',
+    outcome: failed ? 'failure' : 'success',
+    reason: failed ? 'rekey-failed' : '',
+    details: {
+      guardPointId,
+      guardPoint: path,
+      from: from ?? '',
+      to: t.state,
+      filesDone: t.filesDone,
+      filesTotal: t.filesTotal,
+      bytesDone: t.bytesDone,
+      bytesTotal: t.bytesTotal,
+      plaintextFiles: t.plaintextFiles,
+      keyVersions: versions.length > 2048 ? `${versions.slice(0, 2045)}...` : versions,
+      ...(t.message === undefined ? {} : { message: t.message }),
     },
   };
 }

@@ -14,8 +14,12 @@ import {
   HOST_REPORT_TYPES,
   KEY_ALGORITHMS,
   REVOCATION_REASONS,
+  REKEY_MODES,
+  type GuardPointTransformation,
   type HostReportRecord,
   type HostView,
+  type KeyVersionView,
+  type RekeyMode,
   type HostReportType,
   type KeyAlgorithm,
   type KeyState,
@@ -266,8 +270,56 @@ connectionOptions(host.command('list').description('the host inventory')).action
   },
 );
 
+const count = (n: number, one: string, many = `${one}s`): string =>
+  `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+/** Done and total bytes in the total's unit: "1.2/4.8 GiB". */
+function byteRange(done: number, total: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let unit = 0;
+  while (unit < units.length - 1 && total >= 1024 ** (unit + 1)) unit++;
+  const show = (n: number) => (unit === 0 ? String(n) : (n / 1024 ** unit).toFixed(1));
+  return `${show(done)}/${show(total)} ${units[unit]}`;
+}
+
+/** 200 -> "3m20s". */
+function duration(seconds: number): string {
+  const d = Math.floor(seconds / 86400);
+  const h = Math.floor((seconds % 86400) / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = Math.floor(seconds % 60);
+  if (d > 0) return `${d}d${h}h`;
+  if (h > 0) return `${h}h${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m${String(s).padStart(2, '0')}s`;
+  return `${s}s`;
+}
+
+/** "rekey running 1,234/5,000 files, 1.2/4.8 GiB (25%), ETA 3m20s; files under 3f2a9c1e…:1 (1,200)" */
+function describeTransformation(t: GuardPointTransformation): string {
+  const percent =
+    t.bytesTotal > 0
+      ? Math.floor((100 * t.bytesDone) / t.bytesTotal)
+      : t.filesTotal > 0
+        ? Math.floor((100 * t.filesDone) / t.filesTotal)
+        : null;
+  const parts = [
+    `rekey ${t.state} ${t.filesDone.toLocaleString('en-US')}/${t.filesTotal.toLocaleString('en-US')} files, ` +
+      `${byteRange(t.bytesDone, t.bytesTotal)}${percent === null ? '' : ` (${percent}%)`}` +
+      `${t.etaSeconds === null ? '' : `, ETA ${duration(t.etaSeconds)}`}` +
+      `${t.plaintextFiles > 0 ? `, ${count(t.plaintextFiles, 'plaintext file')}` : ''}` +
+      `${t.message ? ` (${t.message})` : ''}`,
+    t.keyVersions.length === 0
+      ? 'no encrypted files'
+      : 'files under ' +
+        t.keyVersions
+          .map((k) => `${k.keyId.slice(0, 8)}…:${k.version} (${k.files.toLocaleString('en-US')})`)
+          .join(', '),
+  ];
+  return parts.join('; ');
+}
+
 /** A host in full: certificate, group, last contact and the guard point status it reported. */
-function describeHost(h: HostView): string {
+function describeHost(h: HostView, paths: ReadonlyMap<string, string> = new Map()): string {
   const lines = [
     `host ${h.hostId}: ${h.name}`,
     `  group:        ${h.hostGroup ?? '-'}`,
@@ -276,17 +328,32 @@ function describeHost(h: HostView): string {
     `  last seen:    ${h.lastSeenAt ?? 'never'}`,
     ...(h.deregisteredAt ? [`  de-registered ${h.deregisteredAt}: certificate revoked`] : []),
     `  guard points: ${h.guardPoints.length === 0 ? 'none reported' : ''}`,
-    ...h.guardPoints.map(
-      (g) =>
-        `    ${g.guardPointId}  ${g.state}${g.message ? ` (${g.message})` : ''}${g.reportedAt ? `  reported ${g.reportedAt}` : ''}`,
-    ),
+    ...h.guardPoints.flatMap((g) => [
+      `    ${paths.get(g.guardPointId) ?? g.guardPointId}: ${g.state}${g.message ? ` (${g.message})` : ''}` +
+        `${g.transformation ? `; ${describeTransformation(g.transformation)}` : ''}`,
+      `      guard point ${g.guardPointId}${g.reportedAt ? `, reported ${g.reportedAt}` : ''}`,
+    ]),
   ];
   return lines.join('\n');
 }
 
 connectionOptions(
-  host.command('show <host-id>').description('one host: certificate, group, last seen, guard points'),
-).action((id: string, options: Connection) => act(options, (api) => api.host(id), describeHost));
+  host
+    .command('show <host-id>')
+    .description('one host: certificate, group, last seen, guard points and their live data transformation'),
+).action((id: string, options: Connection) => {
+  let paths = new Map<string, string>();
+  return act(
+    options,
+    async (api) => {
+      const shown = await api.host(id);
+      // The guard points' paths, for the human form (the JSON form is the host as the API answers).
+      if (!options.json) paths = new Map((await api.guardPoints()).map((g) => [g.guardPointId, g.path]));
+      return shown;
+    },
+    (shown) => describeHost(shown, paths),
+  );
+});
 connectionOptions(
   host
     .command('remove <host-id>')
@@ -398,12 +465,29 @@ function isoDate(value: string): string {
   return new Date(ms).toISOString();
 }
 
+/** Where a version that is not active is still in use, and whether it may be destroyed now. */
+function describeUsage(v: KeyVersionView): string {
+  if (v.state === 'active' || v.state === 'destroyed') return '';
+  const { hostsUsing, hostsPending, destroyable, reason } = v.usage;
+  if (destroyable) return '; unused on every host: may be destroyed';
+  const files = hostsUsing.reduce((sum, h) => sum + h.files, 0);
+  const waiting = hostsPending.length - hostsUsing.length;
+  const parts = [
+    ...(hostsUsing.length > 0
+      ? [`in use on ${count(hostsUsing.length, 'host')} (${count(files, 'file')})`]
+      : []),
+    ...(waiting > 0 ? [`not yet reported unused by ${count(waiting, 'host')}`] : []),
+  ];
+  return `; ${parts.length > 0 ? parts.join(', ') : `kept: ${reason ?? 'in use'}`}`;
+}
+
 function describeKey(k: KeyView): string {
   const versions = k.versions.map(
     (v) =>
       `  version ${v.version}: ${v.state}${v.deactivationDate ? `, deactivates ${v.deactivationDate}` : ''}` +
       `${v.revocationReason ? `, revoked (${v.revocationReason}, compromised ${v.compromiseDate ?? '?'})` : ''}` +
-      `${v.hasMaterial ? '' : ', material destroyed'}`,
+      `${v.hasMaterial ? '' : ', material destroyed'}${v.version > 1 ? `, rekey ${v.rekey}` : ''}` +
+      describeUsage(v),
   );
   return [`${k.keyId}  ${k.name}  ${k.algorithm}`, ...versions].join('\n');
 }
@@ -447,9 +531,19 @@ connectionOptions(
   key
     .command('rotate <key-id>')
     .description('a new active version; the versions active until now are deactivated')
-    .option('--deactivation <date>', "when the new version's cryptoperiod ends (ISO 8601)", isoDate),
-).action((id: string, options: Connection & Dates) =>
-  showKeys(options, (api) => api.rotateKey(id, options.deactivation)),
+    .option('--deactivation <date>', "when the new version's cryptoperiod ends (ISO 8601)", isoDate)
+    .addOption(
+      new Option(
+        '--rekey <mode>',
+        "how hosts move files to the new version: rewrap = header-only rewrap of each file's key under " +
+          'the new version, O(files); full = every file re-encrypted under a new file key. ' +
+          'A compromised version always forces full on the host',
+      )
+        .choices(REKEY_MODES)
+        .default('rewrap'),
+    ),
+).action((id: string, options: Connection & Dates & { rekey: RekeyMode }) =>
+  showKeys(options, (api) => api.rotateKey(id, options.deactivation, options.rekey)),
 );
 connectionOptions(
   key

@@ -6,7 +6,8 @@
 // host's offline key (offline/offline_keys.ts), which is no data key and never withdrawn.
 import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 
-import type { HostEvent, KeyView } from '../../manager-client/types.js';
+import { ManagerError } from '../../manager-client/errors.js';
+import type { HostEvent, KeyAlgorithm } from '../../manager-client/types.js';
 import type { AuditLog } from '../audit/audit_log.js';
 import { deliveryEntry } from '../audit/manager_events.js';
 import type { KeyService } from '../keys/key_service.js';
@@ -17,6 +18,8 @@ import { buildDelivery, type DeliveryEntryInput } from './delivery_blob.js';
 
 const versionKey = (v: DeliveredVersion): string => `${v.keyId}/${v.version}`;
 
+type KeyStates = { algorithm: KeyAlgorithm; versions: KeyVersionRow[] };
+
 export class DeliveryService {
   // Each host's transport key, parsed: with OpenSSL 3, parsing the PEM costs several times the RSA
   // encryption itself, and a host keeps its key until its agent restarts. By host, so that hosts that
@@ -25,7 +28,11 @@ export class DeliveryService {
   // Inside batch(): the keys as every delivery of the batch sees them, each read (and its material
   // unwrapped) once instead of once per host. Nothing changes them meanwhile: a batch runs in one go.
   #shared:
-    | { views: Map<string, KeyView>; versions: Map<string, KeyVersionRow[]>; materials: Map<string, Buffer> }
+    | {
+        views: Map<string, KeyStates>;
+        versions: Map<string, KeyVersionRow[]>;
+        materials: Map<string, Buffer>;
+      }
     | undefined;
 
   constructor(
@@ -53,7 +60,10 @@ export class DeliveryService {
     }
   }
 
-  /** The guard points of the host, with their policies, as the event stream sends them. */
+  /**
+   * The guard points of the host, with their policies, as the event stream sends them, and the
+   * rekey mode of each key version they need (the versions of the delivery that follows).
+   */
   guardPointsEvent(host: HostRow): HostEvent {
     return {
       type: 'guardpoints',
@@ -63,6 +73,10 @@ export class DeliveryService {
         automatic: guardPoint.automatic,
         policy,
       })),
+      rekey: this.needed(host).flatMap((ref) => {
+        const row = this.#versions(ref.keyId).find((v) => v.version === ref.version);
+        return row ? [{ keyId: ref.keyId, version: ref.version, mode: row.rekey }] : [];
+      }),
     };
   }
 
@@ -149,10 +163,17 @@ export class DeliveryService {
     }
   }
 
-  #view(keyId: string): KeyView {
+  // The key's algorithm and versions: what a delivery needs of it (the API's KeyView also
+  // works out where each version is in use, which a delivery has no need of).
+  #view(keyId: string): KeyStates {
     const shared = this.#shared?.views;
-    const view = shared?.get(keyId) ?? this.keys.view(keyId);
-    shared?.set(keyId, view);
+    let view = shared?.get(keyId);
+    if (!view) {
+      const key = this.store.key(keyId);
+      if (!key) throw new ManagerError('VEIL_KEY_UNKNOWN', `there is no key ${keyId}`);
+      view = { algorithm: key.algorithm, versions: this.#versions(keyId) };
+      shared?.set(keyId, view);
+    }
     return view;
   }
 

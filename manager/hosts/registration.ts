@@ -14,10 +14,13 @@ import type {
   RegistrationRequest,
   TokenOptions,
 } from '../../manager-client/types.js';
+import type { AuditLog } from '../audit/audit_log.js';
+import { guardPointStatusEntry, rekeyProgressEntry } from '../audit/manager_events.js';
+import type { AuditEntry } from '../audit/audit_record.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
-import type { HostRow, Insertable, ManagerStore, TokenRow } from '../store/store.js';
-import { UUID } from '../../common/uuid.js';
+import type { GuardPointRow, HostRow, Insertable, ManagerStore, TokenRow } from '../store/store.js';
+import { checkStatusReport } from './status_schema.js';
 
 const TOKEN_PREFIX = 'veil-rt-';
 const HOSTNAME =
@@ -39,6 +42,8 @@ export class RegistrationService {
     private readonly ca: CertificateAuthority,
     private readonly offline: OfflineKeys,
     private readonly now: () => number = Date.now,
+    /** Where changes of guard point and rekey state that hosts report are recorded. */
+    private readonly audit?: AuditLog,
   ) {}
 
   createToken(options: TokenOptions): NewToken {
@@ -141,27 +146,31 @@ export class RegistrationService {
     return hostView(host);
   }
 
-  /** Records what a host reports of its guard points (replacing its last report). */
-  reportStatus(hostId: string, report: unknown): HostView {
-    const entries = (report as { guardPoints?: unknown } | null)?.guardPoints;
-    const bad = (message: string) => refused('VEIL_REGISTRATION_BAD_REQUEST', message);
-    if (!Array.isArray(entries) || entries.length > 1000)
-      throw bad('guardPoints is an array of at most 1,000 reports');
+  /**
+   * Records what a host reports of its guard points (replacing its last report), checked
+   * whole (status_schema.ts). Each change of a guard point's state, and of its rekey state
+   * (start, pause, completion…), becomes an audit record with it; progress alone does not.
+   * `source`: the host's address, for the audit trail.
+   */
+  reportStatus(hostId: string, report: unknown, source = 'local'): HostView {
     const at = new Date(this.now()).toISOString();
-    const status: GuardPointStatus[] = entries.map((entry: unknown, i) => {
-      const e = entry as Partial<GuardPointStatus> | null;
-      if (typeof e?.guardPointId !== 'string' || !UUID.test(e.guardPointId)) {
-        throw bad(`guardPoints/${i}: guardPointId is a UUID`);
-      }
-      if (e?.state !== 'guarded' && e?.state !== 'released' && e?.state !== 'failed') {
-        throw bad(`guardPoints/${i}: state is guarded, released or failed`);
-      }
-      if (e.message !== undefined && (typeof e.message !== 'string' || e.message.length > 1000)) {
-        throw bad(`guardPoints/${i}: message is a string of at most 1,000 characters`);
-      }
-      return { guardPointId: e.guardPointId, state: e.state, message: e.message, reportedAt: at };
-    });
-    this.store.setGuardPointStatus(hostId, JSON.stringify(status));
+    const status: GuardPointStatus[] = checkStatusReport(report).map((s) => ({ ...s, reportedAt: at }));
+    const host = this.store.host(hostId);
+    if (!host) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    const audit = this.audit;
+    const save = () => this.store.setGuardPointStatus(hostId, JSON.stringify(status));
+    if (!audit) save();
+    else {
+      const entries = statusChanges(host, status, this.store.guardPoints(), source);
+      // The records first, as for host reports: a failure between the commits records a report
+      // the host sends again, never stores one unrecorded.
+      this.store.transaction(() =>
+        audit.batch(() => {
+          for (const entry of entries) audit.append(entry);
+          save();
+        }),
+      );
+    }
     return this.host(hostId);
   }
 
@@ -283,6 +292,36 @@ export class RegistrationService {
 }
 
 const normalSerial = (serial: string): string => serial.toLowerCase().replace(/^0+/, '');
+
+function lastStatus(host: HostRow): Map<string, GuardPointStatus> {
+  if (host.guardPointStatus === null) return new Map();
+  return new Map((JSON.parse(host.guardPointStatus) as GuardPointStatus[]).map((s) => [s.guardPointId, s]));
+}
+
+/**
+ * The audit records of a new report: a guard point whose state differs from the last report
+ * (or that it did not hold), and a transformation whose state differs (or that starts).
+ */
+function statusChanges(
+  host: HostRow,
+  status: readonly GuardPointStatus[],
+  guardPoints: readonly GuardPointRow[],
+  source: string,
+): AuditEntry[] {
+  const before = lastStatus(host);
+  const paths = new Map(guardPoints.map((g) => [g.id, g.path]));
+  const entries: AuditEntry[] = [];
+  for (const now of status) {
+    const last = before.get(now.guardPointId);
+    const path = paths.get(now.guardPointId) ?? '';
+    if (last?.state !== now.state) entries.push(guardPointStatusEntry(host, now, last?.state, path, source));
+    const t = now.transformation;
+    if (t && last?.transformation?.state !== t.state) {
+      entries.push(rekeyProgressEntry(host, now.guardPointId, t, last?.transformation?.state, path, source));
+    }
+  }
+  return entries;
+}
 
 function hostView(host: HostRow): HostView {
   return {

@@ -10,14 +10,17 @@ import type {
   KeyAlgorithm,
   KeyState,
   KeyStateChange,
+  KeyVersionUsage,
   KeyVersionView,
   KeyView,
+  RekeyMode,
   RevocationReason,
 } from '../../manager-client/types.js';
 import type { Insertable, KeyRow, KeyVersionRow, ManagerStore, StateChangeRow } from '../store/store.js';
 import { ROOT_DOMAIN } from '../domains.js';
 import { GENERATION, transitionFor } from './lifecycle.js';
 import { keyVersionContext, type MasterKey } from './master_key.js';
+import { UNUSED, type VersionUsageSource } from './retirement.js';
 import { UUID } from '../../common/uuid.js';
 
 const MATERIAL_BYTES: Record<KeyAlgorithm, number> = { 'aes-256': 32, 'aes-128': 16 };
@@ -39,12 +42,12 @@ function badRequest(message: string): ManagerError {
 }
 
 export class KeyService {
-  /** `dependent`: what still needs a version (a guard point), which then cannot be destroyed. */
+  /** `uses`: what still needs each version (policies, hosts' files), which then cannot be destroyed. */
   constructor(
     private readonly store: ManagerStore,
     private readonly master: MasterKey,
     private readonly now: () => number = Date.now,
-    private readonly dependent: (keyId: string, version: number) => string | undefined = () => undefined,
+    private readonly uses: VersionUsageSource = UNUSED,
   ) {}
 
   create(options: CreateKeyOptions): KeyView {
@@ -125,19 +128,29 @@ export class KeyService {
     return algorithm;
   }
 
-  /** A new version becomes active; the versions active until now are deactivated (transition 8). */
-  rotate(keyId: string, options: { deactivationDate?: number } = {}): KeyView {
+  /**
+   * A new version becomes active; the versions active until now are deactivated (transition 8).
+   * `rekey`: how hosts move files to it (default rewrap; docs/keys.md).
+   */
+  rotate(keyId: string, options: { deactivationDate?: number; rekey?: unknown } = {}): KeyView {
     const now = this.now();
     const deactivation = options.deactivationDate ?? null;
     if (deactivation !== null && deactivation <= now)
       throw badRequest('the deactivation date must be in the future');
+    const rekey = options.rekey ?? 'rewrap';
+    if (rekey !== 'rewrap' && rekey !== 'full') {
+      throw badRequest(
+        `rekey is "rewrap" (each file's key rewrapped under the new version, header only) or "full" ` +
+          `(every file re-encrypted under a new file key), not ${JSON.stringify(rekey)}`,
+      );
+    }
     this.store.transaction(() => {
       const key = this.keyRow(keyId);
       const versions = this.store.versions(keyId);
       for (const version of versions.filter((v) => v.state === 'active')) {
         this.change(version, 'deactivated', `replaced by version ${versions.length + 1}`);
       }
-      this.addVersion(key, versions.length + 1, now, deactivation, 'rotation');
+      this.addVersion(key, versions.length + 1, now, deactivation, 'rotation', undefined, rekey);
     });
     return this.view(keyId);
   }
@@ -167,17 +180,18 @@ export class KeyService {
     return this.view(keyId);
   }
 
-  /** Destroys a version's material (§8.3.4); its metadata stays. Refused while a guard point needs it. */
+  /**
+   * Destroys a version's material (§8.3.4); its metadata stays. Refused while something needs
+   * it: a policy in use naming it, or a host with files under it or not yet reported (retirement.ts).
+   */
   destroy(keyId: string, version: number): KeyView {
     this.store.transaction(() => {
-      const user = this.dependent(keyId, version);
-      if (user !== undefined) {
-        throw new ManagerError(
-          'VEIL_KEY_IN_USE',
-          `version ${version} of key ${keyId} protects the guard point ${user}: change its policy first`,
-        );
+      const row = this.versionRow(keyId, version);
+      if (row.state !== 'destroyed') {
+        const use = this.uses.usage(keyId, [row]).get(version);
+        if (use && !use.destroyable) throw new ManagerError('VEIL_KEY_IN_USE', use.reason ?? 'in use');
       }
-      this.change(this.versionRow(keyId, version), 'destroyed', 'destroyed by request');
+      this.change(row, 'destroyed', 'destroyed by request');
     });
     return this.view(keyId);
   }
@@ -211,12 +225,14 @@ export class KeyService {
 
   view(keyId: string): KeyView {
     const key = this.keyRow(keyId);
+    const versions = this.store.versions(keyId);
+    const usage = this.uses.usage(keyId, versions);
     return {
       keyId: key.id,
       name: key.name,
       algorithm: key.algorithm,
       createdAt: new Date(key.createdAt).toISOString(),
-      versions: this.store.versions(keyId).map(versionView),
+      versions: versions.map((row) => versionView(row, usage.get(row.version))),
     };
   }
 
@@ -236,6 +252,7 @@ export class KeyService {
     deactivation: number | null,
     cause: string,
     imported?: Buffer,
+    rekey: RekeyMode = 'rewrap',
   ) {
     const now = this.now();
     const material = imported ? Buffer.from(imported) : randomBytes(MATERIAL_BYTES[key.algorithm]);
@@ -251,6 +268,7 @@ export class KeyService {
       revocationReason: null,
       wasCompromised: false,
       wrappedMaterial: this.master.wrap(material, keyVersionContext(key.id, version)),
+      rekey,
     };
     material.fill(0);
     this.store.insertVersion(row);
@@ -308,7 +326,9 @@ export class KeyService {
   }
 }
 
-function versionView(row: KeyVersionRow): KeyVersionView {
+const NO_USAGE: KeyVersionUsage = { hostsUsing: [], hostsPending: [], destroyable: true, reason: null };
+
+function versionView(row: KeyVersionRow, usage: KeyVersionUsage = NO_USAGE): KeyVersionView {
   return {
     version: row.version,
     state: row.state,
@@ -319,6 +339,8 @@ function versionView(row: KeyVersionRow): KeyVersionView {
     compromiseDate: iso(row.compromiseDate),
     revocationReason: row.revocationReason,
     hasMaterial: row.wrappedMaterial !== null,
+    rekey: row.rekey,
+    usage,
   };
 }
 

@@ -184,26 +184,6 @@ export class Assignments {
     );
   }
 
-  /**
-   * A guard point whose policy needs the key version, if any: one that names the version,
-   * or the key without a version. The latter holds every version but a destroyed one, since
-   * its files may be under any of them until the rekeying worker can tell which are not.
-   */
-  guardPointUsing(keyId: string, version: number): string | undefined {
-    const state = this.store.versions(keyId).find((v) => v.version === version)?.state;
-    for (const guardPoint of this.store.guardPoints()) {
-      const policy = this.store.policy(guardPoint.policyId);
-      if (!policy) continue;
-      const named = storedPolicyKeys(JSON.parse(policy.document));
-      if (named.versions.some((ref) => ref.keyId === keyId && ref.version === version))
-        return guardPoint.path;
-      if (named.wholeKeys.includes(keyId) && state !== undefined && state !== 'destroyed') {
-        return `${guardPoint.path}, whose policy names the key without a version`;
-      }
-    }
-    return undefined;
-  }
-
   private guardPointView(row: Insertable<GuardPointRow>): GuardPointView {
     return {
       guardPointId: row.id,

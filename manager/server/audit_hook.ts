@@ -32,7 +32,15 @@ const CREDENTIAL_REFUSALS = new Set([
 /** The fields of an answer that name what a call made, in the order they are looked for. */
 const ID_FIELDS = ['hostId', 'keyId', 'guardPointId', 'apiKeyId', 'tokenId', 'backupKeyId', 'name'] as const;
 
+/**
+ * Answered calls the service records itself, change by change: a host reports its guard
+ * points every few seconds while it rekeys, and only changes of state go into the trail
+ * (host.guardpoint-status, host.rekey-progress). Refused ones are recorded here as usual.
+ */
+const RECORDED_BY_SERVICE = new Set(['POST /v1/hosts/self/status']);
+
 function recorded(method: string, route: string, reason: string): boolean {
+  if (reason === '' && RECORDED_BY_SERVICE.has(route)) return false;
   return method !== 'GET' || route.startsWith('GET /v1/audit') || CREDENTIAL_REFUSALS.has(reason);
 }
 

@@ -6,6 +6,11 @@ import {
   HOST_REPORT_SCHEMA,
   MAX_REPORTS_PER_BATCH,
 } from '../hosts/report_schema.js';
+import {
+  GUARD_POINT_STATUS_REPORT_SCHEMA,
+  GUARD_POINT_STATUS_SCHEMA,
+  GUARD_POINT_TRANSFORMATION_SCHEMA,
+} from '../hosts/status_schema.js';
 import { HOST_REPORT_TYPES } from '../../manager-client/types.js';
 import { ACCESS } from './access.js';
 import { AUDIT_PATHS } from './openapi_audit.js';
@@ -138,6 +143,44 @@ const DOCUMENT = {
           compromiseDate: { type: 'string', format: 'date-time', nullable: true },
           revocationReason: { type: 'string', nullable: true },
           hasMaterial: { type: 'boolean' },
+          rekey: {
+            type: 'string',
+            enum: ['rewrap', 'full'],
+            description:
+              'how hosts move files to this version when a rotation makes it: rewrap (each file key ' +
+              'rewrapped, header only) or full (every file re-encrypted); rewrap for version 1',
+          },
+          usage: {
+            type: 'object',
+            description:
+              "what still needs the version, by the policies in use and the hosts' last guard point " +
+              'reports (docs/keys.md, "Retirement")',
+            properties: {
+              hostsUsing: {
+                type: 'array',
+                description: 'hosts whose last report has files under it, with how many',
+                items: {
+                  type: 'object',
+                  properties: {
+                    hostId: { type: 'string', format: 'uuid' },
+                    files: { type: 'integer', minimum: 1 },
+                  },
+                },
+              },
+              hostsPending: {
+                type: 'array',
+                description:
+                  'hosts that keep it: files under it, or a guard point using the key not yet reported idle without it',
+                items: { type: 'string', format: 'uuid' },
+              },
+              destroyable: { type: 'boolean', description: 'whether destroy would be accepted now' },
+              reason: {
+                type: 'string',
+                nullable: true,
+                description: 'why not: the refusal destroy would give',
+              },
+            },
+          },
         },
       },
       Key: {
@@ -161,6 +204,9 @@ const DOCUMENT = {
         },
       },
       HostReport: HOST_REPORT_SCHEMA,
+      GuardPointTransformation: GUARD_POINT_TRANSFORMATION_SCHEMA,
+      GuardPointStatus: GUARD_POINT_STATUS_SCHEMA,
+      GuardPointStatusReport: GUARD_POINT_STATUS_REPORT_SCHEMA,
       HostReportBatch: HOST_REPORT_BATCH_SCHEMA,
       HostReportRecord: {
         allOf: [
@@ -208,8 +254,16 @@ const DOCUMENT = {
           deregisteredAt: { type: 'string', format: 'date-time', nullable: true },
           guardPoints: {
             type: 'array',
-            items: { type: 'object' },
-            description: 'its last guard point report',
+            items: {
+              allOf: [
+                { $ref: '#/components/schemas/GuardPointStatus' },
+                {
+                  type: 'object',
+                  properties: { reportedAt: { type: 'string', format: 'date-time' } },
+                },
+              ],
+            },
+            description: 'its last guard point report, as the host sent it, with when it came',
           },
         },
       },
@@ -388,6 +442,28 @@ const DOCUMENT = {
         summary: 'a new active version; the active ones are deactivated',
         security: [{ admin: [] }],
         parameters: [keyId],
+        requestBody: {
+          required: false,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  deactivationDate: { type: 'string', format: 'date-time' },
+                  rekey: {
+                    type: 'string',
+                    enum: ['rewrap', 'full'],
+                    default: 'rewrap',
+                    description:
+                      "how hosts move files to the new version: rewrap each file's key under it (header only, " +
+                      'O(files)) or re-encrypt every file under a new file key; files under a compromised ' +
+                      'version are always re-encrypted in full',
+                  },
+                },
+              },
+            },
+          },
+        },
         responses: { '200': keyAnswer, '400': error, '401': error, '404': error },
       },
     },
@@ -410,8 +486,9 @@ const DOCUMENT = {
     '/v1/events': {
       get: {
         summary:
-          'the host event stream (WebSocket): offline unlock data, guard points with their policies, ' +
-          'and key deliveries (docs/protocol.md), on connect and after every change',
+          'the host event stream (WebSocket): offline unlock data, guard points with their policies and ' +
+          'the rekey mode of each key version they need, and key deliveries (docs/protocol.md), on ' +
+          'connect and after every change',
         security: [{ host: [] }],
         responses: {
           '101': { description: 'switched to the WebSocket protocol' },
@@ -589,29 +666,19 @@ const DOCUMENT = {
       post: {
         summary: "report the state of each of this host's guard points (replaces its last report)",
         security: [{ host: [] }],
-        requestBody: jsonBody({
-          type: 'object',
-          required: ['guardPoints'],
-          properties: {
-            guardPoints: {
-              type: 'array',
-              maxItems: 1000,
-              items: {
-                type: 'object',
-                required: ['guardPointId', 'state'],
-                properties: {
-                  guardPointId: { type: 'string', format: 'uuid' },
-                  state: { type: 'string', enum: ['guarded', 'released', 'failed'] },
-                  message: { type: 'string', maxLength: 1000 },
-                },
-              },
-            },
-          },
-        }),
+        description:
+          'Each guard point once, each key version once per transformation; no other field. A refused ' +
+          'report (the first bad field by its JSON pointer) changes nothing. Changes of state are recorded ' +
+          'in the audit trail (host.guardpoint-status, host.rekey-progress); progress alone is not.',
+        requestBody: jsonBody({ $ref: '#/components/schemas/GuardPointStatusReport' }),
         responses: {
-          '200': { description: 'the host as the manager now shows it' },
+          '200': {
+            description: 'the host as the manager now shows it',
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Host' } } },
+          },
           '400': error,
           '401': error,
+          '413': error,
         },
       },
     },

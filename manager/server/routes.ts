@@ -27,6 +27,7 @@ import { USER_ROUTES } from './user_routes.js';
 import { BACKUP_ROUTES } from './backup_routes.js';
 import type { BackupService } from '../backup/backup_service.js';
 import { MAX_REPORT_BATCH_BYTES } from '../hosts/report_schema.js';
+import { MAX_STATUS_BYTES } from '../hosts/status_schema.js';
 import { reportQuery } from '../hosts/reports.js';
 import type { EventStream } from './events.js';
 import { inventory } from '../inventory.js';
@@ -205,7 +206,8 @@ const ROUTES: Route[] = [
     path: /^\/v1\/hosts\/self\/status$/,
     handler: async (context) => {
       const host = trackedHost(context);
-      return [200, context.registration.reportStatus(host.hostId, await readJson(context.req))];
+      const body = await readJson(context.req, MAX_STATUS_BYTES);
+      return [200, context.registration.reportStatus(host.hostId, body, context.req.socket.remoteAddress)];
     },
   },
   {
@@ -382,7 +384,10 @@ const ROUTES: Route[] = [
     handler: changesHosts(async ({ req, keys }, [id]) => {
       const body =
         req.headers['content-length'] === '0' || !req.headers['content-type'] ? {} : await objectBody(req);
-      return [200, keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate') })];
+      return [
+        200,
+        keys.rotate(id ?? '', { deactivationDate: dateField(body, 'deactivationDate'), rekey: body.rekey }),
+      ];
     }),
   },
   {

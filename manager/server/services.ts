@@ -8,6 +8,7 @@ import { RegistrationService } from '../hosts/registration.js';
 import { HostReports } from '../hosts/reports.js';
 import { KeyService } from '../keys/key_service.js';
 import type { MasterKey } from '../keys/master_key.js';
+import { Retirement } from '../keys/retirement.js';
 import { OfflineKeys } from '../offline/offline_keys.js';
 import { Assignments } from '../policies/assignments.js';
 import { SessionService } from '../sessions.js';
@@ -39,11 +40,9 @@ function servicesOver(store: ManagerStore, { master, ca, log, audit }: ServicePa
   const assignments = new Assignments(store);
   return {
     store,
-    keys: new KeyService(store, master, Date.now, (keyId, version) =>
-      assignments.guardPointUsing(keyId, version),
-    ),
+    keys: new KeyService(store, master, Date.now, new Retirement(store)),
     assignments,
-    registration: new RegistrationService(store, ca, offline),
+    registration: new RegistrationService(store, ca, offline, Date.now, audit),
     reports: new HostReports(store, Date.now, audit),
     offline,
     users: new UserService(store),

@@ -218,6 +218,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE registration_tokens ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);
    ALTER TABLE guard_points ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);
    ALTER TABLE administrators ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);`,
+  // Live data transformation: how hosts move files to a version made by a rotation.
+  `ALTER TABLE key_versions ADD COLUMN rekey TEXT NOT NULL DEFAULT 'rewrap';`,
 ];
 
 interface VersionRecord {
@@ -232,6 +234,7 @@ interface VersionRecord {
   revocation_reason: string | null;
   was_compromised: number;
   wrapped_material: Buffer | null;
+  rekey: string;
 }
 
 interface KeyRecord {
@@ -408,6 +411,7 @@ const versionRow = (r: VersionRecord): KeyVersionRow => ({
   revocationReason: r.revocation_reason as RevocationReason | null,
   wasCompromised: r.was_compromised !== 0,
   wrappedMaterial: r.wrapped_material,
+  rekey: r.rekey === 'full' ? 'full' : 'rewrap',
 });
 
 const versionParams = (row: KeyVersionRow): Record<string, unknown> => ({
@@ -422,6 +426,7 @@ const versionParams = (row: KeyVersionRow): Record<string, unknown> => ({
   revocation_reason: row.revocationReason,
   was_compromised: row.wasCompromised ? 1 : 0,
   wrapped_material: row.wrappedMaterial,
+  rekey: row.rekey,
 });
 
 interface AdminRecord {
@@ -558,7 +563,7 @@ export function openSqliteStore(file: string): ManagerStore {
     insertVersion: db.prepare(
       `INSERT INTO key_versions VALUES (:key_id, :version, :state, :created_at, :state_changed_at,
          :activation_date, :deactivation_date, :compromise_date, :revocation_reason, :was_compromised,
-         :wrapped_material)`,
+         :wrapped_material, :rekey)`,
     ),
     updateVersion: db.prepare(
       `UPDATE key_versions SET state = :state, state_changed_at = :state_changed_at,

@@ -1,7 +1,13 @@
 // The manager's store, behind one narrow interface: SQLite embedded today
 // (sqlite_store.ts); a PostgreSQL backend for several managers at once can take its place.
 // Key material is only ever stored wrapped under the master key (keys/master_key.ts).
-import type { AdminRole, KeyAlgorithm, KeyState, RevocationReason } from '../../manager-client/types.js';
+import type {
+  AdminRole,
+  KeyAlgorithm,
+  KeyState,
+  RekeyMode,
+  RevocationReason,
+} from '../../manager-client/types.js';
 
 /** A domain: an isolated namespace of keys, hosts, policies and administrators. */
 export interface DomainRow {
@@ -41,6 +47,8 @@ export interface KeyVersionRow {
   wasCompromised: boolean;
   /** Wrapped under the master key; null once destroyed. */
   wrappedMaterial: Buffer | null;
+  /** How hosts move files to this version (live data transformation): fixed when it is made. */
+  rekey: RekeyMode;
 }
 
 export interface StateChangeRow {

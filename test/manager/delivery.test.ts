@@ -197,13 +197,18 @@ test('a policy naming a key without a version: the host gets every version not d
   assert.deepEqual(compiled(), [{ keyId: payroll.keyId, version: 3 }], 'new files go under version 3');
 });
 
-test("while a guard point's policy names a key without a version, no version of it can be destroyed", async () => {
+test("while a guard point's policy uses a key, its old versions stay until the host reports them unused", async () => {
   const admin = manager.admin();
   for (const version of [1, 2, 3]) {
     await assert.rejects(admin.destroyKey(payroll.keyId, version), (error: unknown) => {
       const { code, message } = error as { code?: string; message?: string };
       assert.equal(code, 'VEIL_KEY_IN_USE');
-      assert.match(message ?? '', /\/srv\/hr, whose policy names the key without a version/);
+      assert.match(
+        message ?? '',
+        version === 3
+          ? /\/srv\/hr, whose policy names the key without a version: it is the active version/
+          : new RegExp(`host hr-server \\(${hostId}\\) has not reported /srv/hr idle without it`),
+      );
       return true;
     });
   }
@@ -220,6 +225,28 @@ test("while a guard point's policy names a key without a version, no version of 
     ['payroll', 1, 'deactivated', 'withdrawn'],
     ['payroll', 2, 'deactivated', 'withdrawn'],
     ['payroll', 3, 'active', 'installed'],
+  ]);
+  // The policy still uses the key: version 1 goes once the host reports no file under it.
+  await assert.rejects(admin.destroyKey(payroll.keyId, 1), /has not reported \/srv\/hr idle/);
+  const guardPointId = (await admin.guardPoints())[0]?.guardPointId ?? '';
+  await host.reportStatus([
+    {
+      guardPointId,
+      state: 'guarded',
+      transformation: {
+        state: 'idle',
+        filesTotal: 2,
+        filesDone: 2,
+        bytesTotal: 10,
+        bytesDone: 10,
+        etaSeconds: null,
+        keyVersions: [
+          { keyId: payroll.keyId, version: 2, files: 1 },
+          { keyId: payroll.keyId, version: 3, files: 1 },
+        ],
+        plaintextFiles: 0,
+      },
+    },
   ]);
   count = deliveries();
   await admin.destroyKey(payroll.keyId, 1);

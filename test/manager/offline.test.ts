@@ -615,6 +615,8 @@ describe('across restarts and de-registration', () => {
     db.exec(
       'ALTER TABLE administrators DROP COLUMN roles; ALTER TABLE administrators DROP COLUMN disabled_at',
     );
+    // So did the rekey mode of key versions.
+    db.exec('ALTER TABLE key_versions DROP COLUMN rekey');
     db.pragma('user_version = 9');
     db.close();
     manager = await startManagerProcess(dataDir);
