@@ -12,23 +12,25 @@ import path from 'node:path';
 import { ManagerError } from '../../manager-client/errors.js';
 import { certificateFingerprint } from '../../manager-client/fingerprint.js';
 import type { MasterKey } from '../keys/master_key.js';
+import {
+  createHostIssuer,
+  DAY,
+  HOST_CERTIFICATE_DAYS,
+  importSigningKey,
+  KEY_ALGORITHM,
+  newSerial,
+  SIGNING,
+  type HostIssuer,
+  type IssuedCertificate,
+} from './host_issuer.js';
+import { startIssuerPool } from './issuer_pool.js';
 import { writeFileAtomically } from '../../common/files.js';
 
 x509.cryptoProvider.set(webcrypto);
 
-const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
-const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-const DAY = 24 * 60 * 60 * 1000;
 const CA_DAYS = 3650;
 const SERVER_DAYS = 825;
-export const HOST_CERTIFICATE_DAYS = 365;
-
-export interface IssuedCertificate {
-  pem: string;
-  serial: string; // lower-case hex
-  notBefore: Date;
-  notAfter: Date;
-}
+export { HOST_CERTIFICATE_DAYS, type IssuedCertificate };
 
 export interface CertificateAuthority {
   readonly certificatePem: string;
@@ -38,6 +40,8 @@ export interface CertificateAuthority {
   readonly server: { keyPem: string; certificatePem: string };
   /** Checks the CSR (PEM) and issues a client certificate for `hostId`. */
   issueHostCertificate(csrPem: string, hostId: string, now?: Date): Promise<IssuedCertificate>;
+  /** Ends the issuer threads. */
+  close(): Promise<void>;
 }
 
 const FILES = {
@@ -49,23 +53,8 @@ const FILES = {
 
 const CONTEXT = { caKey: 'veil/ca/private-key', serverKey: 'veil/ca/server-private-key' } as const;
 
-function badCsr(message: string): ManagerError {
-  return new ManagerError('VEIL_REGISTRATION_BAD_CSR', message);
-}
-
-// A positive serial of 128 random bits (RFC 5280: at most 20 octets, positive).
-function newSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = (bytes[0] ?? 0) & 0x7f;
-  return bytes.toString('hex');
-}
-
 async function exportPkcs8(key: CryptoKey): Promise<Buffer> {
   return Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
-}
-
-async function importSigningKey(pkcs8: Buffer): Promise<CryptoKey> {
-  return await webcrypto.subtle.importKey('pkcs8', pkcs8, KEY_ALGORITHM, false, ['sign']);
 }
 
 function pkcs8Pem(der: Buffer): string {
@@ -84,18 +73,29 @@ async function newKeyPair(): Promise<CryptoKeyPair> {
 export async function openCertificateAuthority(
   dir: string,
   master: MasterKey,
-  options: { hostnames?: string[] } = {},
+  options: {
+    hostnames?: string[];
+    /** Worker threads that sign host certificates (0: on the caller's thread). Default 2. */
+    issuerThreads?: number;
+  } = {},
 ): Promise<CertificateAuthority> {
   const file = (name: keyof typeof FILES) => path.join(dir, FILES[name]);
   if (!existsSync(file('caCertificate'))) await createAuthority(dir, master, options.hostnames ?? []);
   let caCertificate: x509.X509Certificate;
-  let caKey: CryptoKey;
+  let issuer: { issue: HostIssuer; close(): Promise<void> };
   let serverKeyPem: string;
   let serverCertificatePem: string;
   try {
     caCertificate = new x509.X509Certificate(readFileSync(file('caCertificate'), 'utf8'));
     const caPkcs8 = master.unwrap(readFileSync(file('caKey')), CONTEXT.caKey);
-    caKey = await importSigningKey(caPkcs8);
+    const threads = options.issuerThreads ?? 2;
+    const caCertificatePem = caCertificate.toString('pem');
+    if (threads > 0) {
+      issuer = await startIssuerPool({ caCertificatePem, caPkcs8: new Uint8Array(caPkcs8) }, threads);
+    } else {
+      const issue = await createHostIssuer(caCertificatePem, await importSigningKey(caPkcs8));
+      issuer = { issue, close: () => Promise.resolve() };
+    }
     caPkcs8.fill(0);
     const serverPkcs8 = master.unwrap(readFileSync(file('serverKey')), CONTEXT.serverKey);
     serverKeyPem = pkcs8Pem(serverPkcs8);
@@ -112,55 +112,12 @@ export async function openCertificateAuthority(
     );
   }
   const certificatePem = caCertificate.toString('pem');
-  // What every host certificate carries alike, encoded once: each costs about as much as the signature.
-  const [basicConstraints, keyUsages, extendedKeyUsage, authorityKeyIdentifier] = [
-    new x509.BasicConstraintsExtension(false, undefined, true),
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth], false),
-    await x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey),
-  ];
   return {
     certificatePem,
     fingerprint: certificateFingerprint(certificatePem),
     server: { keyPem: serverKeyPem, certificatePem: serverCertificatePem },
-    async issueHostCertificate(csrPem, hostId, now = new Date()) {
-      let csr: x509.Pkcs10CertificateRequest;
-      try {
-        csr = new x509.Pkcs10CertificateRequest(csrPem);
-      } catch {
-        throw badCsr('the CSR is not a PEM-encoded PKCS#10 certificate request');
-      }
-      let signed = false;
-      try {
-        signed = await csr.verify();
-      } catch {
-        signed = false;
-      }
-      if (!signed) throw badCsr('the CSR is not signed by the key it carries');
-      checkHostKey(csr.publicKey);
-      const notBefore = new Date(now.getTime() - 60_000);
-      const notAfter = new Date(now.getTime() + HOST_CERTIFICATE_DAYS * DAY);
-      const serial = newSerial();
-      // The subject is the manager's choice; the CSR's subject and extensions are ignored.
-      const certificate = await x509.X509CertificateGenerator.create({
-        serialNumber: serial,
-        subject: `CN=${hostId}, O=Veil hosts`,
-        issuer: caCertificate.subject,
-        notBefore,
-        notAfter,
-        publicKey: csr.publicKey,
-        signingKey: caKey,
-        signingAlgorithm: SIGNING,
-        extensions: [
-          basicConstraints,
-          keyUsages,
-          extendedKeyUsage,
-          await x509.SubjectKeyIdentifierExtension.create(csr.publicKey),
-          authorityKeyIdentifier,
-        ],
-      });
-      return { pem: certificate.toString('pem'), serial, notBefore, notAfter };
-    },
+    issueHostCertificate: (csrPem, hostId, now = new Date()) => issuer.issue(csrPem, hostId, now),
+    close: () => issuer.close(),
   };
 }
 
@@ -197,20 +154,6 @@ export function readCaCertificate(dir: string): CaCertificateInfo {
     notBefore: new Date(certificate.validFrom).toISOString(),
     notAfter: new Date(certificate.validTo).toISOString(),
   };
-}
-
-// Host keys: P-256 or P-384, or RSA of 2048 bits or more.
-function checkHostKey(key: x509.PublicKey): void {
-  const algorithm = key.algorithm as { name: string; namedCurve?: string; modulusLength?: number };
-  const ok =
-    (algorithm.name === 'ECDSA' && ['P-256', 'P-384'].includes(algorithm.namedCurve ?? '')) ||
-    (algorithm.name === 'RSASSA-PKCS1-v1_5' && (algorithm.modulusLength ?? 0) >= 2048);
-  if (!ok) {
-    throw badCsr(
-      `the CSR's key (${algorithm.name}${algorithm.namedCurve ? ` ${algorithm.namedCurve}` : ''}) is not accepted: ` +
-        'use EC P-256 or P-384, or RSA of 2048 bits or more',
-    );
-  }
 }
 
 async function createAuthority(dir: string, master: MasterKey, hostnames: string[]): Promise<void> {

@@ -66,6 +66,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
   let audit: AuditLog | undefined;
   let siem: SiemForwarding | undefined;
   let releasePid: (() => void) | undefined;
+  let closeCa: (() => Promise<void>) | undefined;
   try {
     // An offline restore refuses a data directory a manager serves (docs/backup.md).
     releasePid = claimPidFile(dataDir);
@@ -75,6 +76,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
     const forwarding = siem;
     const adminPasswordFile = ensureFirstAdmin(store, dataDir);
     const ca = await openCertificateAuthority(dataDir, master, { hostnames: options.hostnames });
+    closeCa = () => ca.close();
     const services = serviceDirectory({ store, master, ca, log, audit: trail });
     const { registration, keys, assignments, offline } = services.system;
     const importKey = openImportKey(dataDir, master);
@@ -162,6 +164,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
         try {
           trail.append(trail.systemEntry('manager.stopped'));
         } finally {
+          await ca.close();
           await forwarding.close();
           trail.close();
           store.close();
@@ -170,6 +173,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       },
     };
   } catch (error) {
+    await closeCa?.();
     await siem?.close();
     audit?.close();
     store.close();

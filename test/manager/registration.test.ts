@@ -50,7 +50,8 @@ before(async () => {
   );
 });
 
-after(() => {
+after(async () => {
+  await ca?.close();
   store?.close();
   rmSync(work, { recursive: true, force: true });
 });
@@ -76,6 +77,7 @@ describe('the CA', () => {
       openFileMasterKey(path.join(dataDir, 'master.key'), { create: false }),
     );
     assert.equal(again.certificatePem, ca.certificatePem);
+    await again.close();
   });
 });
 
