@@ -21,6 +21,11 @@ const BENCHMARKS: Record<string, Entry> = {
       'filesystem: plain directory, gocryptfs, Veil GCM and XTS, Veil GCM under a policy (dd, fio, tar, find)',
     load: () => import('./fs.js'),
   },
+  rekey: {
+    summary:
+      'live data transformation: full re-encryption MB/s (per core), rewrap files/s, foreground reads during a capped rekey',
+    load: () => import('./rekey.js'),
+  },
   manager: {
     summary: 'key manager: registrations/s, one rotation fanned out to N mutual-TLS hosts (p50/p99), memory',
     load: () => import('./manager.js'),

@@ -18,6 +18,7 @@ import type {
   Requests,
 } from '../control/protocol.js';
 import { AGENT_ERRORS, AgentError, isAgentErrorCode } from '../errors.js';
+import { addLdtCommands } from './ldt_commands.js';
 
 const DEFAULT_SOCKET = '/run/veil/agent.sock';
 
@@ -284,6 +285,8 @@ program
     };
     await run(command, 'events', { follow: options.follow ?? false, limit: options.limit }, () => '', print);
   });
+
+addLdtCommands(program, run, fail);
 
 try {
   await program.parseAsync();

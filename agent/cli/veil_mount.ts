@@ -1,15 +1,20 @@
 // veil-mount: guards a directory in place with a raw key file, without a manager (tests,
 // benchmarks, air-gapped hosts). By default it detaches once the guard point is up.
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import path from 'node:path';
 
 import { Command, InvalidArgumentError, Option } from 'commander';
 
 import { errorReport } from '../../common/errors.js';
-import { CIPHERS, type CipherName, type GuardPointEvent } from '../../native/core.js';
+import { CIPHERS, type CipherName, type GuardPointEvent, type KeyRef } from '../../native/core.js';
 import type { DecisionTable } from '../../policies/index.js';
+import { startStandaloneRekey, type StandaloneRekey } from '../ldt/standalone_rekey.js';
+import type { RekeyMode } from '../ldt/plan.js';
 import { loadStandalonePolicy, mountStandalone, type ExtraKey } from '../mounts/standalone.js';
 import { describeEvent } from './describe_event.js';
+import { numberIn } from './number_option.js';
 
 interface Options {
   keyFile?: string;
@@ -21,6 +26,13 @@ interface Options {
   threads: number;
   json?: boolean;
   notifyParent?: boolean;
+  rekey?: boolean;
+  encryptExisting?: boolean;
+  rekeyMode: RekeyMode;
+  ldtJournal?: string;
+  rate?: number;
+  cpu?: number;
+  compromised: KeyRef[];
 }
 
 type Outcome =
@@ -77,10 +89,12 @@ function unmount(directory: string, options: Options): never {
 function serve(directory: string, options: Options): void {
   let mount: ReturnType<typeof mountStandalone>;
   let policy: DecisionTable | undefined;
+  let rekey: StandaloneRekey | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    await rekey?.stop();
     await mount.unmount();
     process.exit(code);
   };
@@ -93,6 +107,13 @@ function serve(directory: string, options: Options): void {
       cipher: options.cipher,
       threads: options.threads,
       policy,
+      compromised: options.compromised,
+      ...(options.rekey || options.encryptExisting
+        ? {
+            ldtJournal: journalFor(directory, options.ldtJournal),
+            plaintextFiles: options.encryptExisting ? ('serve' as const) : ('refuse' as const),
+          }
+        : {}),
       onEvent: (event: GuardPointEvent) => {
         process.stderr.write(`veil-mount: ${describeEvent(event, mount?.directory ?? directory)}\n`);
         if (event.code === 'VEIL_FS_UNMOUNTED_EXTERNALLY') void stop(0);
@@ -105,6 +126,16 @@ function serve(directory: string, options: Options): void {
     }
     report(options, failure(error));
   }
+  if (options.rekey || options.encryptExisting) {
+    rekey = startStandaloneRekey(mount, policy, {
+      mode: options.rekeyMode,
+      qos: {
+        ...(options.rate === undefined ? {} : { rateMBps: options.rate }),
+        ...(options.cpu === undefined ? {} : { cpuShare: options.cpu }),
+      },
+      json: options.json === true,
+    });
+  }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
   // SIGUSR1 reads the policy file again; a bad one is reported and the policy in force stays.
   process.on('SIGUSR1', () => {
@@ -115,6 +146,7 @@ function serve(directory: string, options: Options): void {
     try {
       const next = loadStandalonePolicy(options.policy, options.key);
       mount.setPolicy(next);
+      rekey?.setPolicy(next);
       process.stderr.write(`veil-mount: policy: now ${next.name} (sha256 ${next.digest.slice(0, 16)}…)\n`);
     } catch (error) {
       const { code, message } = failure(error) as { code: string; message: string };
@@ -176,6 +208,25 @@ function extraKey(value: string, previous: ExtraKey[]): ExtraKey[] {
   return [...previous, { ref: { keyId: match[1], version }, file: match[3] }];
 }
 
+function keyRef(value: string, previous: KeyRef[]): KeyRef[] {
+  const match = /^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}):([1-9][0-9]{0,9})$/.exec(
+    value,
+  );
+  if (!match || Number(match[2]) > 0xffffffff) {
+    throw new InvalidArgumentError('expected KEY-ID:VERSION (a lower-case UUID, a version from 1)');
+  }
+  return [...previous, { keyId: match[1], version: Number(match[2]) }];
+}
+
+/** The rekey journal lives outside the guard point, one per directory. */
+function journalFor(directory: string, given: string | undefined): string {
+  if (given !== undefined) return path.resolve(given);
+  const folder = '/var/lib/veil/mount';
+  mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const id = createHash('sha256').update(path.resolve(directory)).digest('hex').slice(0, 32);
+  return path.join(folder, `${id}.journal`);
+}
+
 function threadCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new InvalidArgumentError('a whole number from 1 to 64');
@@ -198,7 +249,35 @@ const program = new Command()
   .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM (default: detach once mounted)')
   .option('--unmount', 'release the guard point at <dir>')
   .option('--threads <n>', 'FUSE worker threads', threadCount, 8)
-  .option('--json', 'print results as JSON')
+  .option('--json', 'print results as JSON (and, with --rekey, progress as JSON lines)')
+  .option(
+    '--rekey',
+    "live data transformation: move files not under the policy's keys to them in place (rotation, data transformation rules, compromised versions)",
+  )
+  .option(
+    '--encrypt-existing',
+    'serve plaintext files already in <dir> and encrypt them in place (implies --rekey)',
+  )
+  .addOption(
+    new Option(
+      '--rekey-mode <mode>',
+      'for a rotation (same key, new version): rewrap headers or re-encrypt in full',
+    )
+      .choices(['rewrap', 'full'])
+      .default('rewrap'),
+  )
+  .option(
+    '--compromised <id:version>',
+    'hold this key version as compromised: its files are fully re-encrypted (repeatable)',
+    keyRef,
+    [],
+  )
+  .option(
+    '--ldt-journal <file>',
+    'rekey crash journal, outside <dir> (default /var/lib/veil/mount/<hash>.journal)',
+  )
+  .option('--rate <MBps>', 'rekey rate cap in MB/s (0: none)', numberIn('the rate', 0, 100000))
+  .option('--cpu <share>', 'fraction of one CPU rekeying may use', numberIn('the CPU share', 0.01, 1))
   .addOption(new Option('--notify-parent').hideHelp())
   .showHelpAfterError()
   .action((directory: string, options: Options) => {

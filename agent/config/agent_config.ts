@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 
 import { AgentError } from '../errors.js';
+import { TIME_WINDOW, type QosSettings } from '../ldt/throttle.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/veil/agent.json';
 
@@ -26,6 +27,8 @@ export interface AgentConfig {
   maxBackoffSeconds: number;
   /** Renew the host certificate when fewer days than this are left (default: a third of its life). */
   certificateRenewalDays?: number;
+  /** Live data transformation's quality of service (docs/ldt.md); `agentctl ldt set` overrides it. */
+  rekey?: Partial<QosSettings>;
 }
 
 export const DEFAULT_CONFIG: AgentConfig = {
@@ -52,6 +55,15 @@ const SCHEMA = {
     reportIntervalSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     maxBackoffSeconds: { type: 'integer', minimum: 1, maximum: 3600 },
     certificateRenewalDays: { type: 'integer', minimum: 1, maximum: 3650 },
+    rekey: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        rateMBps: { type: 'number', minimum: 0, maximum: 100000 },
+        cpuShare: { type: 'number', minimum: 0.01, maximum: 1 },
+        windows: { type: 'array', maxItems: 48, items: { type: 'string', pattern: TIME_WINDOW } },
+      },
+    },
   },
 } as const;
 

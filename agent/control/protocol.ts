@@ -1,6 +1,8 @@
 // What agentctl and veild say to each other over the control socket: one JSON request per
 // connection, one JSON line per answer ("events --follow" keeps answering until closed).
 import type { KeyInfo } from '../../native/core.js';
+import type { RekeyProgress } from '../ldt/rekeyer.js';
+import type { QosSettings } from '../ldt/throttle.js';
 
 export interface GuardPointState {
   guardPointId: string;
@@ -15,6 +17,20 @@ export interface GuardPointState {
   /** locked: mounted, refusing everything, until the keys are back (from the manager or `agentctl unlock`). */
   status: 'guarded' | 'locked' | 'released' | 'failed';
   message?: string;
+  /** Live data transformation of the guard point's files (docs/ldt.md), while mounted. */
+  transformation?: RekeyProgress;
+}
+
+/** `agentctl ldt status`: the QoS in force and each guard point's rekeying. */
+export interface LdtStatus {
+  qos: QosSettings;
+  guardPoints: {
+    guardPointId: string;
+    path: string;
+    status: GuardPointState['status'];
+    paused: boolean;
+    transformation: RekeyProgress | null;
+  }[];
 }
 
 export interface AgentStatus {
@@ -79,6 +95,10 @@ export interface Requests {
   events: [{ follow: boolean; limit: number }, AgentEvent];
   challenge: [Record<string, never>, { hostId: string; challenge: string }];
   unlock: [{ password?: string; response?: string }, { keys: number }];
+  'ldt.status': [Record<string, never>, LdtStatus];
+  'ldt.pause': [{ path?: string }, LdtStatus];
+  'ldt.resume': [{ path?: string }, LdtStatus];
+  'ldt.set': [Partial<QosSettings>, LdtStatus];
 }
 
 export type Command = keyof Requests;
@@ -95,6 +115,10 @@ export const COMMANDS: readonly Command[] = [
   'events',
   'challenge',
   'unlock',
+  'ldt.status',
+  'ldt.pause',
+  'ldt.resume',
+  'ldt.set',
 ];
 
 export interface Request<C extends Command = Command> {

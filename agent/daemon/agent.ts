@@ -3,7 +3,7 @@
 // unopened to the native core), reports queued back, and agentctl's requests answered.
 import path from 'node:path';
 
-import type { HostEvent, HostReport } from '../../manager-client/types.js';
+import type { GuardPointTransformation, HostEvent, HostReport } from '../../manager-client/types.js';
 import type { GuardPointEvent } from '../../native/core.js';
 import { describeEvent } from '../cli/describe_event.js';
 import type { AgentConfig } from '../config/agent_config.js';
@@ -16,6 +16,10 @@ import type {
   Request,
 } from '../control/protocol.js';
 import { AgentError } from '../errors.js';
+import { handleLdt } from '../ldt/ldt_control.js';
+import { LdtSettings } from '../ldt/ldt_settings.js';
+import type { RekeyModes } from '../ldt/plan.js';
+import type { RekeyProgress } from '../ldt/rekeyer.js';
 import { register } from '../link/enrollment.js';
 import { ManagerLink } from '../link/manager_link.js';
 import { ReportQueue } from '../link/report_queue.js';
@@ -28,7 +32,7 @@ import {
   type OfflineInfo,
   type SealedKeys,
 } from '../state/agent_state.js';
-import { parseGuardPoints } from './guard_points_event.js';
+import { parseGuardPoints, parseRekeyModes } from './guard_points_event.js';
 import type { Log } from './logger.js';
 
 const KEPT_EVENTS = 1000;
@@ -54,6 +58,8 @@ export class Agent {
   #enrollment: Enrollment | undefined;
   #link: ManagerLink | undefined;
   #wanted: WantedGuardPoint[] = [];
+  #modes: RekeyModes = new Map();
+  readonly #ldt: LdtSettings;
   #manual = new Set<string>();
   #offline: OfflineInfo | undefined;
   /**
@@ -66,6 +72,7 @@ export class Agent {
   #reconciling: Promise<unknown> = Promise.resolve();
   #pendingReconcile: NodeJS.Timeout | undefined;
   #linkError: string | null = null;
+  readonly #lastRekeyState = new Map<string, string>();
   #reportTimer: NodeJS.Timeout | undefined;
   readonly #events: AgentEvent[] = [];
   readonly #followers = new Set<(event: AgentEvent) => void>();
@@ -79,8 +86,16 @@ export class Agent {
     this.#state = new AgentState(config.stateDirectory);
     this.#state.prepare();
     this.#reports = new ReportQueue(this.#state.path('reports.jsonl'));
+    this.#ldt = new LdtSettings(config.stateDirectory, config.rekey);
     this.#guardPoints = new ManagedGuardPoints(
-      { cipher: config.cipher, threads: config.threads },
+      {
+        cipher: config.cipher,
+        threads: config.threads,
+        stateDirectory: config.stateDirectory,
+        ldt: this.#ldt,
+        onRekeyProgress: (id, progress) => this.#rekeyProgress(id, progress),
+        log: (line) => this.log('info', line),
+      },
       (guardPoint, event) => this.#guardPointEvent(guardPoint, event),
     );
   }
@@ -94,6 +109,7 @@ export class Agent {
       if (saved !== undefined) {
         try {
           this.#wanted = parseGuardPoints(saved);
+          this.#modes = parseRekeyModes(saved);
         } catch {
           this.log('warning', 'the saved guard points are damaged; waiting for the manager');
         }
@@ -150,14 +166,17 @@ export class Agent {
     switch (event.type) {
       case 'guardpoints': {
         let wanted: WantedGuardPoint[];
+        let modes: RekeyModes;
         try {
           wanted = parseGuardPoints(event);
+          modes = parseRekeyModes(event);
         } catch (error) {
           this.#record('manager', `ignored guard points the manager sent: ${(error as Error).message}`);
           return;
         }
         this.#state.saveGuardPoints(event);
         this.#wanted = wanted;
+        this.#modes = modes;
         // The manager follows guard points with a delivery of the keys they need: applied
         // now, a new guard point would fail for want of a key that is a moment away.
         if (this.#keysReady) {
@@ -247,7 +266,7 @@ export class Agent {
     this.#reconciling = this.#reconciling.then(async () => {
       const before = new Map(this.#guardPoints.states().map((s) => [s.guardPointId, s]));
       const locked = !this.#keysReady;
-      const states = await this.#guardPoints.reconcile(this.#wanted, this.#manual, locked);
+      const states = await this.#guardPoints.reconcile(this.#wanted, this.#manual, locked, this.#modes);
       for (const state of states) {
         const old = before.get(state.guardPointId);
         if (
@@ -273,6 +292,21 @@ export class Agent {
     return this.#reconciling;
   }
 
+  /** A rekeying worker's state changed, or it moved on: the log and the manager hear of it. */
+  #rekeyProgress(guardPointId: string, progress: RekeyProgress): void {
+    const state = this.#guardPoints.states().find((s) => s.guardPointId === guardPointId);
+    if (state && this.#lastRekeyState.get(guardPointId) !== progress.state) {
+      this.#lastRekeyState.set(guardPointId, progress.state);
+      const done = `${progress.filesDone}/${progress.filesTotal} files`;
+      this.#record(
+        'rekey',
+        `${state.path}: rekey ${progress.state} (${done})${progress.message ? `: ${progress.message}` : ''}`,
+        state.path,
+      );
+    }
+    void this.#reportStatus(this.#guardPoints.states());
+  }
+
   async #reportStatus(states: GuardPointState[]): Promise<void> {
     const link = this.#link;
     if (!link?.connected) return;
@@ -281,7 +315,12 @@ export class Agent {
         states.map((s) =>
           s.status === 'locked'
             ? { guardPointId: s.guardPointId, state: 'failed' as const, message: 'locked: no keys yet' }
-            : { guardPointId: s.guardPointId, state: s.status, ...(s.message ? { message: s.message } : {}) },
+            : {
+                guardPointId: s.guardPointId,
+                state: s.status,
+                ...(s.message ? { message: s.message } : {}),
+                ...(s.transformation ? { transformation: transformationReport(s.transformation) } : {}),
+              },
         ),
       );
     } catch (error) {
@@ -610,6 +649,19 @@ export class Agent {
         await this.#reconcile();
         return result;
       }
+      case 'ldt.status':
+      case 'ldt.pause':
+      case 'ldt.resume':
+      case 'ldt.set':
+        return handleLdt(
+          {
+            settings: this.#ldt,
+            states: () => this.#guardPoints.states(),
+            wake: () => this.#guardPoints.wakeRekeyers(),
+          },
+          request.command,
+          request.args,
+        );
       case 'events': {
         const { follow, limit } = request.args as { follow?: unknown; limit?: unknown };
         if (typeof follow !== 'boolean' || !Number.isInteger(limit)) {
@@ -638,4 +690,21 @@ export class Agent {
     await this.#guardPoints.unmountAll();
     wipeKeys();
   }
+}
+
+/** What the manager hears of a rekeying worker (GuardPointTransformation in manager-client/types.ts). */
+function transformationReport(p: RekeyProgress): GuardPointTransformation {
+  const failed = p.failedFiles > 0 ? `${p.failedFiles} file(s) could not be transformed` : undefined;
+  const message = [p.message, failed].filter((m) => m !== undefined).join('; ');
+  return {
+    state: p.state,
+    filesTotal: p.filesTotal,
+    filesDone: p.filesDone,
+    bytesTotal: p.bytesTotal,
+    bytesDone: p.bytesDone,
+    etaSeconds: p.etaSeconds,
+    keyVersions: p.keyVersions,
+    plaintextFiles: p.plaintextFiles,
+    ...(message ? { message: message.slice(0, 1000) } : {}),
+  };
 }

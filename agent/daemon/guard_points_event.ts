@@ -2,6 +2,7 @@
 // the policy documents inside are checked again when they are compiled.
 import path from 'node:path';
 
+import { versionName, type RekeyMode } from '../ldt/plan.js';
 import type { WantedGuardPoint } from '../mounts/managed.js';
 import { UUID } from '../../common/uuid.js';
 
@@ -44,4 +45,24 @@ export function parseGuardPoints(event: unknown): WantedGuardPoint[] {
       policy: policy as unknown as WantedGuardPoint['policy'],
     };
   });
+}
+
+/**
+ * The event's `rekey` list: how files reach each key version a rotation made (header-only
+ * rewrap or full re-encryption). Missing from an older manager: every version rewraps.
+ */
+export function parseRekeyModes(event: unknown): Map<string, RekeyMode> {
+  const list = (event as { rekey?: unknown } | null)?.rekey;
+  const modes = new Map<string, RekeyMode>();
+  if (list === undefined) return modes;
+  if (!Array.isArray(list)) fail('rekey is not a list');
+  list.forEach((item: unknown, i) => {
+    const r = (item ?? {}) as Record<string, unknown>;
+    if (typeof r.keyId !== 'string' || !UUID.test(r.keyId)) fail(`rekey/${i}/keyId is not a UUID`);
+    if (!Number.isInteger(r.version) || (r.version as number) < 1)
+      fail(`rekey/${i}/version is not a version`);
+    if (r.mode !== 'rewrap' && r.mode !== 'full') fail(`rekey/${i}/mode is neither rewrap nor full`);
+    modes.set(versionName({ keyId: r.keyId.toLowerCase(), version: r.version as number }), r.mode);
+  });
+  return modes;
 }

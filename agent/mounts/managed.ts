@@ -1,6 +1,8 @@
 // Guard points the manager assigns: each compiled against the key versions this host holds
 // and mounted, given a new decision table when its policy or keys change, unmounted when
 // withdrawn. Reconciling is idempotent: the same wish twice changes nothing.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 
 import { VeilError } from '../../common/errors.js';
@@ -21,6 +23,9 @@ import {
   type Policy,
 } from '../../policies/index.js';
 import type { GuardPointState } from '../control/protocol.js';
+import type { LdtSettings } from '../ldt/ldt_settings.js';
+import type { RekeyModes } from '../ldt/plan.js';
+import { Rekeyer, type RekeyProgress } from '../ldt/rekeyer.js';
 
 export interface WantedGuardPoint {
   guardPointId: string;
@@ -35,6 +40,7 @@ interface Mounted {
   path: string;
   mount: NativeGuardPoint;
   table: DecisionTable;
+  rekeyer: Rekeyer;
 }
 
 // The native layer asks for a key for new files when no policy is installed; a managed
@@ -65,13 +71,33 @@ export class ManagedGuardPoints {
   readonly #mounted = new Map<string, Mounted>();
   #states = new Map<string, GuardPointState>();
 
+  #modes: RekeyModes = new Map();
+
   constructor(
-    private readonly options: { cipher: CipherName; threads: number },
+    private readonly options: {
+      cipher: CipherName;
+      threads: number;
+      /** Where each guard point's rekey journal lives (outside every guard point). */
+      stateDirectory: string;
+      ldt: LdtSettings;
+      onRekeyProgress?: (guardPointId: string, progress: RekeyProgress) => void;
+      log?: (message: string) => void;
+    },
     private readonly onEvent: (guardPoint: string, event: GuardPointEvent) => void,
   ) {}
 
   states(): GuardPointState[] {
-    return [...this.#states.values()].sort((a, b) => a.path.localeCompare(b.path));
+    return [...this.#states.values()]
+      .map((state) => {
+        const rekeyer = this.#mounted.get(state.guardPointId)?.rekeyer;
+        return rekeyer ? { ...state, transformation: rekeyer.progress() } : state;
+      })
+      .sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  /** Pause, resume or new QoS settings: every rekeying worker looks again. */
+  wakeRekeyers(): void {
+    for (const mounted of this.#mounted.values()) mounted.rekeyer.wake();
   }
 
   /**
@@ -82,7 +108,9 @@ export class ManagedGuardPoints {
     wanted: readonly WantedGuardPoint[],
     enabled: ReadonlySet<string>,
     locked = false,
+    modes: RekeyModes = this.#modes,
   ): Promise<GuardPointState[]> {
+    this.#modes = modes;
     const knownKeys = keys.list().map(({ keyId, version, state }) => ({ keyId, version, state }));
     const next = new Map<string, GuardPointState>();
     for (const guardPoint of wanted) {
@@ -146,10 +174,13 @@ export class ManagedGuardPoints {
         mounted.mount.setPolicy(table);
         mounted.table = table;
       }
+      this.#rekey(mounted);
       return state;
     }
     try {
       clearStaleMount(guardPoint.path);
+      const journals = path.join(this.options.stateDirectory, 'ldt');
+      mkdirSync(journals, { recursive: true, mode: 0o700 });
       const mount = mountGuardPoint(
         {
           directory: guardPoint.path,
@@ -159,19 +190,46 @@ export class ManagedGuardPoints {
           policy: table,
           // Locked: the keys that open the files already there are not here to check.
           verifyKeys: table !== LOCKED,
+          // Files there before the guard point are served as they are until the rekeying
+          // worker has encrypted them (initial encryption, docs/ldt.md).
+          plaintextFiles: 'serve',
+          ldtJournal: path.join(journals, `${guardPoint.guardPointId}.journal`),
         },
         (event) => this.#event(guardPoint.guardPointId, guardPoint.path, event),
       );
-      this.#mounted.set(guardPoint.guardPointId, { path: guardPoint.path, mount, table });
+      const id = guardPoint.guardPointId;
+      const rekeyer = new Rekeyer(mount, {
+        qos: () => this.options.ldt.qos(),
+        paused: () => this.options.ldt.paused(guardPoint.path),
+        onProgress: (progress) => this.options.onRekeyProgress?.(id, progress),
+        onFileError: (file, error) => {
+          const type = rekeyEventType(error.code);
+          const message = `rekey: ${error.message}`;
+          if (type === null) this.options.log?.(`${guardPoint.path}: ${file}: ${message} (${error.code})`);
+          else this.onEvent(guardPoint.path, { type, path: file, code: error.code, message, uid: 0, pid: 0 });
+        },
+        log: (line) => this.options.log?.(`${guardPoint.path}: ${line}`),
+      });
+      const entry = { path: guardPoint.path, mount, table, rekeyer };
+      this.#mounted.set(id, entry);
+      this.#rekey(entry);
       return state;
     } catch (error) {
       return { ...base, status: 'failed', message: message(error) };
     }
   }
 
+  /** A locked guard point has no keys to rekey with; any other looks at its files again. */
+  #rekey(mounted: Mounted): void {
+    if (mounted.table === LOCKED) return;
+    const keyStates = keys.list().map(({ keyId, version, state }) => ({ keyId, version, state }));
+    mounted.rekeyer.update({ table: mounted.table, keyStates, modes: this.#modes });
+  }
+
   #event(id: string, path: string, event: GuardPointEvent): void {
     if (event.type === 'unmounted' && this.#mounted.get(id)?.path === path) {
       // Someone unmounted it from outside: the next reconcile mounts it again.
+      void this.#mounted.get(id)?.rekeyer.stop();
       this.#mounted.delete(id);
       const state = this.#states.get(id);
       if (state) this.#states.set(id, { ...state, status: 'failed', message: event.message });
@@ -185,6 +243,7 @@ export class ManagedGuardPoints {
     if (!mounted) return undefined;
     this.#mounted.delete(id);
     try {
+      await mounted.rekeyer.stop();
       await mounted.mount.unmount();
       return undefined;
     } catch (error) {
@@ -201,6 +260,13 @@ export class ManagedGuardPoints {
       ]),
     );
   }
+}
+
+/** A file the worker could not transform: tampered, or its key away; other failures are only logged. */
+function rekeyEventType(code: string): 'tamper' | 'key-unavailable' | null {
+  if (code === 'VEIL_KEY_NOT_FOUND' || code === 'VEIL_KEY_NOT_ACTIVE') return 'key-unavailable';
+  if (code === 'VEIL_CRYPTO_AUTH_FAILED' || code.startsWith('VEIL_FORMAT_')) return 'tamper';
+  return null;
 }
 
 const keyNames = (table: DecisionTable): string[] => table.keys.map((k) => `${k.keyId}:${k.version}`);

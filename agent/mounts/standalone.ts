@@ -10,11 +10,12 @@ import {
   type KeyRef,
 } from '../../native/core.js';
 import { compilePolicy, loadPolicyFile, type DecisionTable } from '../../policies/index.js';
+import type { RekeyTarget } from '../ldt/rekeyer.js';
 
 /** The key id every standalone container names in its header (docs/operations.md). */
 export const STANDALONE_KEY: KeyRef = { keyId: '5a4d0c1e-0000-4000-8000-000000000001', version: 1 };
 
-export interface StandaloneMount {
+export interface StandaloneMount extends RekeyTarget {
   directory: string;
   /** Replaces the policy for the next operation (files already open included). */
   setPolicy(table: DecisionTable | null): void;
@@ -45,11 +46,19 @@ export function mountStandalone(options: {
   threads?: number;
   policy?: DecisionTable;
   extraKeys?: readonly ExtraKey[];
+  /** Key versions to hold as compromised (they decrypt, and files under them are fully re-encrypted). */
+  compromised?: readonly KeyRef[];
+  /** Live data transformation: its journal, and whether plaintext files already there are served until encrypted. */
+  ldtJournal?: string;
+  plaintextFiles?: 'refuse' | 'serve';
   onEvent?: (event: GuardPointEvent) => void;
 }): StandaloneMount {
   keys.importFile(STANDALONE_KEY, 'active', options.keyFile);
   const extra = options.extraKeys ?? [];
-  for (const key of extra) keys.importFile(key.ref, 'active', key.file);
+  const compromised = (ref: KeyRef) =>
+    options.compromised?.some((c) => c.keyId === ref.keyId && c.version === ref.version) === true;
+  for (const key of extra)
+    keys.importFile(key.ref, compromised(key.ref) ? 'compromised' : 'active', key.file);
   clearStaleMount(options.directory);
   const guardPoint = mountGuardPoint(
     {
@@ -58,11 +67,15 @@ export function mountStandalone(options: {
       cipher: options.cipher,
       threads: options.threads,
       policy: options.policy,
+      ...(options.ldtJournal === undefined ? {} : { ldtJournal: options.ldtJournal }),
+      ...(options.plaintextFiles === undefined ? {} : { plaintextFiles: options.plaintextFiles }),
     },
     options.onEvent,
   );
   return {
     directory: guardPoint.directory,
+    scanFiles: () => guardPoint.scanFiles(),
+    transformFiles: (requests) => guardPoint.transformFiles(requests),
     setPolicy(table) {
       guardPoint.setPolicy(table);
     },
@@ -73,3 +86,11 @@ export function mountStandalone(options: {
     },
   };
 }
+
+/** The key rules a guard point without a policy has: every file under the standalone key. */
+export const STANDALONE_TABLE = {
+  resources: [],
+  keys: [STANDALONE_KEY],
+  keyRules: [{ resource: -1, key: 0 }],
+  transformations: [],
+} as unknown as DecisionTable;

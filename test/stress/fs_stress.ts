@@ -1,10 +1,12 @@
 // `npm run stress`: the long runs the normal suite keeps short. For each cipher, a guard
 // point served by a real veil-mount process gets the fsx-style checker for many more
-// operations and seeds, then 100,000 files in one tree. Prints progress and exits non-zero
-// on the first failure; always unmounts and cleans up.
+// operations and seeds, then 100,000 files in one tree; then live data transformation with
+// the serving process killed (SIGKILL) at random moments, 60 times by default. Prints
+// progress and exits non-zero if anything failed; always unmounts and cleans up.
 import { parseArgs } from 'node:util';
 
 import { runFsx } from '../fs/fsx_runner.js';
+import { killScenario, type KillScenario, type LdtWorkspace } from '../fs/ldt_support.js';
 import { createGuardPoint, removeGuardPoints, sh } from '../fs/mount_support.js';
 
 const { values } = parseArgs({
@@ -12,17 +14,21 @@ const { values } = parseArgs({
     ops: { type: 'string', default: '50000' },
     seeds: { type: 'string', default: '4' },
     files: { type: 'string', default: '100000' },
+    kills: { type: 'string', default: '60' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('usage: npm run stress -- [--ops N] [--seeds N] [--files N]');
+  console.log('usage: npm run stress -- [--ops N] [--seeds N] [--files N] [--kills N]');
+  console.log('  --kills N  SIGKILLs of a rekeying veil-mount, spread over full re-encryption,');
+  console.log('             header-only rewrap and initial encryption (default 60; 0 skips them)');
   process.exit(0);
 }
 const ops = Number(values.ops);
 const seeds = Number(values.seeds);
 const files = Number(values.files);
-for (const [name, n] of Object.entries({ ops, seeds, files })) {
+const kills = Number(values.kills);
+for (const [name, n] of Object.entries({ ops, seeds, files, kills })) {
   if (!Number.isInteger(n) || n < 0) {
     console.error(`stress: --${name} must be a whole number`);
     process.exit(2);
@@ -55,6 +61,36 @@ try {
       failed ||= !ok;
     }
     await gp.stop();
+  }
+  // Live data transformation killed at random moments (docs/ldt.md, "Crash safety").
+  const rounds: KillScenario[] = [];
+  for (let i = 0; rounds.reduce((n, r) => n + r.kills, 0) < kills; i++) {
+    const scenario = (['full', 'rewrap', 'encrypt'] as const)[i % 3];
+    rounds.push({
+      scenario,
+      cipher: i % 6 === 3 ? 'aes-256-xts' : 'aes-256-gcm',
+      kills: Math.min(5, kills - rounds.reduce((n, r) => n + r.kills, 0)),
+      maxDelayMs: scenario === 'rewrap' ? 400 : 1500,
+      files: scenario === 'rewrap' ? 2000 : 40,
+      totalMiB: scenario === 'rewrap' ? 8 : 48,
+      rate: scenario === 'rewrap' ? undefined : 30,
+      seed: 1000 + i,
+    });
+  }
+  for (const round of rounds) {
+    const started = Date.now();
+    const made: LdtWorkspace[] = [];
+    try {
+      const landed = await killScenario(round, (ws) => made.push(ws));
+      console.log(
+        `ldt ${round.scenario} ${round.cipher}: ${round.kills} kills (${landed} during the work): ok in ${Date.now() - started} ms`,
+      );
+    } catch (error) {
+      console.log(`ldt ${round.scenario} ${round.cipher}: FAILED: ${(error as Error).message}`);
+      failed = true;
+    } finally {
+      for (const ws of made) await ws.cleanup();
+    }
   }
 } finally {
   await removeGuardPoints();
