@@ -32,6 +32,9 @@ export interface IssuerPool {
 }
 
 const WORKER = new URL('./issuer_worker.ts', import.meta.url);
+// Resolved here: an eval'd worker resolves bare names from the working directory, which
+// need not be this installation's.
+const TSX_API = import.meta.resolve('tsx/esm/api');
 
 export async function startIssuerPool(setup: IssuerSetup, threads: number): Promise<IssuerPool> {
   const pending = new Map<number, { resolve(issued: IssuedCertificate): void; reject(error: Error): void }>();
@@ -44,7 +47,7 @@ export async function startIssuerPool(setup: IssuerSetup, threads: number): Prom
   const workers = Array.from({ length: threads }, () => {
     // TypeScript: the thread registers tsx's loader itself, as bin/veil-manager.js does.
     const worker = new Worker(
-      `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`,
+      `import(${JSON.stringify(TSX_API)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER.href)}); });`,
       { eval: true, workerData: setup },
     );
     // Idle issuers do not keep the manager alive; close() ends them with it.
