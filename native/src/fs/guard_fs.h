@@ -252,6 +252,8 @@ class GuardFs {
   void replaceFile(const LdtRequest& request, LdtResult& result);
   // The shared OpenFile of a container by path; null with `err` (ENOENT for a missing file).
   std::shared_ptr<OpenFile> openByPath(const std::string& path, int& err, BackingId& id);
+  // The same for a request: null when the file is gone (`result` done) or cannot be opened (failed).
+  std::shared_ptr<OpenFile> openForRequest(const LdtRequest& request, LdtResult& result, BackingId& id);
   void forgetReplaced(BackingId id);
 
   GuardConfig config_;

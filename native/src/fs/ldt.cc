@@ -641,6 +641,19 @@ LdtResult GuardFs::transformOne(const LdtRequest& request, bool& rewrapped) {
   return result;
 }
 
+std::shared_ptr<OpenFile> GuardFs::openForRequest(const LdtRequest& request, LdtResult& result, BackingId& id) {
+  int err = 0;
+  auto open = openByPath(request.path, err, id);
+  if (open) return open;
+  if (err == ENOENT) {
+    result.skipped = "gone";
+    result.done = true;
+  } else {
+    failErrno(result, err, "open");
+  }
+  return nullptr;
+}
+
 std::shared_ptr<OpenFile> GuardFs::openByPath(const std::string& path, int& err, BackingId& id) {
   int fd = ::openat(rootFd_, path.c_str(), O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
@@ -700,20 +713,12 @@ void GuardFs::rewrapFile(const LdtRequest& request, LdtResult& result, bool& rew
   // Open through the mount: its OpenFile (lock, header in memory) is shared.
   int err = 0;
   BackingId id;
-  auto open = openByPath(request.path, err, id);
+  auto open = openForRequest(request, result, id);
   ScopeExit tidy([&] {
     open.reset();
     registry_.tidy(id);
   });
-  if (!open) {
-    if (err == ENOENT) {
-      result.skipped = "gone";
-      result.done = true;
-    } else {
-      failErrno(result, err, "open");
-    }
-    return;
-  }
+  if (!open) return;
   bool changed = false;
   if ((err = open->rewrap(keys_, request.keyId, request.version, changed)) != 0) {
     return failErrno(result, err, "header write");
@@ -726,20 +731,12 @@ void GuardFs::rewrapFile(const LdtRequest& request, LdtResult& result, bool& rew
 void GuardFs::reencryptInPlace(const LdtRequest& request, LdtResult& result) {
   int err = 0;
   BackingId id;
-  auto open = openByPath(request.path, err, id);
+  auto open = openForRequest(request, result, id);
   ScopeExit tidy([&] {
     open.reset();
     registry_.tidy(id);
   });
-  if (!open) {
-    if (err == ENOENT) {
-      result.skipped = "gone";
-      result.done = true;
-    } else {
-      failErrno(result, err, "open");
-    }
-    return;
-  }
+  if (!open) return;
   Header h = open->header();
   bool began = false;
   if (h.state == FileState::Stable) {
