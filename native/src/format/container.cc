@@ -25,6 +25,16 @@ std::shared_ptr<const WrappingKey> findKey(const KeyLookup& keys, const Uuid& id
   return key;
 }
 
+// The key a file key is wrapped under from now on: only an active version may be.
+std::shared_ptr<const WrappingKey> activeWrappingKey(const KeyLookup& keys, const Uuid& id, uint32_t version) {
+  auto key = findKey(keys, id, version);
+  if (!key->canWrap()) {
+    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(id) + " version " + std::to_string(version) +
+                                                   " is not active: only an active key protects new data");
+  }
+  return key;
+}
+
 }  // namespace
 
 // A file key with its derived block key and a pool of keyed codecs, one per thread in use.
@@ -132,11 +142,7 @@ Container::~Container() = default;
 
 std::shared_ptr<Container> Container::create(const KeyLookup& keys, const Uuid& keyId, uint32_t version,
                                              Cipher cipher) {
-  auto wrapping = findKey(keys, keyId, version);
-  if (!wrapping->canWrap()) {
-    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(keyId) + " version " + std::to_string(version) +
-                                                   " is not active: only an active key protects new data");
-  }
+  auto wrapping = activeWrappingKey(keys, keyId, version);
   std::array<uint8_t, kFileIdSize> fileId;
   randomBytes(fileId.data(), fileId.size());
   auto container = std::make_shared<Container>(cipher, fileId);
@@ -207,11 +213,7 @@ HeaderBytes Container::setSize(uint64_t size) {
 }
 
 HeaderBytes Container::rewrap(const KeyLookup& keys, const Uuid& keyId, uint32_t version) {
-  auto wrapping = findKey(keys, keyId, version);
-  if (!wrapping->canWrap()) {
-    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(keyId) + " version " + std::to_string(version) +
-                                                   " is not active: only an active key protects new data");
-  }
+  auto wrapping = activeWrappingKey(keys, keyId, version);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
   wrapSlot(header_, 0, *wrapping, a_->key(), header_.a);
@@ -324,11 +326,7 @@ bool Container::blockDecrypts(uint64_t index, const uint8_t* data, const uint8_t
 }
 
 HeaderBytes Container::beginReencryption(const KeyLookup& keys, const Uuid& keyId, uint32_t version) {
-  auto wrapping = findKey(keys, keyId, version);
-  if (!wrapping->canWrap()) {
-    throw VeilException("VEIL_KEY_NOT_ACTIVE", "key " + formatUuid(keyId) + " version " + std::to_string(version) +
-                                                   " is not active: only an active key protects new data");
-  }
+  auto wrapping = activeWrappingKey(keys, keyId, version);
   std::unique_lock<std::shared_mutex> lock(mutex_);
   checkUsable();
   if (header_.cipher != Cipher::Gcm) {

@@ -1,6 +1,5 @@
 #include "fs/guard_fs.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "fs/backing_walk.h"
 #include "fs/fs_ops.h"
 
 namespace veil {
@@ -136,35 +136,19 @@ void GuardFs::unmount() {
 void GuardFs::checkExistingFiles() {
   std::vector<std::string> plaintext;
   std::string sample;
-  std::vector<std::string> pending = {"."};
   // Served plaintext is recorded whatever its number; refused plaintext is named, five at most.
-  while (!pending.empty() && (config_.servePlaintext || plaintext.size() < 5)) {
-    std::string dir = pending.back();
-    pending.pop_back();
-    int fd = ::openat(rootFd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) continue;
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-      ::close(fd);
-      continue;
-    }
-    while (dirent* entry = ::readdir(d)) {
-      std::string name = entry->d_name;
-      if (name == "." || name == ".." || (entry->d_type != DT_DIR && entry->d_type != DT_REG && entry->d_type != DT_UNKNOWN)) {
-        continue;
-      }
-      if (dir == "." && name == kLdtDirName) continue;
-      std::string path = dir == "." ? name : dir + "/" + name;
-      struct stat st;
-      if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISDIR(st.st_mode)) {
-        pending.push_back(path);
-      } else if (S_ISREG(st.st_mode)) {
-        int file = ::openat(rootFd_, path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-        if (file < 0) continue;
+  forEachBackingFile(
+      rootFd_, kLdtDirName, [&] { return config_.servePlaintext || plaintext.size() < 5; },
+      [&](const std::string& path, int dirFd, const char* name) {
+        int file = ::openat(dirFd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (file < 0) return;
+        struct stat st;
         bool container = false;
-        std::optional<uint64_t> size = peekHeaderSize(file, container);
+        std::optional<uint64_t> size;
+        const bool regular = ::fstat(file, &st) == 0 && S_ISREG(st.st_mode);
+        if (regular) size = peekHeaderSize(file, container);
         ::close(file);
+        if (!regular) return;
         if (!container) {
           if (config_.servePlaintext) {
             std::lock_guard<std::mutex> plain(plainMutex_);
@@ -172,16 +156,13 @@ void GuardFs::checkExistingFiles() {
           } else if (!keptClear(path)) {
             plaintext.push_back(path);
           }
-          continue;
+          return;
         }
         if (sample.empty()) sample = path;
         if (size && Layout::containerLength(*size) < static_cast<uint64_t>(st.st_size)) {
           repairLength(path, static_cast<uint64_t>(st.st_size), *size);
         }
-      }
-    }
-    ::closedir(d);
-  }
+      });
   if (!plaintext.empty()) {
     std::string list;
     for (const auto& f : plaintext) list += (list.empty() ? "" : ", ") + f;

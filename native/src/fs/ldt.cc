@@ -26,6 +26,7 @@
 #include "common/error.h"
 #include "common/fd_io.h"
 #include "crypto/kdf.h"
+#include "fs/backing_walk.h"
 #include "fs/guard_fs.h"
 
 namespace veil {
@@ -267,58 +268,32 @@ std::vector<LdtScanEntry> GuardFs::scanFiles() {
   std::lock_guard<std::mutex> lock(ldtMutex_);
   if (!mounted_) throw VeilException("VEIL_INVALID_ARGUMENT", "the guard point is not mounted");
   std::vector<LdtScanEntry> out;
-  // One directory descriptor at a time: subdirectories wait as paths.
-  std::vector<std::string> pending = {"."};
-  while (!pending.empty() && mounted_) {
-    const std::string dir = std::move(pending.back());
-    pending.pop_back();
-    int fd = ::openat(rootFd_, dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) continue;
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-      ::close(fd);
-      continue;
-    }
-    while (dirent* entry = ::readdir(d)) {
-      const std::string name = entry->d_name;
-      if (name == "." || name == ".." || (dir == "." && name == kLdtDirName)) continue;
-      std::string path = dir == "." ? name : dir + "/" + name;
-      unsigned char type = entry->d_type;
-      if (type == DT_UNKNOWN) {
+  forEachBackingFile(
+      rootFd_, kLdtDirName, [this] { return mounted_.load(); },
+      [&](const std::string& path, int dirFd, const char* name) {
+        Fd file(::openat(dirFd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         struct stat st;
-        if (::fstatat(::dirfd(d), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
-      }
-      if (type == DT_DIR) {
-        pending.push_back(std::move(path));
-        continue;
-      }
-      if (type != DT_REG) continue;
-      Fd file(::openat(::dirfd(d), entry->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-      struct stat st;
-      if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      const Peek p = peekFd(file.get());
-      LdtScanEntry item;
-      item.path = std::move(path);
-      if (!p.container) {
-        item.kind = LdtScanEntry::Kind::Plaintext;
-        item.size = static_cast<uint64_t>(st.st_size);
-      } else {
-        item.kind = p.reencrypting ? LdtScanEntry::Kind::Reencrypting : LdtScanEntry::Kind::Container;
-        item.size = p.size;
-        item.cipher = p.cipher;
-        item.keyId = p.keyA;
-        item.keyVersion = p.versionA;
-        if (p.reencrypting) {
-          item.targetKeyId = p.keyB;
-          item.targetKeyVersion = p.versionB;
-          item.progress = p.progress;
+        if (file.get() < 0 || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+        const Peek p = peekFd(file.get());
+        LdtScanEntry item;
+        item.path = path;
+        if (!p.container) {
+          item.kind = LdtScanEntry::Kind::Plaintext;
+          item.size = static_cast<uint64_t>(st.st_size);
+        } else {
+          item.kind = p.reencrypting ? LdtScanEntry::Kind::Reencrypting : LdtScanEntry::Kind::Container;
+          item.size = p.size;
+          item.cipher = p.cipher;
+          item.keyId = p.keyA;
+          item.keyVersion = p.versionA;
+          if (p.reencrypting) {
+            item.targetKeyId = p.keyB;
+            item.targetKeyVersion = p.versionB;
+            item.progress = p.progress;
+          }
         }
-      }
-      out.push_back(std::move(item));
-    }
-    ::closedir(d);
-  }
+        out.push_back(std::move(item));
+      });
   return out;
 }
 
