@@ -1,5 +1,6 @@
 #include "fs/open_file.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,6 +42,10 @@ uint8_t* scratch(size_t size, Scratch which) {
   }
   return buffers[i].get();
 }
+
+// From this many bytes of data pages in one request on (the kernel's writeback of a stream,
+// up to 1 MiB each), the backing file's writeback of those pages starts at once.
+constexpr size_t kWriteBehindBytes = 256 * 1024;
 
 // Tag entries sit behind kHeaderSize bytes of room, so group 0's can go out with the header.
 uint8_t* tagScratch(size_t count) { return scratch(kHeaderSize + count * kTagEntrySize, Scratch::Tags) + kHeaderSize; }
@@ -154,6 +159,14 @@ int OpenFile::storeBlocks(uint64_t first, size_t count, const uint8_t* data, uin
     done += run;
   }
   const uint64_t end = Layout::storedEnd(first + count);
+  if (count * kPageSize >= kWriteBehindBytes) {
+    // A stream's pages would otherwise all wait in the page cache for its closing fsync,
+    // and the disk would start on them only then; this way the disk writes while the next
+    // requests are encrypted. A hint: durability still comes from fsync, so its failure is
+    // left to fsync to report.
+    const uint64_t start = Layout::blockOffset(first);
+    ::sync_file_range(fd_, static_cast<off_t>(start), static_cast<off_t>(end - start), SYNC_FILE_RANGE_WRITE);
+  }
   for (uint64_t seen = length_.load(); seen < end && !length_.compare_exchange_weak(seen, end);) {
   }
   bool headerWritten = header == nullptr;
