@@ -43,9 +43,23 @@ export function blockLosses(losses: readonly number[]): number[] {
   if (losses.length === 1) return [...losses];
   const blocks: number[] = [];
   for (let i = 0; i + 1 < losses.length; i += 2) {
-    blocks.push(1 - Math.sqrt((1 - (losses[i])) * (1 - (losses[i + 1]))));
+    blocks.push(1 - Math.sqrt((1 - losses[i]) * (1 - losses[i + 1])));
   }
   return blocks;
+}
+
+/** A workload's row from its per-pair losses and the median CPU ratio (null where it says nothing). */
+export function pairedRow(workload: Workload, losses: number[], medianCpuRatio: number | null): PairedRow {
+  const blocks = blockLosses(losses);
+  return {
+    workload,
+    losses,
+    blockLosses: blocks,
+    medianLoss: quantile(blocks, 0.5),
+    lowerQuartile: quantile(blocks, 0.25),
+    upperQuartile: quantile(blocks, 0.75),
+    medianCpuRatio,
+  };
 }
 
 /** The q-quantile of `values` (linear between order statistics). */
@@ -117,8 +131,6 @@ export async function policyPairs(
   await must('sync', [], { abortable: false });
   const rows = workloads.map((workload): PairedRow => {
     const all = samples.get(workload) ?? [];
-    const losses = all.map((s) => 1 - s.ruled.value / s.bare.value);
-    const blocks = blockLosses(losses);
     const cpuRatios = all.flatMap((s) =>
       s.bare.cpu !== undefined && s.ruled.cpu !== undefined && s.bare.cpu > 0
         ? [s.ruled.cpu / s.bare.cpu]
@@ -126,15 +138,11 @@ export async function policyPairs(
     );
     // Random runs last a fixed time, not a fixed amount of work: their CPU says nothing alone.
     const fixedWork = workload === 'seq-write' || workload === 'seq-read';
-    return {
+    return pairedRow(
       workload,
-      losses,
-      blockLosses: blocks,
-      medianLoss: quantile(blocks, 0.5),
-      lowerQuartile: quantile(blocks, 0.25),
-      upperQuartile: quantile(blocks, 0.75),
-      medianCpuRatio: fixedWork && cpuRatios.length > 0 ? quantile(cpuRatios, 0.5) : null,
-    };
+      all.map((s) => 1 - s.ruled.value / s.bare.value),
+      fixedWork && cpuRatios.length > 0 ? quantile(cpuRatios, 0.5) : null,
+    );
   });
   return { pairs, rows };
 }

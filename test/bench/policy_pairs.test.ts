@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { blockLosses, pairedVerdicts, quantile, type PairedRow } from '../../bench/fs/policy_pairs.js';
+import { blockLosses, pairedRow, pairedVerdicts, quantile } from '../../bench/fs/policy_pairs.js';
 
 test('quantile interpolates between order statistics, whatever the input order', () => {
   assert.equal(quantile([3, 1, 2], 0.5), 2);
@@ -22,27 +22,14 @@ test('a block combines two pairs of opposite order, so an order effect cancels',
   assert.deepEqual(blockLosses([]), []);
 });
 
-function row(workload: PairedRow['workload'], losses: number[], cpu: number | null = null): PairedRow {
-  const blocks = blockLosses(losses);
-  return {
-    workload,
-    losses,
-    blockLosses: blocks,
-    medianLoss: quantile(blocks, 0.5),
-    lowerQuartile: quantile(blocks, 0.25),
-    upperQuartile: quantile(blocks, 0.75),
-    medianCpuRatio: cpu,
-  };
-}
-
 test('the verdict is the median block loss against the limit; one wild block does not decide it', () => {
   const lines = pairedVerdicts(
     {
       pairs: 6,
       rows: [
-        row('seq-write', [0.01, 0.01, 0.6, 0.6, 0.0, 0.0], 1.02),
-        row('rand-write-4k', [0.07, 0.07, -0.3, -0.3, 0.09, 0.09]),
-        row('seq-read', []),
+        pairedRow('seq-write', [0.01, 0.01, 0.6, 0.6, 0.0, 0.0], 1.02),
+        pairedRow('rand-write-4k', [0.07, 0.07, -0.3, -0.3, 0.09, 0.09], null),
+        pairedRow('seq-read', [], null),
       ],
     },
     0.05,
