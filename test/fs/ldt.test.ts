@@ -25,7 +25,7 @@ describe('live data transformation', () => {
   const keep = (ws: LdtWorkspace) => workspaces.push(ws);
 
   test('full re-encryption survives SIGKILL at random moments', async () => {
-    const landed = await killScenario(
+    const { landed } = await killScenario(
       {
         scenario: 'full',
         cipher: 'aes-256-gcm',

@@ -131,29 +131,41 @@ export async function waitUntilIdle(gp: GuardPointFixture, after: number, ms: nu
   }
 }
 
+/** What a run of kills did: how many were sent, and how many of them found work still left. */
+export interface Kills {
+  sent: number;
+  landed: number;
+}
+
 /**
- * Starts the guard point with the target policy and kills it `kills` times at random
- * moments of the transformation, then lets it finish. Returns the kills that landed while
- * work was still left (the others found it done).
+ * Starts the guard point with the target policy and kills it at random moments of the
+ * transformation, then lets it finish: `kills` kills, or with `untilLanded`, until `kills`
+ * of them have landed while work was left (at most four times as many sent). A kill that
+ * finds the work done halves the longest delay: each landed kill leaves less work for the
+ * next start, so a fixed window would put more and more of the later kills after the end.
  */
 export async function rekeyUnderKills(
   ws: LdtWorkspace,
   kills: number,
   maxDelayMs: number,
+  untilLanded = false,
   random: () => number = Math.random,
-): Promise<number> {
-  let landed = 0;
-  for (let i = 0; i < kills; i++) {
+): Promise<Kills> {
+  const done = { sent: 0, landed: 0 };
+  let window = maxDelayMs;
+  while (untilLanded ? done.landed < kills && done.sent < 4 * kills : done.sent < kills) {
     const idleBefore = idleCount(ws.gp.log());
     await ws.gp.start();
-    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * maxDelayMs)));
-    if (idleCount(ws.gp.log()) === idleBefore) landed += 1;
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * window)));
+    if (idleCount(ws.gp.log()) === idleBefore) done.landed += 1;
+    else window = Math.max(10, window / 2);
     await ws.gp.crash();
+    done.sent += 1;
   }
   const idleBefore = idleCount(ws.gp.log());
   await ws.gp.start();
   await waitUntilIdle(ws.gp, idleBefore, 300_000);
-  return landed;
+  return done;
 }
 
 export interface KillScenario {
@@ -166,15 +178,17 @@ export interface KillScenario {
   /** Rekey rate cap in MB/s, so that the kills land during the work. */
   rate?: number;
   seed: number;
+  /** `kills` counts only kills that land during the work (rekeyUnderKills). */
+  untilLanded?: boolean;
 }
 
 /**
  * Files written under version 1 (or, for `encrypt`, plaintext written before the guard
  * point), the policy moved to version 2, the serving process killed `kills` times during
  * the transformation: afterwards every file reads as before and its header names version
- * 2, stable. Throws (assert) otherwise; returns how many kills landed during the work.
+ * 2, stable. Throws (assert) otherwise; returns the kills sent and landed during the work.
  */
-export async function killScenario(s: KillScenario, keep: (ws: LdtWorkspace) => void): Promise<number> {
+export async function killScenario(s: KillScenario, keep: (ws: LdtWorkspace) => void): Promise<Kills> {
   const extra = [
     ...(s.scenario === 'encrypt' ? [] : ['--rekey-mode', s.scenario]),
     ...(s.rate === undefined ? [] : ['--rate', String(s.rate)]),
@@ -193,7 +207,7 @@ export async function killScenario(s: KillScenario, keep: (ws: LdtWorkspace) => 
     await ws.gp.stop();
   }
   ws.usePolicy(2);
-  const landed = await rekeyUnderKills(ws, s.kills, s.maxDelayMs);
+  const kills = await rekeyUnderKills(ws, s.kills, s.maxDelayMs, s.untilLanded);
   assert.ok(before.size > 0);
   assert.deepEqual(ws.hashes(), before, 'a file reads differently after the transformation');
   await ws.gp.stop();
@@ -201,7 +215,7 @@ export async function killScenario(s: KillScenario, keep: (ws: LdtWorkspace) => 
   assert.equal(headers.size, before.size, 'files appeared or vanished');
   for (const [name, state] of headers)
     assert.equal(state, `${LDT_KEY}:2 stable`, `${name} is not under version 2`);
-  return landed;
+  return kills;
 }
 
 function plainHashes(dir: string): Map<string, string> {
