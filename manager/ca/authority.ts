@@ -93,8 +93,11 @@ export async function openCertificateAuthority(
     if (threads > 0) {
       issuer = await startIssuerPool({ caCertificatePem, caPkcs8: new Uint8Array(caPkcs8) }, threads);
     } else {
-      const issue = await createHostIssuer(caCertificatePem, await importSigningKey(caPkcs8));
-      issuer = { issue, close: () => Promise.resolve() };
+      const issue = createHostIssuer(caCertificatePem, await importSigningKey(caPkcs8));
+      issuer = {
+        issue: (csrPem, hostId, now) => new Promise((resolve) => resolve(issue(csrPem, hostId, now))),
+        close: () => Promise.resolve(),
+      };
     }
     caPkcs8.fill(0);
     const serverPkcs8 = master.unwrap(readFileSync(file('serverKey')), CONTEXT.serverKey);
