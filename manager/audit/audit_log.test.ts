@@ -89,6 +89,36 @@ test('a batch commits its records together, announced after; a failed batch leav
   }
 });
 
+test('appendDurably: the entries of one turn commit together, a refused one alone is left out', async () => {
+  const { dir, master } = fresh('durably');
+  const log = AuditLog.open(dir, master);
+  try {
+    const seen: number[] = [];
+    log.onAppend((record) => seen.push(record.seq));
+    const asked = [
+      log.appendDurably(entry('one')),
+      log.appendDurably({ ...entry('bad'), outcome: 'maybe' as never }),
+      log.appendDurably(entry('two')),
+    ];
+    assert.deepEqual(seen, [], 'nothing is written before the turn ends');
+    const [one, bad, two] = await Promise.allSettled(asked);
+    assert.equal(bad?.status, 'rejected');
+    assert.equal(one?.status === 'fulfilled' && one.value.seq, 2);
+    assert.equal(two?.status === 'fulfilled' && two.value.seq, 3);
+    assert.deepEqual(seen, [2, 3], 'announced once committed');
+    assert.deepEqual(
+      log.recordsAfter(1, 10).map((r) => r.action),
+      ['one', 'two'],
+    );
+    assert.equal(log.verify().ok, true);
+    const pending = log.appendDurably(entry('at close'));
+    log.close();
+    assert.equal((await pending).seq, 4, 'close writes what was waiting');
+  } finally {
+    log.close();
+  }
+});
+
 test('checkpoints every N records and every T seconds; the keys stay the trail’s across openings', async () => {
   const { dir, master } = fresh('checkpoints');
   let log = AuditLog.open(dir, master, { checkpointEvery: 5, checkpointSeconds: 0.2 });

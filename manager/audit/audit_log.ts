@@ -23,6 +23,7 @@ import { loadAuditKeys, type AuditKeys } from './audit_keys.js';
 import type { AuditEntry, AuditRecord, AuditRecordSource, AuditSink } from './audit_record.js';
 import { checkEntry } from './audit_entry.js';
 import { verifyTrail } from './audit_verify.js';
+import { GroupCommit } from '../store/group_commit.js';
 
 export interface AuditLogOptions {
   /** A checkpoint after this many records (default 100). */
@@ -72,6 +73,8 @@ export class AuditLog implements AuditSink, AuditRecordSource {
   // Inside batch(): the records appended so far, announced once the batch has committed.
   #pending: AuditRecord[] | undefined;
   #closed = false;
+  // appendDurably(): the entries of one turn, appended in one batch (one sync to disk).
+  readonly #group = new GroupCommit((work) => this.batch(work));
 
   private constructor(db: AuditDb, keys: AuditKeys, options: AuditLogOptions) {
     this.#db = db;
@@ -156,6 +159,15 @@ export class AuditLog implements AuditSink, AuditRecordSource {
     return record;
   }
 
+  /**
+   * Appends the entry as append() does, with the others given in the same turn of the event
+   * loop: one transaction for them all, each in a savepoint of its own (one refused does not
+   * undo the others). Resolves with the record once that transaction has committed.
+   */
+  appendDurably(entry: AuditEntry): Promise<AuditRecord> {
+    return this.#group.run(() => this.append(entry));
+  }
+
   #insert(tip: { seq: number; mac: string }, entry: AuditEntry): AuditRecord {
     const details = canonicalDetails(entry.details);
     const fields = { ...entry, seq: tip.seq + 1 };
@@ -228,6 +240,7 @@ export class AuditLog implements AuditSink, AuditRecordSource {
   /** Signs a last checkpoint when records came since the one before, and closes audit.db. */
   close(): void {
     if (this.#closed) return;
+    this.#group.flush();
     clearInterval(this.#timer);
     this.#checkpointQuietly();
     this.#closed = true;

@@ -20,6 +20,7 @@ import type { AuditEntry } from '../audit/audit_record.js';
 import type { CertificateAuthority } from '../ca/authority.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
 import type { GuardPointRow, HostRow, Insertable, ManagerStore, TokenRow } from '../store/store.js';
+import { GroupCommit } from '../store/group_commit.js';
 import { checkStatusReport } from './status_schema.js';
 
 const TOKEN_PREFIX = 'veil-rt-';
@@ -37,6 +38,12 @@ function refused(code: ConstructorParameters<typeof ManagerError>[0], message: s
 }
 
 export class RegistrationService {
+  // Registrations whose certificates came in the same turn are recorded in one transaction
+  // (one sync to disk), each in its own savepoint, each answered once that has committed.
+  readonly #commits: GroupCommit;
+  // Hosts seen since the last write of their last_seen_at (host id → when).
+  readonly #seen = new Map<string, number>();
+
   constructor(
     private readonly store: ManagerStore,
     private readonly ca: CertificateAuthority,
@@ -44,7 +51,9 @@ export class RegistrationService {
     private readonly now: () => number = Date.now,
     /** Where changes of guard point and rekey state that hosts report are recorded. */
     private readonly audit?: AuditLog,
-  ) {}
+  ) {
+    this.#commits = new GroupCommit((work) => this.store.transaction(work));
+  }
 
   createToken(options: TokenOptions): NewToken {
     const { lifetimeSeconds, maxUses } = options;
@@ -96,8 +105,9 @@ export class RegistrationService {
     }
     const hostId = randomUUID();
     const issued = await this.ca.issueHostCertificate(csr, hostId, new Date(this.now()));
-    // Checked again inside the transaction: another registration may have used the token meanwhile.
-    store.transaction(() => {
+    // Checked again inside the transaction: another registration may have used the token meanwhile
+    // (one of the same group too: each sees those before it in the group).
+    await this.#commits.run(() => {
       const current = this.usableToken(token);
       if (store.hostByName(hostName)) {
         throw refused('VEIL_HOST_NAME_TAKEN', `a host named ${hostName} is already registered`);
@@ -132,7 +142,7 @@ export class RegistrationService {
     if (host.deregisteredAt !== null) {
       throw refused('VEIL_AUTH_HOST_REQUIRED', 'this host was de-registered: its certificate is revoked');
     }
-    this.store.touchHost(host.id, this.now());
+    this.#touch(host.id);
     return hostView({ ...host, lastSeenAt: this.now() });
   }
 
@@ -266,6 +276,23 @@ export class RegistrationService {
       throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
     this.store.setTransportKey(hostId, pem);
     return this.host(hostId);
+  }
+
+  /**
+   * Records when a host was last seen: with the other hosts seen in the same turn, in one
+   * transaction after it (one sync to disk, not one per request). Nothing is answered on it;
+   * if the write fails, the host's next request records it again.
+   */
+  #touch(hostId: string): void {
+    const first = this.#seen.size === 0;
+    this.#seen.set(hostId, this.now());
+    if (!first) return;
+    this.#commits
+      .run(() => {
+        for (const [id, at] of this.#seen) this.store.touchHost(id, at);
+        this.#seen.clear();
+      })
+      .catch(() => this.#seen.clear());
   }
 
   private usableToken(token: string): TokenRow {

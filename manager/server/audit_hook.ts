@@ -140,7 +140,8 @@ export async function audited(
       },
     };
     try {
-      context.audit.append(entry);
+      // With the other calls of this turn: one sync to disk for all their records.
+      await context.audit.appendDurably(entry);
     } catch (error) {
       throw new Error(`the audit trail could not record ${route.name}: ${(error as Error).message}`, {
         cause: error,

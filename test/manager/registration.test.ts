@@ -190,6 +190,36 @@ describe('registration with a token', () => {
     );
   });
 
+  test('registrations at once: each committed or refused on its own (group commit, savepoints)', async () => {
+    const roomy = service.createToken({ lifetimeSeconds: 3600, maxUses: 10 });
+    const tight = service.createToken({ lifetimeSeconds: 3600, maxUses: 2 });
+    const hosts = store.hosts().length;
+    const asked = [
+      ...['grp1', 'grp2', 'grp1', 'grp3'].map((hostname) => ({ token: roomy.token, hostname })),
+      ...['tight1', 'tight2', 'tight3'].map((hostname) => ({ token: tight.token, hostname })),
+    ];
+    const outcomes = await Promise.allSettled(
+      asked.map(({ token, hostname }) =>
+        service.register({ token, csr: hostCsr(), transportPublicKey: transportKey, hostname }),
+      ),
+    );
+    const refusals = outcomes
+      .flatMap((o) => (o.status === 'rejected' ? [(o.reason as ManagerError).code] : []))
+      .sort();
+    assert.deepEqual(refusals, ['VEIL_HOST_NAME_TAKEN', 'VEIL_REGISTRATION_TOKEN_USED_UP']);
+    assert.equal(store.hosts().length, hosts + 5);
+    assert.equal(store.hosts().filter((h) => h.name === 'grp1').length, 1);
+    const uses = (id: string) => store.tokens().find((t) => t.id === id)?.uses;
+    assert.equal(uses(roomy.tokenId), 3);
+    assert.equal(uses(tight.tokenId), 2);
+    for (const outcome of outcomes) {
+      if (outcome.status !== 'fulfilled') continue;
+      const host = store.host(outcome.value.hostId);
+      assert.equal(host?.certificatePem, outcome.value.certificate, 'answered only what is stored');
+      assert.ok(store.hostOffline(outcome.value.hostId), 'with its offline material');
+    }
+  });
+
   test('bad token options are refused', () => {
     assert.throws(
       () => service.createToken({ lifetimeSeconds: 10, maxUses: 1 }),
