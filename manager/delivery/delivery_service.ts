@@ -13,12 +13,28 @@ import { deliveryEntry } from '../audit/manager_events.js';
 import type { KeyService } from '../keys/key_service.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
 import { storedPolicyKeys, type Assignments } from '../policies/assignments.js';
-import type { DeliveredVersion, HostRow, KeyVersionRow, ManagerStore } from '../store/store.js';
+import type {
+  DeliveredVersion,
+  HostOfflineRow,
+  HostRow,
+  KeyVersionRow,
+  ManagerStore,
+} from '../store/store.js';
 import { buildDelivery, type DeliveryEntryInput } from './delivery_blob.js';
 
 const versionKey = (v: DeliveredVersion): string => `${v.keyId}/${v.version}`;
 
 type KeyStates = { algorithm: KeyAlgorithm; versions: KeyVersionRow[] };
+type Assigned = ReturnType<Assignments['forHost']>;
+
+/** The value of `key` in `cache` (inside a batch), made once; outside a batch, made each time. */
+function memo<T>(cache: Map<string, T> | undefined, key: string, make: () => T): T {
+  const cached = cache?.get(key);
+  if (cached !== undefined) return cached;
+  const made = make();
+  cache?.set(key, made);
+  return made;
+}
 
 export class DeliveryService {
   // Each host's transport key, parsed: with OpenSSL 3, parsing the PEM costs several times the RSA
@@ -32,6 +48,11 @@ export class DeliveryService {
         views: Map<string, KeyStates>;
         versions: Map<string, KeyVersionRow[]>;
         materials: Map<string, Buffer>;
+        // By host: its guard points with their policies, the versions they need, its offline row
+        // (each event of a host's refresh asks for them again).
+        assigned: Map<string, Assigned>;
+        needed: Map<string, DeliveredVersion[]>;
+        offline: Map<string, HostOfflineRow>;
       }
     | undefined;
 
@@ -50,7 +71,14 @@ export class DeliveryService {
    */
   batch<T>(work: () => T): T {
     if (this.#shared) return work();
-    this.#shared = { views: new Map(), versions: new Map(), materials: new Map() };
+    this.#shared = {
+      views: new Map(),
+      versions: new Map(),
+      materials: new Map(),
+      assigned: new Map(),
+      needed: new Map(),
+      offline: new Map(),
+    };
     try {
       // The batch's audit records too are written with one sync to disk.
       return this.audit ? this.audit.batch(work) : work();
@@ -67,7 +95,7 @@ export class DeliveryService {
   guardPointsEvent(host: HostRow): HostEvent {
     return {
       type: 'guardpoints',
-      guardPoints: this.assignments.forHost(host).map(({ guardPoint, policy }) => ({
+      guardPoints: this.#assigned(host).map(({ guardPoint, policy }) => ({
         guardPointId: guardPoint.id,
         path: guardPoint.path,
         automatic: guardPoint.automatic,
@@ -86,10 +114,14 @@ export class DeliveryService {
    * files under the active one and still reads older files under the others).
    */
   needed(host: HostRow): DeliveredVersion[] {
+    return memo(this.#shared?.needed, host.id, () => this.#needed(host));
+  }
+
+  #needed(host: HostRow): DeliveredVersion[] {
     const wanted = new Map<string, DeliveredVersion>();
     const add = (ref: DeliveredVersion) =>
       wanted.set(versionKey(ref), { keyId: ref.keyId, version: ref.version });
-    for (const { policy } of this.assignments.forHost(host)) {
+    for (const { policy } of this.#assigned(host)) {
       const named = storedPolicyKeys(policy.document);
       named.versions.forEach(add);
       for (const keyId of named.wholeKeys) {
@@ -101,7 +133,15 @@ export class DeliveryService {
 
   /** The host's `offline` event (docs/protocol.md, "Offline unlock"). */
   offlineEvent(host: HostRow): HostEvent {
-    return this.offline.event(this.offline.forHost(host.id));
+    return this.offline.event(this.#offlineRow(host));
+  }
+
+  #assigned(host: HostRow): Assigned {
+    return memo(this.#shared?.assigned, host.id, () => this.assignments.forHost(host));
+  }
+
+  #offlineRow(host: HostRow): HostOfflineRow {
+    return memo(this.#shared?.offline, host.id, () => this.offline.forHost(host.id));
   }
 
   /**
@@ -117,7 +157,7 @@ export class DeliveryService {
     const neededKeys = new Set(needed.map(versionKey));
     const materials: Buffer[] = [];
     try {
-      const offline = this.offline.deliveryEntry(this.offline.forHost(host.id));
+      const offline = this.offline.deliveryEntry(this.#offlineRow(host));
       materials.push(offline.material);
       entries.push(offline);
       holds.push({ keyId: offline.keyId, version: offline.version });

@@ -74,6 +74,8 @@ export class EventStream {
   // host is de-registered.
   readonly #httpConnections = new Map<string, Set<Duplex>>();
   #closed = false;
+  // Streams connected in this turn, waiting for their first events (#refreshConnected).
+  #connecting: { hostId: string; only: WebSocket }[] = [];
 
   constructor(
     private readonly registration: RegistrationService,
@@ -133,19 +135,42 @@ export class EventStream {
     const batch = (from: number): void => {
       if (this.#closed) return;
       const hosts = hostIds.slice(from, from + REFRESH_BATCH).filter((id) => this.#connections.has(id));
-      let prepared: (Prepared | undefined)[] = [];
-      try {
-        prepared =
-          hosts.length === 0
-            ? []
-            : this.delivery.batch(() => this.store.transaction(() => hosts.map((id) => this.#prepare(id))));
-      } catch (error) {
-        this.log(`cannot record the deliveries of ${hosts.length} hosts: ${(error as Error).message}`);
-      }
-      for (const ready of prepared) if (ready) this.#send(ready);
+      this.#refreshTogether(hosts.map((hostId) => ({ hostId })));
       if (from + REFRESH_BATCH < hostIds.length) setImmediate(() => batch(from + REFRESH_BATCH));
     };
     batch(0);
+  }
+
+  /**
+   * Prepares the hosts' events in one store transaction and one audit transaction (each delivery in a
+   * savepoint of its own: one that fails is logged and not sent, the others go), and sends them once
+   * both have committed.
+   */
+  #refreshTogether(hosts: readonly { hostId: string; only?: WebSocket }[]): void {
+    if (hosts.length === 0) return;
+    let prepared: (Prepared | undefined)[] = [];
+    try {
+      prepared = this.delivery.batch(() =>
+        this.store.transaction(() => hosts.map(({ hostId, only }) => this.#prepare(hostId, only))),
+      );
+    } catch (error) {
+      this.log(`cannot record the deliveries of ${hosts.length} hosts: ${(error as Error).message}`);
+    }
+    for (const ready of prepared) if (ready) this.#send(ready);
+  }
+
+  /**
+   * A newly connected stream's first events: with those of the other streams connected in the same
+   * turn of the event loop (one sync to disk for their deliveries, not one each).
+   */
+  #refreshConnected(hostId: string, ws: WebSocket): void {
+    this.#connecting.push({ hostId, only: ws });
+    if (this.#connecting.length > 1) return;
+    setImmediate(() => {
+      const hosts = this.#connecting.filter(({ only }) => only.readyState === only.OPEN);
+      this.#connecting = [];
+      if (!this.#closed) this.#refreshTogether(hosts);
+    });
   }
 
   /** The host's offline password changed: its open streams get the new `offline` event. */
@@ -196,7 +221,7 @@ export class EventStream {
       this.log(`event stream of host ${hostId}: closed: ${refusal}`);
       ws.close(POLICY_VIOLATION, refusal);
     });
-    this.#refresh(hostId, ws);
+    this.#refreshConnected(hostId, ws);
   }
 
   #refresh(hostId: string, only?: WebSocket, deliveryOnly = false): void {
