@@ -2,6 +2,8 @@
 // It trusts only the manager's CA, never the system's (fetchManagerCa, which has no CA yet,
 // trusts nothing and leaves pinning to its caller), and answers every failure with a
 // ManagerError: the manager's own code, or VEIL_MANAGER_UNREACHABLE.
+import type { SecureContext } from 'node:tls';
+
 import WebSocket from 'ws';
 
 import { ManagerError } from './errors.js';
@@ -70,6 +72,12 @@ export interface ClientOptions {
   domain?: string;
   /** For host requests (mutual TLS): the registered host's key and certificate. */
   host?: { keyPem: string; certificatePem: string };
+  /**
+   * The TLS context of every connection instead of one made from caPem (and host) per connection:
+   * for a caller that makes many clients of one manager, e.g. the benchmark's simulated hosts. It must
+   * trust exactly the manager's CA, as caPem would (tls.createSecureContext({ ca: [caPem] })).
+   */
+  secureContext?: SecureContext;
   timeoutMs?: number;
 }
 
@@ -184,13 +192,14 @@ export class ManagerClient {
    * The caller closes the returned socket.
    */
   events(onEvent: (event: HostEvent) => void, onError?: (error: ManagerError) => void): WebSocket {
-    const { host, caPem } = this.#options;
+    const { host, caPem, secureContext } = this.#options;
     const url = new URL('/v1/events', this.#base);
     url.protocol = 'wss:';
     const ws = new WebSocket(url, {
       ca: [caPem],
       key: host?.keyPem,
       cert: host?.certificatePem,
+      ...(secureContext && { secureContext }),
       minVersion: 'TLSv1.2',
     });
     ws.on('message', (data: Buffer) => {
@@ -457,7 +466,7 @@ export class ManagerClient {
     maxAnswerBytes = MAX_ANSWER_BYTES,
     binary = false,
   ): Promise<T> {
-    const { admin, bearer, host, caPem, domain, timeoutMs = 30_000 } = this.#options;
+    const { admin, bearer, host, caPem, domain, secureContext, timeoutMs = 30_000 } = this.#options;
     if (asAdmin && !admin && bearer === undefined) {
       return Promise.reject(
         new ManagerError('VEIL_AUTH_ADMIN_REQUIRED', 'this request needs administrator credentials'),
@@ -472,7 +481,13 @@ export class ManagerClient {
       body,
       authorization,
       domain: asAdmin ? domain : undefined,
-      tls: { ca: [caPem], key: host?.keyPem, cert: host?.certificatePem },
+      // Given a context, tls.connect takes it and ignores ca, key and cert.
+      tls: {
+        ca: [caPem],
+        key: host?.keyPem,
+        cert: host?.certificatePem,
+        ...(secureContext && { secureContext }),
+      },
       timeoutMs,
       maxAnswerBytes,
       binary,

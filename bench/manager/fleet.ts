@@ -1,5 +1,7 @@
 // The simulated hosts together: registration and connection with bounded concurrency, and waiting until
 // every host has opened a delivery that answers a question (the first one; the one with the new version).
+import { createSecureContext } from 'node:tls';
+
 import type { HostIdentity, TransportKey } from './identity.js';
 import { SimulatedHost, type Opener, type OpenedRecord } from './simulated_host.js';
 
@@ -46,9 +48,15 @@ export class Fleet {
     );
   }
 
+  /**
+   * Registers every host. One TLS context trusting the manager's CA serves all their registration
+   * connections: made per connection, it would cost this process a copy of the root certificate store
+   * each time (a real host spends that on its own CPU). Each connection still does its full handshake.
+   */
   register(url: string, caPem: string, token: string, pool: readonly TransportKey[], concurrency: number) {
+    const secureContext = createSecureContext({ ca: [caPem], minVersion: 'TLSv1.2' });
     return bounded(this.hosts, concurrency, (host) =>
-      host.register(url, caPem, token, pool[host.identity.transport].publicPem),
+      host.register(url, caPem, token, pool[host.identity.transport].publicPem, secureContext),
     );
   }
 

@@ -39,8 +39,23 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
     };
   }
   const pending = new Map<number, { resolve(opened: Opened): void; reject(error: Error): void }>();
+  // Jobs not given to a thread yet, and how many each thread has: a thread gets the next job as it
+  // answers one (a shared queue), so one that gets less CPU (the threads share the CPUs with the
+  // manager and other work) holds no queue of its own while the other idles. A real host opens its
+  // delivery at once, on its own CPU.
+  const backlog: { id: number; blob: Buffer; hostId: string; transport: number }[] = [];
+  const given: number[] = Array.from({ length: workers }, () => 0);
+  const dispatch = (): void => {
+    for (let thread = 0; thread < workers && backlog.length > 0; thread++) {
+      // Two each: the next job is there when one is answered.
+      while ((given[thread] ?? 0) < 2 && backlog.length > 0) {
+        given[thread] = (given[thread] ?? 0) + 1;
+        threads[thread]?.postMessage(backlog.shift());
+      }
+    }
+  };
   let failed: Error | undefined;
-  const threads = Array.from({ length: workers }, () => {
+  const threads = Array.from({ length: workers }, (_, index) => {
     // The worker is TypeScript: it registers tsx's loader itself, as bin/veil-manager.js does (a worker
     // does not inherit the loader the main thread was started with).
     const worker = new Worker(
@@ -50,8 +65,10 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
     worker.on('message', (answer: Answer) => {
       const waiting = pending.get(answer.id);
       pending.delete(answer.id);
+      given[index] = (given[index] ?? 1) - 1;
       if (answer.opened !== undefined) waiting?.resolve(answer.opened);
       else waiting?.reject(new Error(answer.error ?? 'the delivery did not open'));
+      dispatch();
     });
     worker.on('error', (error) => {
       failed = new Error(`an opener thread failed: ${error.message}`);
@@ -61,7 +78,6 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
     return worker;
   });
   let next = 0;
-  let turn = 0;
   return {
     open: (blob, hostId, transport) =>
       new Promise((resolve, reject) => {
@@ -71,9 +87,8 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
         }
         const id = next++;
         pending.set(id, { resolve, reject });
-        // In turn: every job costs about the same (one RSA unwrap).
-        const worker = threads[turn++ % threads.length];
-        worker.postMessage({ id, blob, hostId, transport });
+        backlog.push({ id, blob, hostId, transport });
+        dispatch();
       }),
     close: async () => {
       await Promise.all(threads.map((worker) => worker.terminate()));

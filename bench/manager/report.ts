@@ -27,6 +27,8 @@ export interface Measured {
   managerCpu: { registration: number; connect: number; fanout: number };
   /** This process during the fan-out: CPU seconds (all threads), and how busy its main thread was (0 to 1). */
   benchFanout: { cpuSeconds: number; mainThreadBusy: number };
+  /** This process during the registrations: CPU seconds (all threads). */
+  benchRegistrationCpuSeconds: number;
   /** The machine's 1-minute load average when the manager started and at the end: others' work shows. */
   load: { start: number; end: number };
   problems: string[];
@@ -102,6 +104,14 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
       connect: round(m.managerCpu.connect, 2),
       fanout: round(m.managerCpu.fanout, 2),
     },
+    managerCpuMsPerRegistration: round(
+      (m.managerCpu.registration * 1000) / Math.max(1, m.registration.succeeded),
+      2,
+    ),
+    benchCpuMsPerRegistration: round(
+      (m.benchRegistrationCpuSeconds * 1000) / Math.max(1, m.registration.succeeded),
+      2,
+    ),
     benchFanoutCpuSeconds: round(m.benchFanout.cpuSeconds, 2),
     benchFanoutMainThreadBusy: round(m.benchFanout.mainThreadBusy, 2),
     loadAverage1m: { start: round(m.load.start, 2), end: round(m.load.end, 2) },
@@ -168,6 +178,12 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
         [
           'manager CPU: register/connect/fan-out',
           `${figures.managerCpuSeconds.registration} / ${figures.managerCpuSeconds.connect} / ${figures.managerCpuSeconds.fanout} s`,
+          '',
+          '',
+        ],
+        [
+          'CPU per registration: manager / benchmark',
+          `${figures.managerCpuMsPerRegistration} / ${figures.benchCpuMsPerRegistration} ms`,
           '',
           '',
         ],

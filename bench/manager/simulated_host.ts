@@ -2,6 +2,8 @@
 // then keeps its event stream open over mutual TLS with the certificate it got, through the same client
 // the agent uses (ManagerClient.events, the `ws` package). Every delivery is opened as the native core
 // would open it (open_delivery.ts): for this host, with a sequence number above the last one accepted.
+import type { SecureContext } from 'node:tls';
+
 import type WebSocket from 'ws';
 
 import { ManagerClient } from '../../manager-client/client.js';
@@ -39,8 +41,18 @@ export class SimulatedHost {
     private readonly onOpened: (host: SimulatedHost, record: OpenedRecord) => void,
   ) {}
 
-  async register(url: string, caPem: string, token: string, transportPublicKey: string): Promise<void> {
-    const registered = await new ManagerClient({ url, caPem, timeoutMs: 120_000 }).register({
+  /**
+   * Registers with the token. `secureContext`: the TLS context that trusts the manager's CA, made once
+   * for all the simulated hosts (a real host makes its own, on its own CPU).
+   */
+  async register(
+    url: string,
+    caPem: string,
+    token: string,
+    transportPublicKey: string,
+    secureContext?: SecureContext,
+  ): Promise<void> {
+    const registered = await new ManagerClient({ url, caPem, secureContext, timeoutMs: 120_000 }).register({
       token,
       csr: this.identity.csrPem,
       transportPublicKey,
