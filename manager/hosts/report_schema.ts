@@ -1,10 +1,11 @@
 // What a host may report (POST /v1/hosts/self/events), as one schema: the OpenAPI document
 // shows it and Ajv checks every batch against it. A batch is taken whole or refused whole,
 // with the first bad field named by its JSON pointer.
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import { HOST_REPORT_TYPES, type HostReport } from '../../manager-client/types.js';
+import { explainSchemaError } from './schema_errors.js';
 
 export const MAX_REPORTS_PER_BATCH = 500;
 /** A batch of 500 reports with long paths is larger than other requests (docs/protocol.md). */
@@ -101,49 +102,7 @@ const validateEnvelope = ajv.compile<{ events: unknown[] }>({
 });
 const validateReport = ajv.compile<HostReport>(HOST_REPORT_SCHEMA);
 
-const TYPE_NAMES: Record<string, string> = {
-  object: 'an object',
-  array: 'an array',
-  string: 'a string',
-  integer: 'a whole number',
-  boolean: 'true or false',
-};
-
-const escapePointer = (name: string): string => name.replaceAll('~', '~0').replaceAll('/', '~1');
-
-/** Ajv's error as "POINTER: what is wrong", in words about the report. */
-function explain(error: ErrorObject, prefix: string): string {
-  const params = error.params as Record<string, unknown>;
-  const parent = (error.parentSchema ?? {}) as { title?: string; minimum?: number; maximum?: number };
-  const at = prefix + error.instancePath;
-  const title = parent.title ? ` (${parent.title})` : '';
-  switch (error.keyword) {
-    case 'required':
-      return `${at}/${escapePointer(String(params.missingProperty))}: is missing`;
-    case 'additionalProperties':
-      return `${at}/${escapePointer(String(params.additionalProperty))}: is not a field here`;
-    case 'type': {
-      const nullable = (parent as { nullable?: boolean }).nullable ? ' or null' : '';
-      return `${at || '/'}: must be ${TYPE_NAMES[String(params.type)] ?? String(params.type)}${nullable}${title}`;
-    }
-    case 'enum':
-      return `${at}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
-    case 'format':
-      return `${at}: must be ${params.format === 'uuid' ? 'a UUID' : 'an ISO 8601 date and time with a time zone'}`;
-    case 'minimum':
-    case 'maximum':
-      return `${at}: must be ${parent.title ?? 'a number'} from ${parent.minimum} to ${parent.maximum}`;
-    case 'maxLength':
-      return `${at}: must be at most ${String(params.limit)} characters long`;
-    case 'pattern':
-      return `${at}: must be ${parent.title ?? 'valid'}`;
-    case 'minItems':
-    case 'maxItems':
-      return `${at}: must hold 1 to ${MAX_REPORTS_PER_BATCH} events`;
-    default:
-      return `${at || '/'}: ${error.message ?? 'is not valid'}`;
-  }
-}
+const eventCount = (): string => `must hold 1 to ${MAX_REPORTS_PER_BATCH} events`;
 
 /** The reports of a batch, checked; event ids in lower case, so that dedup ignores case. */
 export function checkReportBatch(body: unknown): HostReport[] {
@@ -154,13 +113,13 @@ export function checkReportBatch(body: unknown): HostReport[] {
     );
   if (!validateEnvelope(body)) {
     const first = validateEnvelope.errors?.[0];
-    throw refuse(first ? explain(first, '') : 'it is not a batch of host events');
+    throw refuse(first ? explainSchemaError(first, '', eventCount) : 'it is not a batch of host events');
   }
   return body.events.map((report, i) => {
     const at = `/events/${i}`;
     if (!validateReport(report)) {
       const first = validateReport.errors?.[0];
-      throw refuse(first ? explain(first, at) : `${at}: is not a host event`);
+      throw refuse(first ? explainSchemaError(first, at, eventCount) : `${at}: is not a host event`);
     }
     // An access event carries its decision; no other event does.
     if (report.type === 'access' && report.access === undefined) {

@@ -1,10 +1,11 @@
 // What a host may report of its guard points (POST /v1/hosts/self/status), as one schema:
 // the OpenAPI document shows it and Ajv checks every report against it. A report is taken
 // whole or refused whole, with the first bad field named by its JSON pointer.
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv } from 'ajv';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import { TRANSFORMATION_STATES, type GuardPointStatus } from '../../manager-client/types.js';
+import { explainSchemaError } from './schema_errors.js';
 
 export const MAX_STATUS_GUARD_POINTS = 1000;
 export const MAX_STATUS_KEY_VERSIONS = 10_000;
@@ -82,53 +83,6 @@ export const GUARD_POINT_STATUS_REPORT_SCHEMA = {
 const ajv = new Ajv({ strict: true, verbose: true, formats: { uuid: UUID } });
 const validate = ajv.compile<{ guardPoints: GuardPointStatus[] }>(GUARD_POINT_STATUS_REPORT_SCHEMA);
 
-const TYPE_NAMES: Record<string, string> = {
-  object: 'an object',
-  array: 'an array',
-  string: 'a string',
-  integer: 'a whole number',
-};
-
-const escapePointer = (name: string): string => name.replaceAll('~', '~0').replaceAll('/', '~1');
-
-/** Ajv's error as "POINTER: what is wrong". */
-function explain(error: ErrorObject): string {
-  const params = error.params as Record<string, unknown>;
-  const parent = (error.parentSchema ?? {}) as {
-    title?: string;
-    minimum?: number;
-    maximum?: number;
-    nullable?: boolean;
-  };
-  const at = error.instancePath;
-  switch (error.keyword) {
-    case 'required':
-      return `${at}/${escapePointer(String(params.missingProperty))}: is missing`;
-    case 'additionalProperties':
-      return `${at}/${escapePointer(String(params.additionalProperty))}: is not a field here`;
-    case 'type':
-      return (
-        `${at || '/'}: must be ${TYPE_NAMES[String(params.type)] ?? String(params.type)}` +
-        `${parent.nullable ? ' or null' : ''}${parent.title ? ` (${parent.title})` : ''}`
-      );
-    case 'enum':
-      return `${at}: must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
-    case 'format':
-      return `${at}: must be a UUID`;
-    case 'minimum':
-    case 'maximum':
-      return `${at}: must be ${parent.title ?? 'a number'} from ${parent.minimum} to ${parent.maximum}`;
-    case 'maxLength':
-      return `${at}: must be at most ${String(params.limit)} characters long`;
-    case 'pattern':
-      return `${at}: must be ${parent.title ?? 'valid'}`;
-    case 'maxItems':
-      return `${at}: must hold at most ${Number(params.limit).toLocaleString('en-US')} entries`;
-    default:
-      return `${at || '/'}: ${error.message ?? 'is not valid'}`;
-  }
-}
-
 /**
  * A host's guard point report, checked (VEIL_REGISTRATION_BAD_REQUEST naming the first bad
  * field by its JSON pointer); ids in lower case. Each guard point once, each key version once
@@ -139,7 +93,7 @@ export function checkStatusReport(body: unknown): GuardPointStatus[] {
     new ManagerError('VEIL_REGISTRATION_BAD_REQUEST', `the guard point report was refused: ${why}`);
   if (!validate(body)) {
     const first = validate.errors?.[0];
-    throw refuse(first ? explain(first) : 'it is not a guard point report');
+    throw refuse(first ? explainSchemaError(first) : 'it is not a guard point report');
   }
   const seen = new Set<string>();
   return body.guardPoints.map((entry, i) => {
