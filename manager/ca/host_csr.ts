@@ -5,9 +5,10 @@ import { CertificationRequest } from '@peculiar/asn1-csr';
 import { id_mgf1, RsaSaPssParams } from '@peculiar/asn1-rsa';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier, type SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { constants, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { constants, verify, type KeyObject } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
+import { publicKeyFromSpki } from './public_key_import.js';
 
 export function badCsr(message: string): ManagerError {
   return new ManagerError('VEIL_REGISTRATION_BAD_CSR', message);
@@ -99,11 +100,7 @@ export function checkCsr(csrPem: string): CheckedCsr {
   let key: KeyObject;
   try {
     csr = AsnConvert.parse(Buffer.from(body, 'base64'), CertificationRequest);
-    key = createPublicKey({
-      key: Buffer.from(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo)),
-      format: 'der',
-      type: 'spki',
-    });
+    key = publicKeyFromSpki(new Uint8Array(AsnConvert.serialize(csr.certificationRequestInfo.subjectPKInfo)));
   } catch {
     throw notACsr();
   }

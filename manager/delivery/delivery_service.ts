@@ -4,12 +4,13 @@
 // under a per-host sequence number that only grows. A version the host no longer needs, or
 // that was destroyed, is withdrawn in the next delivery. Every delivery also carries the
 // host's offline key (offline/offline_keys.ts), which is no data key and never withdrawn.
-import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, KeyAlgorithm } from '../../manager-client/types.js';
 import type { AuditLog } from '../audit/audit_log.js';
 import { deliveryEntry } from '../audit/manager_events.js';
+import { publicKeyFromPem } from '../ca/public_key_import.js';
 import type { KeyService } from '../keys/key_service.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
 import { storedPolicyKeys, type Assignments } from '../policies/assignments.js';
@@ -236,7 +237,7 @@ export class DeliveryService {
   #transportKey(host: HostRow): KeyObject {
     const cached = this.#transportKeys.get(host.id);
     if (cached?.pem === host.transportPublicKeyPem) return cached.key;
-    const key = createPublicKey(host.transportPublicKeyPem);
+    const key = publicKeyFromPem(host.transportPublicKeyPem);
     this.#transportKeys.set(host.id, { pem: host.transportPublicKeyPem, key });
     return key;
   }

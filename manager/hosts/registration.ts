@@ -2,7 +2,7 @@
 // (lifetime, number of uses, host group, name prefix), shown once and stored hashed; a
 // host presents it with a CSR and its transport public key and gets a client certificate
 // whose subject the manager decides. A refused registration changes nothing.
-import { createHash, createPublicKey, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type {
@@ -18,6 +18,7 @@ import type { AuditLog } from '../audit/audit_log.js';
 import { guardPointStatusEntry, rekeyProgressEntry } from '../audit/manager_events.js';
 import type { AuditEntry } from '../audit/audit_record.js';
 import type { CertificateAuthority } from '../ca/authority.js';
+import { publicKeyFromPem } from '../ca/public_key_import.js';
 import type { OfflineKeys } from '../offline/offline_keys.js';
 import type { GuardPointRow, HostRow, Insertable, ManagerStore, TokenRow } from '../store/store.js';
 import { GroupCommit } from '../store/group_commit.js';
@@ -394,7 +395,7 @@ function checkTransportKey(pem: string): void {
   let bits: number | undefined;
   let type: string | undefined;
   try {
-    const key = createPublicKey({ key: pem, format: 'pem' });
+    const key = publicKeyFromPem(pem);
     type = key.asymmetricKeyType;
     bits = key.asymmetricKeyDetails?.modulusLength;
   } catch {
