@@ -88,10 +88,13 @@ function migrate(db: Database.Database, file: string): void {
 /** The prepared statements of one open audit.db. */
 export class AuditDb {
   readonly #db: Database.Database;
+  // Made once: better-sqlite3 builds four wrappers each time db.transaction() is called.
+  readonly #inTransaction: (work: () => unknown) => unknown;
   readonly #statements;
 
   private constructor(db: Database.Database) {
     this.#db = db;
+    this.#inTransaction = db.transaction((work: () => unknown) => work());
     const filtered = (order: 'ASC' | 'DESC') =>
       db.prepare(
         `SELECT * FROM audit_records
@@ -157,7 +160,7 @@ export class AuditDb {
 
   /** Runs `work` in one transaction (a savepoint inside another). */
   transaction<T>(work: () => T): T {
-    return this.#db.transaction(work)();
+    return this.#inTransaction(work) as T;
   }
 
   wrappedKey(name: string): Buffer | undefined {

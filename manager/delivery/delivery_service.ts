@@ -81,8 +81,10 @@ export class DeliveryService {
       offline: new Map(),
     };
     try {
-      // The batch's audit records too are written with one sync to disk.
-      return this.audit ? this.audit.batch(work) : work();
+      // The batch's audit records too are written with one sync to disk; guard points and policies
+      // are read once.
+      const shared = () => this.assignments.cached(work);
+      return this.audit ? this.audit.batch(shared) : shared();
     } finally {
       for (const material of this.#shared.materials.values()) material.fill(0);
       this.#shared = undefined;

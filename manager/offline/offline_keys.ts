@@ -98,6 +98,10 @@ export class OfflineKeys {
 
   /** The material of a registered host, made now for a host registered before offline unlock. */
   forHost(hostId: string): HostOfflineRow {
+    // Read first (every delivery asks): a transaction only to make the material.
+    const host = this.store.host(hostId);
+    const existing = host && host.deregisteredAt === null ? this.store.hostOffline(hostId) : undefined;
+    if (existing) return existing;
     const [row, made] = this.store.transaction((): [HostOfflineRow, boolean] => {
       const host = this.store.host(hostId);
       if (!host || host.deregisteredAt !== null) throw unknownHost(hostId);

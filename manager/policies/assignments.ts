@@ -62,10 +62,27 @@ export function storedPolicyKeys(document: unknown): PolicyKeys {
 }
 
 export class Assignments {
+  // Inside cached(): the guard points, and each policy's view, read once for every host asked about.
+  #cache: { guardPoints?: GuardPointRow[]; policies: Map<string, PolicyView> } | undefined;
+
   constructor(
     private readonly store: ManagerStore,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * Runs `work`, which asks forHost() for many hosts (a refresh of every host), with the guard points
+   * and policies read once. Nothing changes them meanwhile: the work runs in one go.
+   */
+  cached<T>(work: () => T): T {
+    if (this.#cache) return work();
+    this.#cache = { policies: new Map() };
+    try {
+      return work();
+    } finally {
+      this.#cache = undefined;
+    }
+  }
 
   /** Adds a policy, or replaces the one of the same name (its version grows). */
   putPolicy(document: unknown): PolicyView {
@@ -167,9 +184,11 @@ export class Assignments {
 
   /** The guard points of a host, directly or through its group, with their policies. */
   forHost(host: HostRow): { guardPoint: GuardPointRow; policy: PolicyView }[] {
+    const cache = this.#cache;
+    const guardPoints = cache?.guardPoints ?? this.store.guardPoints();
+    if (cache) cache.guardPoints = guardPoints;
     return (
-      this.store
-        .guardPoints()
+      guardPoints
         // Group names are a domain's own: a group of the same name elsewhere is another group.
         .filter(
           (g) =>
@@ -177,9 +196,14 @@ export class Assignments {
             (g.hostId === host.id || (g.hostGroup !== null && g.hostGroup === host.hostGroup)),
         )
         .map((guardPoint) => {
-          const policy = this.store.policy(guardPoint.policyId);
-          if (!policy) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
-          return { guardPoint, policy: policyView(policy) };
+          let policy = cache?.policies.get(guardPoint.policyId);
+          if (!policy) {
+            const row = this.store.policy(guardPoint.policyId);
+            if (!row) throw new ManagerError('VEIL_INTERNAL', `guard point ${guardPoint.id} has no policy`);
+            policy = policyView(row);
+            cache?.policies.set(guardPoint.policyId, policy);
+          }
+          return { guardPoint, policy };
         })
     );
   }

@@ -1,9 +1,10 @@
 // The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
-// to registered hosts (their client certificate). On connect, when it asks (a text message
-// {"type":"sync"}) and after every change that may concern it (routes.ts marks them; key
-// dates too), a host gets its offline unlock data, its guard points and a fresh key
-// delivery; after a new transport key, a fresh delivery; after a new offline password, its
-// offline unlock data. Any other message from a host closes its stream (1008).
+// to registered hosts (their client certificate). On connect and when it asks (a text message
+// {"type":"sync"}), a host gets its offline unlock data, its guard points and a fresh key
+// delivery; after every change that may concern it (routes.ts marks them; key dates too), its
+// guard points and a fresh delivery (the offline data it already has is unchanged); after a
+// new transport key, a fresh delivery; after a new offline password, its offline unlock data.
+// Any other message from a host closes its stream (1008).
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -35,8 +36,18 @@ const REFRESH_BATCH = 50;
 /** What a refresh sends to a host's streams, prepared (and its delivery recorded) before any is sent. */
 interface Prepared {
   sockets: WebSocket[];
+  /** The host's offline event, for `offlineTo` of its streams, ahead of the other events. */
+  offline?: { event: HostEvent; to: WebSocket[] };
   events: HostEvent[];
 }
+
+/**
+ * What a refresh sends: `all` (on connect and on sync) the offline event, the guard points and a
+ * delivery; `changes` (after a change of keys, policies, guard points or groups) the same, the
+ * offline event only to streams that have not had it yet (it changes only with the host's offline
+ * password, which offlineChanged sends); `delivery` a delivery alone (a new transport key).
+ */
+type RefreshKind = 'all' | 'changes' | 'delivery';
 
 /** Why a host's message is refused, or null for {"type":"sync"}. */
 function refusalOf(data: RawData, isBinary: boolean): string | null {
@@ -76,6 +87,8 @@ export class EventStream {
   #closed = false;
   // Streams connected in this turn, waiting for their first events (#refreshConnected).
   #connecting: { hostId: string; only: WebSocket }[] = [];
+  // Streams that have had the host's offline event.
+  readonly #offlineSent = new WeakSet<WebSocket>();
 
   constructor(
     private readonly registration: RegistrationService,
@@ -135,7 +148,10 @@ export class EventStream {
     const batch = (from: number): void => {
       if (this.#closed) return;
       const hosts = hostIds.slice(from, from + REFRESH_BATCH).filter((id) => this.#connections.has(id));
-      this.#refreshTogether(hosts.map((hostId) => ({ hostId })));
+      this.#refreshTogether(
+        hosts.map((hostId) => ({ hostId })),
+        'changes',
+      );
       if (from + REFRESH_BATCH < hostIds.length) setImmediate(() => batch(from + REFRESH_BATCH));
     };
     batch(0);
@@ -146,12 +162,12 @@ export class EventStream {
    * savepoint of its own: one that fails is logged and not sent, the others go), and sends them once
    * both have committed.
    */
-  #refreshTogether(hosts: readonly { hostId: string; only?: WebSocket }[]): void {
+  #refreshTogether(hosts: readonly { hostId: string; only?: WebSocket }[], kind: RefreshKind): void {
     if (hosts.length === 0) return;
     let prepared: (Prepared | undefined)[] = [];
     try {
       prepared = this.delivery.batch(() =>
-        this.store.transaction(() => hosts.map(({ hostId, only }) => this.#prepare(hostId, only))),
+        this.store.transaction(() => hosts.map(({ hostId, only }) => this.#prepare(hostId, only, kind))),
       );
     } catch (error) {
       this.log(`cannot record the deliveries of ${hosts.length} hosts: ${(error as Error).message}`);
@@ -169,7 +185,7 @@ export class EventStream {
     setImmediate(() => {
       const hosts = this.#connecting.filter(({ only }) => only.readyState === only.OPEN);
       this.#connecting = [];
-      if (!this.#closed) this.#refreshTogether(hosts);
+      if (!this.#closed) this.#refreshTogether(hosts, 'all');
     });
   }
 
@@ -186,13 +202,16 @@ export class EventStream {
       this.log(`cannot prepare the offline event of host ${hostId}: ${(error as Error).message}`);
       return;
     }
-    for (const ws of sockets) ws.send(JSON.stringify(event));
+    for (const ws of sockets) {
+      ws.send(JSON.stringify(event));
+      this.#offlineSent.add(ws);
+    }
   }
 
   /** The host has a new transport key: its open streams get a delivery wrapped to it. */
   transportKeyChanged(hostId: string): void {
     this.log(`host ${hostId}: new transport key`);
-    if (this.#connections.has(hostId)) this.#refresh(hostId, undefined, true);
+    if (this.#connections.has(hostId)) this.#refresh(hostId, undefined, 'delivery');
   }
 
   close(): void {
@@ -215,7 +234,7 @@ export class EventStream {
       if (ws.readyState !== ws.OPEN) return;
       const refusal = refusalOf(data, isBinary);
       if (refusal === null) {
-        this.#refresh(hostId, ws);
+        this.#refresh(hostId, ws, 'all');
         return;
       }
       this.log(`event stream of host ${hostId}: closed: ${refusal}`);
@@ -224,37 +243,52 @@ export class EventStream {
     this.#refreshConnected(hostId, ws);
   }
 
-  #refresh(hostId: string, only?: WebSocket, deliveryOnly = false): void {
-    const ready = this.#prepare(hostId, only, deliveryOnly);
+  #refresh(hostId: string, only: WebSocket | undefined, kind: RefreshKind): void {
+    const ready = this.#prepare(hostId, only, kind);
     if (ready) this.#send(ready);
   }
 
   /** The events for the host's streams (its delivery recorded), or undefined when there is nothing to send. */
-  #prepare(hostId: string, only?: WebSocket, deliveryOnly = false): Prepared | undefined {
+  #prepare(hostId: string, only: WebSocket | undefined, kind: RefreshKind): Prepared | undefined {
     const sockets = only ? [only] : [...(this.#connections.get(hostId) ?? [])];
     const host = this.store.host(hostId);
     if (!host) {
       for (const ws of sockets) ws.close(4001, 'this host is not registered');
       return undefined;
     }
-    let events: HostEvent[];
+    const offlineTo =
+      kind === 'delivery'
+        ? []
+        : kind === 'all'
+          ? sockets
+          : sockets.filter((ws) => !this.#offlineSent.has(ws));
     try {
       // The offline event goes first (docs/protocol.md): a host seals its keys after a delivery.
-      events = deliveryOnly
-        ? [this.delivery.deliveryEvent(host)]
-        : [
-            this.delivery.offlineEvent(host),
-            this.delivery.guardPointsEvent(host),
-            this.delivery.deliveryEvent(host),
-          ];
+      return {
+        sockets,
+        ...(offlineTo.length > 0
+          ? { offline: { event: this.delivery.offlineEvent(host), to: offlineTo } }
+          : {}),
+        events:
+          kind === 'delivery'
+            ? [this.delivery.deliveryEvent(host)]
+            : [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)],
+      };
     } catch (error) {
       this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
       return undefined;
     }
-    return { sockets, events };
   }
 
-  #send({ sockets, events }: Prepared): void {
-    for (const ws of sockets) for (const event of events) ws.send(JSON.stringify(event));
+  #send({ sockets, offline, events }: Prepared): void {
+    if (offline) {
+      const message = JSON.stringify(offline.event);
+      for (const ws of offline.to) {
+        ws.send(message);
+        this.#offlineSent.add(ws);
+      }
+    }
+    const messages = events.map((event) => JSON.stringify(event));
+    for (const ws of sockets) for (const message of messages) ws.send(message);
   }
 }

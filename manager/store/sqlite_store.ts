@@ -710,6 +710,9 @@ export function openSqliteStore(file: string): ManagerStore {
     at: r.at,
     cause: r.cause,
   });
+  // One transaction function for every call (it runs the work it is given, as a savepoint when nested):
+  // better-sqlite3 builds four wrappers each time db.transaction() is called, which per delivery showed.
+  const inTransaction = db.transaction((work: () => unknown) => work());
   const views = new Map<string, ManagerStore>();
   // The store confined to domain d (null: the manager's own view of every domain).
   const confined = (d: string | null): ManagerStore => {
@@ -730,7 +733,7 @@ export function openSqliteStore(file: string): ManagerStore {
         if (!view) views.set(name, (view = confined(name)));
         return view;
       },
-      transaction: <T>(work: () => T): T => db.transaction(work)(),
+      transaction: <T>(work: () => T): T => inTransaction(work) as T,
       insertDomain: (row) => {
         if (d !== null && row.parent !== d) throw new Error(`domain ${d} can only make domains under it`);
         statements.insertDomain.run({ ...row });
