@@ -137,26 +137,42 @@ export class AuditLog implements AuditSink, AuditRecordSource {
   append(entry: AuditEntry): AuditRecord {
     if (this.#closed) throw new ManagerError('VEIL_AUDIT_UNAVAILABLE', 'the audit trail is closed');
     const checked = checkEntry(entry);
-    const written = this.#db.transaction(() => {
-      const found = this.#db.tip() ?? { seq: 0, mac: GENESIS_MAC };
-      if (found.seq === this.#tip.seq && found.mac === this.#tip.mac) return [this.#insert(found, checked)];
-      this.#log(
-        `the audit trail ends at record ${found.seq}, not at ${this.#tip.seq} as this manager wrote it: ` +
-          'audit.db was changed under the running manager (veil-manager audit verify)',
-      );
-      const changed = this.#insert(found, {
-        ...this.systemEntry('audit.trail.changed'),
-        outcome: 'failure',
-        reason: 'tampered',
-        details: { expectedSeq: this.#tip.seq, foundSeq: found.seq },
-      });
-      return [changed, this.#insert(changed, checked)];
-    });
+    const written = this.#written(checked);
     const record = written[written.length - 1];
     this.#tip = { seq: record.seq, mac: record.mac };
     if (this.#pending) this.#pending.push(...written);
     else this.#appended(written);
     return record;
+  }
+
+  /** The records an append writes: the entry's, after an "audit.trail.changed" when the end moved. */
+  #written(checked: AuditEntry): AuditRecord[] {
+    const atTip = (): AuditRecord[] | undefined => {
+      const found = this.#db.tip() ?? { seq: 0, mac: GENESIS_MAC };
+      return found.seq === this.#tip.seq && found.mac === this.#tip.mac
+        ? [this.#insert(found, checked)]
+        : undefined;
+    };
+    // Inside a batch's transaction a single insert needs no savepoint of its own (a statement that
+    // fails undoes itself); the two of a changed trail still go in one.
+    const plain = this.#pending ? atTip() : undefined;
+    return plain ?? this.#db.transaction(() => atTip() ?? this.#afterChange(checked));
+  }
+
+  /** The trail's end is not where this process left it: that is recorded, then the entry. */
+  #afterChange(checked: AuditEntry): AuditRecord[] {
+    const found = this.#db.tip() ?? { seq: 0, mac: GENESIS_MAC };
+    this.#log(
+      `the audit trail ends at record ${found.seq}, not at ${this.#tip.seq} as this manager wrote it: ` +
+        'audit.db was changed under the running manager (veil-manager audit verify)',
+    );
+    const changed = this.#insert(found, {
+      ...this.systemEntry('audit.trail.changed'),
+      outcome: 'failure',
+      reason: 'tampered',
+      details: { expectedSeq: this.#tip.seq, foundSeq: found.seq },
+    });
+    return [changed, this.#insert(changed, checked)];
   }
 
   /**
