@@ -33,6 +33,7 @@ export async function fetchManagerCa(
     tls: { rejectUnauthorized: false },
     timeoutMs: options.timeoutMs ?? 30_000,
     maxAnswerBytes: 64 * 1024,
+    peerCertificate: true,
   });
   let ca: X509Certificate;
   let fingerprint: string;

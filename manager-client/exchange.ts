@@ -35,9 +35,11 @@ export interface ExchangeOptions {
   maxAnswerBytes: number;
   /** The answer is a file (application/octet-stream, e.g. a backup): it is answered as a Buffer. */
   binary?: boolean;
+  /** Answer the DER of the server's certificate too (it costs a copy of it on every answer). */
+  peerCertificate?: boolean;
 }
 
-/** The answer, and the DER of the certificate the server presented. */
+/** The answer, and (when asked for) the DER of the certificate the server presented. */
 export function exchange<T>(
   base: URL,
   method: string,
@@ -45,6 +47,7 @@ export function exchange<T>(
   options: ExchangeOptions,
 ): Promise<{ answer: T; peerCertificate: Buffer | undefined }> {
   const { body, authorization, domain, tls, timeoutMs, maxAnswerBytes, binary } = options;
+  const wantsPeer = options.peerCertificate === true;
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
   const headers: Record<string, string> = {
     accept: binary ? 'application/octet-stream, application/json' : 'application/json',
@@ -70,7 +73,7 @@ export function exchange<T>(
         agent: false,
       },
       (res) => {
-        const peer = (res.socket as TLSSocket).getPeerCertificate?.();
+        const peer = wantsPeer ? (res.socket as TLSSocket).getPeerCertificate?.() : undefined;
         const peerCertificate = peer && 'raw' in peer ? peer.raw : undefined;
         const chunks: Buffer[] = [];
         let size = 0;
