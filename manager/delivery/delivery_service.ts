@@ -178,7 +178,8 @@ export class DeliveryService {
         entries.push({ ...ref, state: version.state, algorithm: key.algorithm, material });
         holds.push(ref);
       }
-      for (const held of this.store.delivered(host.id)) {
+      const before = this.store.delivered(host.id);
+      for (const held of before) {
         if (neededKeys.has(versionKey(held))) continue;
         const key = this.store.key(held.keyId);
         const state =
@@ -196,7 +197,7 @@ export class DeliveryService {
           sequence: BigInt(sequence),
           entries,
         });
-        this.store.recordDelivery(host.id, sequence, holds);
+        this.store.recordDelivery(host.id, sequence, holds, before);
         // Inside the store's transaction: a delivery that cannot be recorded is not made.
         this.audit?.append(deliveryEntry(host, { deliveryId, sequence }, entries));
         return { type: 'delivery', deliveryId, sequence: String(sequence), blob: blob.toString('base64') };

@@ -7,6 +7,7 @@ import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-cli
 import type {
   AdminRow,
   ApiKeyRow,
+  DeliveredVersion,
   DomainRow,
   GuardPointRow,
   HostOfflineRow,
@@ -644,6 +645,9 @@ export function openSqliteStore(file: string): ManagerStore {
     ),
     clearDelivered: db.prepare('DELETE FROM delivered_versions WHERE host_id = ?'),
     addDelivered: db.prepare('INSERT INTO delivered_versions VALUES (?, ?, ?)'),
+    removeDelivered: db.prepare(
+      'DELETE FROM delivered_versions WHERE host_id = ? AND key_id = ? AND version = ?',
+    ),
     delivered: db.prepare(
       'SELECT key_id, version FROM delivered_versions WHERE host_id = ? ORDER BY key_id, version',
     ),
@@ -848,10 +852,23 @@ export function openSqliteStore(file: string): ManagerStore {
       guardPoints: () => (statements.guardPoints.all({ d }) as GuardPointRecord[]).map(guardPointRow),
       deliverySequence: (hostId) =>
         (statements.deliverySequence.get(hostId) as { sequence: number } | undefined)?.sequence ?? 0,
-      recordDelivery: (hostId, sequence, holds) => {
+      recordDelivery: (hostId, sequence, holds, before) => {
         statements.setDeliverySequence.run(hostId, sequence);
-        statements.clearDelivered.run(hostId);
-        for (const held of holds) statements.addDelivered.run(hostId, held.keyId, held.version);
+        if (before === undefined) {
+          statements.clearDelivered.run(hostId);
+          for (const held of holds) statements.addDelivered.run(hostId, held.keyId, held.version);
+          return;
+        }
+        // A rotation adds one version to what each host holds: a row, not all of them again.
+        const ref = (v: DeliveredVersion) => `${v.keyId}/${v.version}`;
+        const now = new Set(holds.map(ref));
+        const was = new Set(before.map(ref));
+        for (const old of before) {
+          if (!now.has(ref(old))) statements.removeDelivered.run(hostId, old.keyId, old.version);
+        }
+        for (const held of holds) {
+          if (!was.has(ref(held))) statements.addDelivered.run(hostId, held.keyId, held.version);
+        }
       },
       delivered: (hostId) =>
         (statements.delivered.all(hostId) as { key_id: string; version: number }[]).map((r) => ({

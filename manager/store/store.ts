@@ -255,8 +255,16 @@ export interface ManagerStore {
   guardPoints(): GuardPointRow[];
   /** The last delivery sequence number sent to the host (0: none yet). */
   deliverySequence(hostId: string): number;
-  /** Records a delivery: its sequence number and the versions the host now holds. */
-  recordDelivery(hostId: string, sequence: number, holds: readonly DeliveredVersion[]): void;
+  /**
+   * Records a delivery: its sequence number and the versions the host now holds. `before`, when
+   * given, is what delivered() answered in the same transaction: only the difference is written.
+   */
+  recordDelivery(
+    hostId: string,
+    sequence: number,
+    holds: readonly DeliveredVersion[],
+    before?: readonly DeliveredVersion[],
+  ): void;
   delivered(hostId: string): DeliveredVersion[];
   insertHostOffline(row: HostOfflineRow): void;
   hostOffline(hostId: string): HostOfflineRow | undefined;
