@@ -283,6 +283,21 @@ describe('the encrypted view: backup and restore without plaintext', () => {
     assert.equal(as(BOB, 'cat vault/doc | wc -c').out.trim(), String(containerLength(original.length)));
   });
 
+  test('while an open waits for the other view, the mount serves every other request', () => {
+    // Bob's open waits (up to 2 s) for Alice's descriptor to close, then fails. Alice's
+    // listing, new file and removal, made meanwhile, are answered before it gives up: a
+    // thread blocked in an open does not hold up the rest of the mount.
+    const order = sh(
+      `cd '${gp.dir}' && (runuser -u ${ALICE} -- bash -c 'exec 3<vault/doc; head -c 5 <&3 >/dev/null; sleep 4' &)
+       sleep 1; (runuser -u ${BOB} -- cat vault/doc > /dev/null 2>&1; echo bob >> '${work}/order') &
+       sleep 0.3
+       runuser -u ${ALICE} -- bash -c 'ls -l vault > /dev/null && echo x > vault/meanwhile && stat vault/meanwhile > /dev/null && rm vault/meanwhile'
+       echo alice >> '${work}/order'
+       wait; sleep 3; cat '${work}/order'; rm '${work}/order'`,
+    );
+    assert.equal(order, 'alice\nbob\n', 'the other requests waited for the blocked open');
+  });
+
   test('a tampered restore fails with EIO and an event, never wrong plaintext', async () => {
     const tampered = readFileSync(backup);
     tampered[4096 + 100] ^= 1;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "fs/open_file.h"
+#include "fs/serve_loop.h"
 
 namespace veil {
 
@@ -23,6 +24,7 @@ std::unique_ptr<FileRegistry::Pin> FileRegistry::pin(BackingId id, int waitMs) {
     auto it = entries_.find(id);
     return it == entries_.end() || !it->second.claimed;
   };
+  if (waitMs > 0 && !free()) beforeLongWait();
   if (!released_.wait_for(lock, std::chrono::milliseconds(waitMs), free)) return nullptr;
   ++entries_[id].pins;
   return std::make_unique<Pin>(*this, id);

@@ -30,9 +30,10 @@ void FsOps::init(void*, fuse_conn_info* conn) {
   // and writes reach one OpenFile per inode whatever descriptor they came through, and
   // O_APPEND is the kernel's business in this mode (writes carry their offsets).
   if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
-  // The kernel clears setuid/setgid bits on write, truncate and chown itself (through
-  // setattr): this process writes as root, for whom the backing filesystem would not.
-  conn->want &= ~FUSE_CAP_HANDLE_KILLPRIV;
+  // Clearing setuid/setgid bits on write, truncate and chown is this process's job
+  // (clearPrivileges): otherwise the kernel asks for the file's attributes before every
+  // chown to work out the new mode itself, a round trip per file that tar or cp -p
+  // restores. libfuse 3.14 does not pass this on: GuardFs::writeDevice asks the kernel.
 }
 
 void FsOps::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -145,10 +146,61 @@ int GuardFs::doSetattr(fuse_req_t req, fuse_ino_t ino, const struct stat& attr, 
     }
     if (::utimensat(rootFd_, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   }
+  if (node->type == S_IFREG && (toSet & FUSE_SET_ATTR_MODE) == 0) {
+    if (int err = clearPrivileges(req, path, toSet)) return err;
+  }
   if (int err = attrFor(*node, out)) return err;
   // The encrypted view's writer sees the length it set (its inode number is retired at close).
   if (rawSize) out.st_size = *rawSize;
   return 0;
+}
+
+namespace {
+
+// Whether the process has CAP_FSETID in its effective set (from /proc/<pid>/status; a
+// process that is gone or unreadable counts as not having it).
+bool mayKeepSetId(pid_t pid) {
+  constexpr int kCapFsetid = 4;
+  if (pid <= 0) return false;
+  char name[64];
+  std::snprintf(name, sizeof name, "/proc/%d/status", static_cast<int>(pid));
+  FILE* status = std::fopen(name, "re");
+  if (status == nullptr) return false;
+  char line[256];
+  unsigned long long effective = 0;
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, status) != nullptr) {
+    found = std::sscanf(line, "CapEff: %llx", &effective) == 1;
+  }
+  std::fclose(status);
+  return found && (effective >> kCapFsetid & 1) != 0;
+}
+
+}  // namespace
+
+// With FUSE_CAP_HANDLE_KILLPRIV the kernel takes the setuid/setgid bits out of what it
+// sends and leaves clearing them here, with the rules it would have applied (as the
+// kernel's own FUSE code does without the capability: setuid always, setgid only with
+// group execute). A chown does it in the backing filesystem (done as root, which clears
+// them whatever the new owner); chown(f, -1, -1) arrives as a change of ctime alone. A
+// truncation, and a write (an empty setattr from the writer, before the data is cached),
+// clear them when the caller lacks CAP_FSETID. File capabilities the kernel removes
+// itself (removexattr).
+int GuardFs::clearPrivileges(fuse_req_t req, const std::string& path, int toSet) {
+  if (toSet == FUSE_SET_ATTR_CTIME) {
+    return ::fchownat(rootFd_, path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(-1), AT_SYMLINK_NOFOLLOW) == 0
+               ? 0
+               : errno;
+  }
+  if (toSet != 0 && (toSet & FUSE_SET_ATTR_SIZE) == 0) return 0;
+  struct stat st;
+  if (::fstatat(rootFd_, path.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  const bool setuid = (st.st_mode & S_ISUID) != 0;
+  const bool setgid = (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+  if (!setuid && !setgid) return 0;
+  if (mayKeepSetId(fuse_req_ctx(req)->pid)) return 0;
+  const mode_t mode = (st.st_mode & 07777) & ~(setuid ? S_ISUID : 0) & ~(setgid ? S_ISGID : 0);
+  return ::fchmodat(rootFd_, path.c_str(), mode, 0) == 0 ? 0 : errno;
 }
 
 int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "fs/fs_ops.h"
+#include "fs/serve_loop.h"
 
 namespace veil {
 
@@ -106,6 +107,7 @@ int GuardFs::enterView(Inode& node, bool raw, bool write) {
     if (node.rawWriters > 0) return false;
     return raw ? node.plainHandles == 0 && (!write || node.rawReaders == 0) : node.rawReaders == 0;
   };
+  if (!free()) beforeLongWait();
   if (!node.viewsChanged.wait_for(lock, kWait, free)) return EBUSY;
   if (node.stale) return ESTALE;
   ++(raw ? (write ? node.rawWriters : node.rawReaders) : node.plainHandles);

@@ -151,6 +151,8 @@ class GuardFs {
   // dropped, and after a writer the name gets a new inode number (InodeTable::retire);
   // then the view is left.
   void closeRaw(std::shared_ptr<Inode> node, bool wrote);
+  // What the kernel leaves to this process when it clears setuid/setgid bits (doSetattr).
+  int clearPrivileges(fuse_req_t req, const std::string& path, int toSet);
   int admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet, fuse_file_info* fi);
   // A new descriptor for `open`, its decisions taken: stored in fi->fh.
   void attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open, int rawFd,
@@ -223,6 +225,13 @@ class GuardFs {
   void notifyKernel(Notice notice);
   void runNotifier();
 
+  // /dev/fuse as libfuse would use it, except that reading polls a little before it
+  // sleeps, and that the INIT reply also asks for FUSE_HANDLE_KILLPRIV when the kernel
+  // offers it (clearPrivileges): libfuse 3.14 takes FUSE_CAP_HANDLE_KILLPRIV but never
+  // puts it in its reply (3.17.1 does).
+  static ssize_t readDevice(int fd, void* buf, size_t size, void* self);
+  static ssize_t writeDevice(int fd, struct iovec* iov, int count, void* self);
+
   void checkExistingFiles();
   void repairLength(const std::string& path, uint64_t length, uint64_t size);
 
@@ -272,6 +281,11 @@ class GuardFs {
   std::vector<Notice> notices_;  // guarded by noticeMutex_, like noticesEnd_
   bool noticesEnd_ = false;
   std::thread notifier_;
+  // The INIT request (readDevice) whose reply writeDevice amends.
+  std::atomic<uint64_t> initUnique_{0};
+  std::atomic<bool> initPending_{false};
+  // How long readDevice polls before it sleeps, in ns.
+  std::atomic<int64_t> spinNs_{0};
 
   FileRegistry registry_;
   // FUSE reads and writes being served now: the transformation worker yields to them.
