@@ -248,7 +248,7 @@ const program = new Command()
   .addOption(new Option('--cipher <cipher>', 'cipher for new files').choices(CIPHERS).default('aes-256-gcm'))
   .option('--foreground', 'stay in the foreground until SIGINT/SIGTERM (default: detach once mounted)')
   .option('--unmount', 'release the guard point at <dir>')
-  .option('--threads <n>', 'FUSE worker threads', threadCount, 8)
+  .option('--threads <n>', 'most FUSE worker threads (at least 2 run)', threadCount, 8)
   .option('--json', 'print results as JSON (and, with --rekey, progress as JSON lines)')
   .option(
     '--rekey',
