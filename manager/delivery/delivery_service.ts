@@ -144,7 +144,7 @@ export class DeliveryService {
   }
 
   #offlineRow(host: HostRow): HostOfflineRow {
-    return memo(this.#shared?.offline, host.id, () => this.offline.forHost(host.id));
+    return memo(this.#shared?.offline, host.id, () => this.offline.forHost(host.id, host));
   }
 
   /**

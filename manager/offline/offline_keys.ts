@@ -14,7 +14,7 @@ import type {
 } from '../../manager-client/types.js';
 import type { DeliveryEntryInput } from '../delivery/delivery_blob.js';
 import type { MasterKey } from '../keys/master_key.js';
-import type { HostOfflineRow, ManagerStore } from '../store/store.js';
+import type { HostOfflineRow, HostRow, ManagerStore } from '../store/store.js';
 import {
   generateOfflinePassword,
   makeManagerPair,
@@ -96,10 +96,14 @@ export class OfflineKeys {
     }
   }
 
-  /** The material of a registered host, made now for a host registered before offline unlock. */
-  forHost(hostId: string): HostOfflineRow {
+  /**
+   * The material of a registered host, made now for a host registered before offline unlock.
+   * `read`: the host's row as the caller read it in its transaction (a delivery has it), saving
+   * that read.
+   */
+  forHost(hostId: string, read?: HostRow): HostOfflineRow {
     // Read first (every delivery asks): a transaction only to make the material.
-    const host = this.store.host(hostId);
+    const host = read?.id === hostId ? read : this.store.host(hostId);
     const existing = host && host.deregisteredAt === null ? this.store.hostOffline(hostId) : undefined;
     if (existing) return existing;
     const [row, made] = this.store.transaction((): [HostOfflineRow, boolean] => {
