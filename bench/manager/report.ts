@@ -31,6 +31,8 @@ export interface Measured {
   benchRegistrationCpuSeconds: number;
   /** The machine's 1-minute load average when the manager started and at the end: others' work shows. */
   load: { start: number; end: number };
+  /** The share of the machine's CPU time its hypervisor gave to others in each phase (steal), if known. */
+  steal: { registration: number | null; fanout: number | null };
   problems: string[];
 }
 
@@ -115,6 +117,7 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
     benchFanoutCpuSeconds: round(m.benchFanout.cpuSeconds, 2),
     benchFanoutMainThreadBusy: round(m.benchFanout.mainThreadBusy, 2),
     loadAverage1m: { start: round(m.load.start, 2), end: round(m.load.end, 2) },
+    stealShare: { registration: round(m.steal.registration, 3), fanout: round(m.steal.fanout, 3) },
   };
   const met = {
     connectedHosts: m.connect.connected >= TARGETS.connectedHosts && m.connect.connected === options.hosts,
@@ -190,6 +193,14 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
         [
           'benchmark in fan-out: CPU / main thread',
           `${figures.benchFanoutCpuSeconds} s / ${(figures.benchFanoutMainThreadBusy * 100).toFixed(0)} % busy`,
+          '',
+          '',
+        ],
+        [
+          'CPU stolen by the hypervisor: registration / fan-out',
+          [figures.stealShare.registration, figures.stealShare.fanout]
+            .map((share) => (share === null ? 'unknown' : `${(share * 100).toFixed(1)} %`))
+            .join(' / '),
           '',
           '',
         ],

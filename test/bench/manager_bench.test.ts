@@ -69,6 +69,14 @@ test('20 hosts: registered, connected, every one opens the rotation; one JSON li
     assert.equal(typeof result[field], 'number', field);
     assert.ok((result[field] as number) >= 0, field);
   }
+  // This machine has /proc/stat: each phase's share of stolen CPU time is a fraction.
+  const steal = result.stealShare as Record<string, unknown>;
+  assert.deepEqual(Object.keys(steal).sort(), ['fanout', 'registration']);
+  for (const share of Object.values(steal)) {
+    assert.equal(typeof share, 'number');
+    assert.ok((share as number) >= 0 && (share as number) <= 1, String(share));
+  }
+  assert.match(stdout, /CPU stolen by the hypervisor: registration \/ fan-out +\d+\.\d % \/ \d+\.\d %/);
   assert.deepEqual(result.targets, { connectedHosts: 1000, registrationsPerSecond: 100, fanoutP99Ms: 2000 });
   const met = result.met as Record<string, unknown>;
   assert.deepEqual(Object.keys(met).sort(), ['connectedHosts', 'fanoutP99Ms', 'registrationsPerSecond']);
