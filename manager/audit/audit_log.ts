@@ -182,8 +182,9 @@ export class AuditLog implements AuditSink, AuditRecordSource {
   }
 
   /**
-   * Appends the entry as append() does, with the others given in the same turn of the event
-   * loop: one transaction for them all, each in a savepoint of its own (one refused does not
+   * Appends the entry as append() does, with the others of its group (group_commit.ts: those of
+   * the same turn of the event loop, and under load of the turns until the group is due): one
+   * transaction for them all, each in a savepoint of its own (one refused does not
    * undo the others). Resolves with the record once that transaction has committed.
    */
   appendDurably(entry: AuditEntry): Promise<AuditRecord> {

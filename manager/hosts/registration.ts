@@ -39,8 +39,8 @@ function refused(code: ConstructorParameters<typeof ManagerError>[0], message: s
 }
 
 export class RegistrationService {
-  // Registrations whose certificates came in the same turn are recorded in one transaction
-  // (one sync to disk), each in its own savepoint, each answered once that has committed.
+  // Registrations whose certificates came in the same group (group_commit.ts) are recorded in one
+  // transaction (one sync to disk), each in its own savepoint, each answered once that has committed.
   readonly #commits: GroupCommit;
   // Hosts seen since the last write of their last_seen_at (host id → when).
   readonly #seen = new Map<string, number>();

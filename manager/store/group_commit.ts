@@ -1,11 +1,18 @@
-// Group commit: units of work that arrive in the same turn of the event loop are written in
-// one transaction, so that they share one sync to disk (synchronous = FULL) instead of
-// paying one each. Each unit runs in a savepoint of its own: one that throws is undone
+// Group commit: units of work that arrive in the same turn of the event loop (and, under load,
+// in the turns until the next group is due) are written in one transaction, so that they share
+// one sync to disk (synchronous = FULL) instead of paying one each. Each unit runs in a savepoint of its own: one that throws is undone
 // alone and rejects alone; the others commit. Every promise settles only once the shared
 // transaction has committed (or failed), so nothing is answered before it is durable.
 
 /** Runs `work` in one transaction, a savepoint when nested (ManagerStore.transaction, AuditLog.batch…). */
 export type Transaction = <T>(work: () => T) => T;
+
+/**
+ * Under load, groups are written at most this often: the units of several turns then share one sync
+ * to disk (each takes about a millisecond here, during which the event loop stands still). A group
+ * after a quiet spell is written at once.
+ */
+const MIN_FLUSH_INTERVAL_MS = 20;
 
 interface Unit {
   work: () => unknown;
@@ -16,6 +23,7 @@ interface Unit {
 export class GroupCommit {
   #queue: Unit[] = [];
   #scheduled = false;
+  #lastFlush = -Infinity;
 
   /**
    * `outer` wraps the whole group (one commit); `inner` wraps each unit (a savepoint inside it).
@@ -26,13 +34,15 @@ export class GroupCommit {
     private readonly inner: Transaction = outer,
   ) {}
 
-  /** Runs `work` with the others of this turn; resolves with its result once they have committed. */
+  /** Runs `work` with the others of its group; resolves with its result once they have committed. */
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ work, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
-        setImmediate(() => this.flush());
+        const wait = this.#lastFlush + MIN_FLUSH_INTERVAL_MS - performance.now();
+        if (wait > 0) setTimeout(() => this.flush(), wait);
+        else setImmediate(() => this.flush());
       }
     });
   }
@@ -40,6 +50,7 @@ export class GroupCommit {
   /** Commits what is waiting now (also called when the owner closes). */
   flush(): void {
     this.#scheduled = false;
+    this.#lastFlush = performance.now();
     const units = this.#queue;
     this.#queue = [];
     if (units.length === 0) return;
