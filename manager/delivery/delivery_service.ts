@@ -21,9 +21,8 @@ import type {
   KeyVersionRow,
   ManagerStore,
 } from '../store/store.js';
+import { versionKey } from '../store/store.js';
 import { buildDelivery, type DeliveryEntryInput } from './delivery_blob.js';
-
-const versionKey = (v: DeliveredVersion): string => `${v.keyId}/${v.version}`;
 
 type KeyStates = { algorithm: KeyAlgorithm; versions: KeyVersionRow[] };
 type Assigned = ReturnType<Assignments['forHost']>;
@@ -232,8 +231,9 @@ export class DeliveryService {
   #material(keyId: string, version: number): Buffer {
     const shared = this.#shared?.materials;
     if (!shared) return this.keys.material(keyId, version);
-    let material = shared.get(`${keyId}/${version}`);
-    if (!material) shared.set(`${keyId}/${version}`, (material = this.keys.material(keyId, version)));
+    const ref = versionKey({ keyId, version });
+    let material = shared.get(ref);
+    if (!material) shared.set(ref, (material = this.keys.material(keyId, version)));
     return Buffer.from(material);
   }
 

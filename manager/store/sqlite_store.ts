@@ -7,7 +7,6 @@ import type { KeyAlgorithm, KeyState, RevocationReason } from '../../manager-cli
 import type {
   AdminRow,
   ApiKeyRow,
-  DeliveredVersion,
   DomainRow,
   GuardPointRow,
   HostOfflineRow,
@@ -20,6 +19,7 @@ import type {
   StateChangeRow,
   TokenRow,
 } from './store.js';
+import { versionKey } from './store.js';
 
 // Each entry moves the schema one version on; entries are never edited once released.
 const MIGRATIONS: readonly string[] = [
@@ -860,14 +860,13 @@ export function openSqliteStore(file: string): ManagerStore {
           return;
         }
         // A rotation adds one version to what each host holds: a row, not all of them again.
-        const ref = (v: DeliveredVersion) => `${v.keyId}/${v.version}`;
-        const now = new Set(holds.map(ref));
-        const was = new Set(before.map(ref));
+        const now = new Set(holds.map(versionKey));
+        const was = new Set(before.map(versionKey));
         for (const old of before) {
-          if (!now.has(ref(old))) statements.removeDelivered.run(hostId, old.keyId, old.version);
+          if (!now.has(versionKey(old))) statements.removeDelivered.run(hostId, old.keyId, old.version);
         }
         for (const held of holds) {
-          if (!was.has(ref(held))) statements.addDelivered.run(hostId, held.keyId, held.version);
+          if (!was.has(versionKey(held))) statements.addDelivered.run(hostId, held.keyId, held.version);
         }
       },
       delivered: (hostId) =>

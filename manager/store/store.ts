@@ -123,6 +123,9 @@ export interface DeliveredVersion {
   version: number;
 }
 
+/** `keyId/version`: one key version as a set or map key. */
+export const versionKey = (v: DeliveredVersion): string => `${v.keyId}/${v.version}`;
+
 /** An event a host reported (manager-client's HostReport), as received. */
 export interface HostReportRow {
   hostId: string;
