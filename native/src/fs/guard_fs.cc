@@ -1,5 +1,7 @@
 #include "fs/guard_fs.h"
 
+#include "fs/fuse_abi.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -114,15 +116,6 @@ void GuardFs::mount() {
   });
 }
 
-namespace {
-// The kernel's INIT exchange (include/uapi/linux/fuse.h, a stable ABI): the request and
-// reply headers, and the flags word of fuse_init_in and fuse_init_out (both at offset 12).
-constexpr uint32_t kOpInit = 26;
-constexpr size_t kInHeaderSize = 40;
-constexpr size_t kOutHeaderSize = 16;
-constexpr size_t kInitFlagsOffset = 12;
-constexpr uint32_t kHandleKillpriv = 1u << 19;  // FUSE_HANDLE_KILLPRIV
-}  // namespace
 
 // The descriptor is non-blocking, and only the ServeLoop's reader reads it: when nothing
 // is queued, the reader keeps asking for a short while before it sleeps. A process that
@@ -158,16 +151,15 @@ ssize_t GuardFs::readDevice(int fd, void* buf, size_t size, void* self) {
       fs->spinNs_.store(next.count(), std::memory_order_relaxed);
     }
   }
-  if (n >= static_cast<ssize_t>(kInHeaderSize + kInitFlagsOffset + 4)) {
+  using namespace fuse_abi;
+  if (n >= static_cast<ssize_t>(sizeof(InHeader) + kInitFlagsOffset + 4)) {
     const auto* bytes = static_cast<const uint8_t*>(buf);
-    uint32_t opcode = 0;
-    std::memcpy(&opcode, bytes + 4, sizeof opcode);
-    if (opcode == kOpInit) {
+    InHeader in;
+    std::memcpy(&in, bytes, sizeof in);
+    if (in.opcode == kInit) {
       uint32_t flags = 0;
-      uint64_t unique = 0;
-      std::memcpy(&flags, bytes + kInHeaderSize + kInitFlagsOffset, sizeof flags);
-      std::memcpy(&unique, bytes + 8, sizeof unique);
-      fs->initUnique_ = unique;
+      std::memcpy(&flags, bytes + sizeof(InHeader) + kInitFlagsOffset, sizeof flags);
+      fs->initUnique_ = in.unique;
       fs->initPending_ = (flags & kHandleKillpriv) != 0;
     }
   }
@@ -175,16 +167,15 @@ ssize_t GuardFs::readDevice(int fd, void* buf, size_t size, void* self) {
 }
 
 ssize_t GuardFs::writeDevice(int fd, struct iovec* iov, int count, void* self) {
+  using namespace fuse_abi;
   auto* fs = static_cast<GuardFs*>(self);
-  if (fs->initPending_ && count >= 2 && iov[0].iov_len >= kOutHeaderSize &&
+  if (fs->initPending_ && count >= 2 && iov[0].iov_len >= sizeof(OutHeader) &&
       iov[1].iov_len >= kInitFlagsOffset + 4) {
-    int32_t error = 0;
-    uint64_t unique = 0;
-    std::memcpy(&error, static_cast<const uint8_t*>(iov[0].iov_base) + 4, sizeof error);
-    std::memcpy(&unique, static_cast<const uint8_t*>(iov[0].iov_base) + 8, sizeof unique);
-    if (unique == fs->initUnique_) {
+    OutHeader out;
+    std::memcpy(&out, iov[0].iov_base, sizeof out);
+    if (out.unique == fs->initUnique_) {
       fs->initPending_ = false;
-      if (error == 0) {
+      if (out.error == 0) {
         auto* flags = static_cast<uint8_t*>(iov[1].iov_base) + kInitFlagsOffset;
         uint32_t value = 0;
         std::memcpy(&value, flags, sizeof value);

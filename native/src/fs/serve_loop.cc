@@ -1,5 +1,7 @@
 #include "fs/serve_loop.h"
 
+#include "fs/fuse_abi.h"
+
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,59 +16,7 @@ namespace veil {
 
 namespace {
 
-// The kernel's request layout (include/uapi/linux/fuse.h, a stable ABI), which libfuse
-// does not install: the header, then the operation's arguments.
-struct InHeader {
-  uint32_t len;
-  uint32_t opcode;
-  uint64_t unique;
-  uint64_t nodeid;
-  uint32_t uid;
-  uint32_t gid;
-  uint32_t pid;
-  uint16_t totalExtlen;
-  uint16_t padding;
-};
-static_assert(sizeof(InHeader) == 40, "fuse_in_header");
-struct WriteIn {  // fuse_write_in, as far as needed
-  uint64_t fh;
-  uint64_t offset;
-  uint32_t size;
-};
-constexpr uint32_t kFattrSize = 1 << 3;  // FATTR_SIZE in fuse_setattr_in.valid (its first field)
-
-enum Opcode : uint32_t {
-  kLookup = 1,
-  kForget = 2,
-  kGetattr = 3,
-  kSetattr = 4,
-  kReadlink = 5,
-  kSymlink = 6,
-  kMknod = 8,
-  kMkdir = 9,
-  kUnlink = 10,
-  kRmdir = 11,
-  kRename = 12,
-  kLink = 13,
-  kWrite = 16,
-  kStatfs = 17,
-  kRelease = 18,
-  kSetxattr = 21,
-  kGetxattr = 22,
-  kListxattr = 23,
-  kRemovexattr = 24,
-  kInit = 26,
-  kOpendir = 27,
-  kReaddir = 28,
-  kReleasedir = 29,
-  kAccess = 34,
-  kCreate = 35,
-  kInterrupt = 36,
-  kDestroy = 38,
-  kBatchForget = 42,
-  kReaddirplus = 44,
-  kRename2 = 45,
-};
+using namespace fuse_abi;
 
 // A write the reader serves itself: small, and near enough to the start that filling a
 // gap before it (GCM writes every block up to a new end) stays small too.
