@@ -280,8 +280,8 @@ export class RegistrationService {
   }
 
   /**
-   * Records when a host was last seen: with the other hosts seen in the same turn, in one
-   * transaction after it (one sync to disk, not one per request). Nothing is answered on it;
+   * Records when a host was last seen: with the other hosts seen meanwhile, in one group
+   * (group_commit.ts: one sync to disk, not one per request). Nothing is answered on it;
    * if the write fails, the host's next request records it again.
    */
   #touch(hostId: string): void {
@@ -294,6 +294,11 @@ export class RegistrationService {
         this.#seen.clear();
       })
       .catch(() => this.#seen.clear());
+  }
+
+  /** Writes the registrations and sightings waiting for their group now: before the store closes. */
+  flush(): void {
+    this.#commits.flush();
   }
 
   private usableToken(token: string): TokenRow {

@@ -162,6 +162,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
           server.closeAllConnections();
         });
         try {
+          registration.flush();
           trail.append(trail.systemEntry('manager.stopped'));
         } finally {
           await ca.close();
