@@ -237,15 +237,17 @@ export async function run(args: string[]): Promise<void> {
   const fleet = new Fleet(made, opener.open);
   const profile =
     options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir];
-  const manager = await startManager({ nodeArgs: profile });
+  let manager: ManagerUnderTest | undefined;
   let measured: Measured;
   try {
+    // Inside: a manager that does not start must not leave the opener threads holding this process.
+    manager = await startManager({ nodeArgs: profile });
     progress(`manager pid ${manager.pid} at ${manager.url}`);
     measured = await measure(options, manager, fleet, pool);
   } finally {
     fleet.close();
     await opener.close();
-    await manager.stop();
+    await manager?.stop();
   }
   report(options, measured, notes);
 }
