@@ -128,16 +128,17 @@ test('writing to a setuid file as another user clears the setuid bit, as on a lo
   try {
     sh(`chmod 755 '${plainDir}'`);
     for (const dir of [plainDir, gp.dir]) {
-      sh(`for f in w t c n rw rt; do cp /bin/true '${dir}/'$f && chmod 6777 '${dir}/'$f; done`);
-      sh(`printf x >> '${dir}/w' && truncate -s 10 '${dir}/t'`, { user: 'nobody' });
+      sh(`for f in w t o c n rw rt ro; do cp /bin/true '${dir}/'$f && chmod 6777 '${dir}/'$f; done`);
+      // o: opened with O_TRUNC and closed, nothing written.
+      sh(`printf x >> '${dir}/w' && truncate -s 10 '${dir}/t' && : > '${dir}/o'`, { user: 'nobody' });
       sh(`chown nobody '${dir}/c'`);
       // chown(f, -1, -1) changes no owner and still clears the bits; root (CAP_FSETID) keeps
       // them when it writes or truncates.
       sh(`python3 -c "import os; os.chown('${dir}/n', -1, -1)"`);
-      sh(`printf x >> '${dir}/rw' && truncate -s 10 '${dir}/rt'`);
+      sh(`printf x >> '${dir}/rw' && truncate -s 10 '${dir}/rt' && : > '${dir}/ro'`);
     }
-    const modes = (dir: string): string => sh(`stat -c '%n %a' w t c n rw rt`, { cwd: dir });
-    assert.equal(modes(plainDir), 'w 777\nt 777\nc 777\nn 777\nrw 6777\nrt 6777\n');
+    const modes = (dir: string): string => sh(`stat -c '%n %a' w t o c n rw rt ro`, { cwd: dir });
+    assert.equal(modes(plainDir), 'w 777\nt 777\no 777\nc 777\nn 777\nrw 6777\nrt 6777\nro 6777\n');
     assert.equal(modes(gp.dir), modes(plainDir));
   } finally {
     rmSync(plainDir, { recursive: true, force: true });

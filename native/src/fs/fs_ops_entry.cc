@@ -186,7 +186,7 @@ bool mayKeepSetId(pid_t pid) {
 // truncation, and a write (an empty setattr from the writer, before the data is cached),
 // clear them when the caller lacks CAP_FSETID. File capabilities the kernel removes
 // itself (removexattr).
-int GuardFs::clearPrivileges(fuse_req_t req, const std::string& path, int toSet) {
+int GuardFs::clearPrivileges(fuse_req_t req, const std::string& path, int toSet, bool* cleared) {
   if (toSet == FUSE_SET_ATTR_CTIME) {
     return ::fchownat(rootFd_, path.c_str(), static_cast<uid_t>(-1), static_cast<gid_t>(-1), AT_SYMLINK_NOFOLLOW) == 0
                ? 0
@@ -200,7 +200,9 @@ int GuardFs::clearPrivileges(fuse_req_t req, const std::string& path, int toSet)
   if (!setuid && !setgid) return 0;
   if (mayKeepSetId(fuse_req_ctx(req)->pid)) return 0;
   const mode_t mode = (st.st_mode & 07777) & ~(setuid ? S_ISUID : 0) & ~(setgid ? S_ISGID : 0);
-  return ::fchmodat(rootFd_, path.c_str(), mode, 0) == 0 ? 0 : errno;
+  if (::fchmodat(rootFd_, path.c_str(), mode, 0) != 0) return errno;
+  if (cleared != nullptr) *cleared = true;
+  return 0;
 }
 
 int GuardFs::truncatePlaintext(fuse_req_t req, const std::shared_ptr<Inode>& node, const std::string& path,

@@ -159,12 +159,30 @@ int GuardFs::openPlainFile(const std::string& path, int flags, int& fd) {
   return 0;
 }
 
+// An open that truncates is a truncation: once the file is open (and truncated), it clears
+// the setuid and setgid bits as one does (clearPrivileges). The kernel sends no truncation
+// of its own for it (atomic O_TRUNC), and leaves the bits to us (FUSE_HANDLE_KILLPRIV).
 int GuardFs::doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  std::string path;
+  if (int err = openNode(req, ino, fi, path)) return err;
+  if ((fi->flags & O_TRUNC) == 0) return 0;
+  bool cleared = false;
+  if (int err = clearPrivileges(req, path, FUSE_SET_ATTR_SIZE, &cleared)) {
+    closeHandle(fi);
+    return err;
+  }
+  // The kernel keeps the mode it had cached (it asks again only for the size and times after
+  // an atomic O_TRUNC): the attributes alone are dropped, which is safe while an open runs.
+  if (cleared) fuse_lowlevel_notify_inval_inode(session_, ino, -1, 0);
+  return 0;
+}
+
+int GuardFs::openNode(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, std::string& path) {
   auto node = inode(ino);
   if (!node) return ENOENT;
   if (node->stale) return ESTALE;
   if (node->type != S_IFREG) return node->type == S_IFDIR ? EISDIR : EINVAL;
-  std::string path = inodes_.path(*node);
+  path = inodes_.path(*node);
   if (path.empty()) return ENOENT;
   Requester who = requester(req);
   bool raw = false;

@@ -151,8 +151,10 @@ class GuardFs {
   // dropped, and after a writer the name gets a new inode number (InodeTable::retire);
   // then the view is left.
   void closeRaw(std::shared_ptr<Inode> node, bool wrote);
-  // What the kernel leaves to this process when it clears setuid/setgid bits (doSetattr).
-  int clearPrivileges(fuse_req_t req, const std::string& path, int toSet);
+  // What the kernel leaves to this process when it clears setuid/setgid bits (doSetattr, and
+  // doOpen with O_TRUNC).
+  // `cleared`, if given, is set when the bits were taken off.
+  int clearPrivileges(fuse_req_t req, const std::string& path, int toSet, bool* cleared = nullptr);
   int admitSetattr(fuse_req_t req, const Inode& node, const std::string& path, int toSet, fuse_file_info* fi);
   // A new descriptor for `open`, its decisions taken: stored in fi->fh.
   void attachHandle(fuse_file_info* fi, std::shared_ptr<Inode> node, std::shared_ptr<OpenFile> open, int rawFd,
@@ -208,6 +210,8 @@ class GuardFs {
                unsigned flags);
   int doLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newParent, const char* newName, fuse_entry_param& e);
   int doOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+  // doOpen without what a truncating open does after it; `path`: the file's, as opened.
+  int openNode(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, std::string& path);
   int doCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi,
                fuse_entry_param& e);
 
