@@ -72,9 +72,6 @@ export class AuditLog implements AuditSink, AuditRecordSource {
   #lastCheckpointSeq: number;
   // Inside batch(): the records appended so far, announced once the batch has committed.
   #pending: AuditRecord[] | undefined;
-  // Inside batch(), once it has written a record: its transaction then holds audit.db's write lock
-  // until it ends, so the trail's end can only be the one this process wrote, and is not read again.
-  #batchHoldsEnd = false;
   #closed = false;
   // appendDurably(): the entries of one turn, appended in one batch (one sync to disk).
   readonly #group = new GroupCommit((work) => this.batch(work));
@@ -156,13 +153,13 @@ export class AuditLog implements AuditSink, AuditRecordSource {
         ? [this.#insert(found, checked)]
         : undefined;
     };
-    if (this.#pending && this.#batchHoldsEnd) return [this.#insert(this.#tip, checked)];
+    // A batch that has written a record holds audit.db's write lock until it ends: the trail's
+    // end can only be the one this process wrote, and is not read again.
+    if (this.#pending && this.#pending.length > 0) return [this.#insert(this.#tip, checked)];
     // Inside a batch's transaction a single insert needs no savepoint of its own (a statement that
     // fails undoes itself); the two of a changed trail still go in one.
     const plain = this.#pending ? atTip() : undefined;
-    const written = plain ?? this.#db.transaction(() => atTip() ?? this.#afterChange(checked));
-    if (this.#pending) this.#batchHoldsEnd = true;
-    return written;
+    return plain ?? this.#db.transaction(() => atTip() ?? this.#afterChange(checked));
   }
 
   /** The trail's end is not where this process left it: that is recorded, then the entry. */
@@ -208,7 +205,6 @@ export class AuditLog implements AuditSink, AuditRecordSource {
     if (this.#pending) return work();
     const tip = this.#tip;
     this.#pending = [];
-    this.#batchHoldsEnd = false;
     let result: T;
     try {
       result = this.#db.transaction(work);

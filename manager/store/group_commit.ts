@@ -1,8 +1,9 @@
 // Group commit: units of work that arrive in the same turn of the event loop (and, under load,
 // in the turns until the next group is due) are written in one transaction, so that they share
-// one sync to disk (synchronous = FULL) instead of paying one each. Each unit runs in a savepoint of its own: one that throws is undone
-// alone and rejects alone; the others commit. Every promise settles only once the shared
-// transaction has committed (or failed), so nothing is answered before it is durable.
+// one sync to disk (synchronous = FULL) instead of paying one each. Each unit runs in a
+// savepoint of its own: one that throws is undone alone and rejects alone; the others commit.
+// Every promise settles only once the shared transaction has committed (or failed), so nothing
+// is answered before it is durable.
 
 /** Runs `work` in one transaction, a savepoint when nested (ManagerStore.transaction, AuditLog.batch…). */
 export type Transaction = <T>(work: () => T) => T;

@@ -116,7 +116,6 @@ void GuardFs::mount() {
   });
 }
 
-
 // The descriptor is non-blocking, and only the ServeLoop's reader reads it: when nothing
 // is queued, the reader keeps asking for a short while before it sleeps. A process that
 // makes one request after another then finds it awake, and each request saves waking a
