@@ -97,10 +97,18 @@ test('the host certificate is renewed when due, and the manager knows the new on
   await veild.waitForLog(/renewed the host certificate/);
   // Read each time: renewal is due at every connection here, so a reconnect under load
   // renews again, and the manager must know whichever certificate the host holds now.
+  let seen = '';
   await eventually('the new serial at the manager', async () => {
-    const onHost = new X509Certificate(readFileSync(path.join(dirs.state, 'host.crt')));
+    // Node writes the serial with a leading zero digit when its first byte is below 0x10 (one
+    // certificate in eight here); the manager without.
+    const onHost = new X509Certificate(readFileSync(path.join(dirs.state, 'host.crt'))).serialNumber
+      .toLowerCase()
+      .replace(/^0+/, '');
     const host = await manager.admin().host(hostId);
-    return host.certificateSerial === onHost.serialNumber.toLowerCase() ? true : undefined;
+    seen = `host ${onHost}, manager ${host.certificateSerial}`;
+    return host.certificateSerial === onHost ? true : undefined;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message} (last seen: ${seen})\nveild's log:\n${veild.log()}`);
   });
   assert.equal(agentctlJson<AgentStatus>(dirs, 'status').manager?.connected, true);
 });
