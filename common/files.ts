@@ -12,6 +12,16 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 
+/** Makes the directory's entries durable: a rename or a new name in it survives a crash. */
+export function syncDirectory(directory: string): void {
+  const dir = openSync(directory, constants.O_RDONLY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}
+
 /** Writes under a temporary name with `mode`, syncs, renames into place, syncs the directory. */
 export function writeFileAtomically(file: string, data: Buffer | string, mode: number): void {
   const temporary = path.join(
@@ -30,12 +40,7 @@ export function writeFileAtomically(file: string, data: Buffer | string, mode: n
   }
   closeSync(fd);
   renameSync(temporary, file);
-  const dir = openSync(path.dirname(file), constants.O_RDONLY);
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  syncDirectory(path.dirname(file));
 }
 
 /**
@@ -53,10 +58,5 @@ export function writeNewFileAtomically(file: string, data: Buffer | string, mode
   } finally {
     unlinkSync(temporary);
   }
-  const dir = openSync(path.dirname(file), constants.O_RDONLY);
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
+  syncDirectory(path.dirname(file));
 }

@@ -2,10 +2,11 @@
 // 0600, written whole or not at all. The host's private key stays here and nowhere else;
 // no data key ever reaches this directory, only the manager's answers that are not secret
 // (guard points, policies) and the reports still to send.
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 
-import { writeFileAtomically } from '../../common/files.js';
+import { syncDirectory, writeFileAtomically } from '../../common/files.js';
 import type { OfflineEvent, OfflinePasswordWrapper } from '../../manager-client/types.js';
 import { AgentError } from '../errors.js';
 import { canSeal, sealHostKey, unsealHostKey } from './host_key_seal.js';
@@ -44,6 +45,9 @@ const FILES = {
   certificate: 'host.crt',
   key: 'host.key',
   sealedKey: 'host.key.cred',
+  // A renewal's new key, until the certificate it goes with is written (saveCertificate).
+  nextKey: 'host.key.next',
+  nextSealedKey: 'host.key.next.cred',
   guardPoints: 'guardpoints.json',
   manual: 'manual-guardpoints.json',
   offline: 'offline.json',
@@ -161,6 +165,53 @@ export class AgentState {
     }
   }
 
+  /** A renewal's new key, kept as the host key is, beside it. */
+  #writeNextKey(keyPem: string): void {
+    if (canSeal()) this.#write(FILES.nextSealedKey, sealHostKey(keyPem));
+    else this.#write(FILES.nextKey, keyPem);
+  }
+
+  #nextKey(): string | undefined {
+    const sealed = this.#file(FILES.nextSealedKey);
+    return existsSync(sealed) ? unsealHostKey(sealed) : this.#read(FILES.nextKey);
+  }
+
+  /** The renewal's new key becomes the host key (a rename: whole or not at all). */
+  #promoteNextKey(): void {
+    const sealed = this.#file(FILES.nextSealedKey);
+    if (existsSync(sealed)) {
+      renameSync(sealed, this.#file(FILES.sealedKey));
+      rmSync(this.#file(FILES.key), { force: true });
+    } else {
+      renameSync(this.#file(FILES.nextKey), this.#file(FILES.key));
+      rmSync(this.#file(FILES.sealedKey), { force: true });
+    }
+    syncDirectory(this.directory);
+  }
+
+  /**
+   * Ends a renewal a crash cut short: the new key goes in if the certificate on disk is its
+   * own (the crash came after the certificate was written), else it is dropped and the old
+   * pair, which the manager still accepts, stays.
+   */
+  #settleRenewal(certificatePem: string | undefined): void {
+    const next = this.#nextKey();
+    if (next === undefined) return;
+    let matches = false;
+    try {
+      matches =
+        certificatePem !== undefined &&
+        new X509Certificate(certificatePem).checkPrivateKey(createPrivateKey(next));
+    } catch {
+      // A damaged certificate or key: the new key is not known to fit it.
+    }
+    if (matches) {
+      this.#promoteNextKey();
+    } else {
+      for (const name of [FILES.nextKey, FILES.nextSealedKey]) rmSync(this.#file(name), { force: true });
+    }
+  }
+
   /** How the host key is kept: "sealed" (systemd-creds), "file", or "none" yet. */
   hostKeyProtection(): 'sealed' | 'file' | 'none' {
     if (existsSync(this.#file(FILES.sealedKey))) return 'sealed';
@@ -179,7 +230,9 @@ export class AgentState {
     return value;
   }
 
+  /** The daemon's credentials (only veild calls this: it may finish a renewal cut short). */
   credentials(): HostCredentials {
+    this.#settleRenewal(this.#read(FILES.certificate));
     const read = (name: string): string => {
       const text = this.#read(name);
       if (text === undefined) {
@@ -203,11 +256,15 @@ export class AgentState {
     this.#write(FILES.enrollment, `${JSON.stringify(enrollment, null, 2)}\n`);
   }
 
+  /**
+   * A renewal's certificate and key. A crash at any point leaves a pair that works: the new
+   * key waits beside the old one until its certificate is written, and credentials() finishes
+   * the move or drops it.
+   */
   saveCertificate(certificatePem: string, keyPem: string): void {
-    // The key first: a crash between the two leaves a key the old certificate does not
-    // match, which renewal repairs; the other order could leave a certificate without its key.
-    this.#writeKey(keyPem);
+    this.#writeNextKey(keyPem);
     this.#write(FILES.certificate, certificatePem);
+    this.#promoteNextKey();
   }
 
   /** The manager's last word on this host's guard points (not secret: paths and policies). */

@@ -125,6 +125,7 @@ export class RegistrationService {
         lastSeenAt: null,
         deregisteredAt: null,
         guardPointStatus: null,
+        previousCertificateSerial: null,
       };
       store.insertHost(host);
       // Its offline unlock material (docs/protocol.md): made with the host, or not at all.
@@ -136,12 +137,17 @@ export class RegistrationService {
 
   /** The host a client certificate was issued to, by its serial (hex, any case, leading zeros or not). */
   hostByCertificate(serial: string, commonName: string): HostView {
-    const host = this.store.hostByCertificateSerial(normalSerial(serial));
+    const presented = normalSerial(serial);
+    const host = this.store.hostByCertificateSerial(presented);
     if (!host || host.id !== commonName) {
       throw refused('VEIL_AUTH_HOST_REQUIRED', 'this client certificate belongs to no registered host');
     }
     if (host.deregisteredAt !== null) {
       throw refused('VEIL_AUTH_HOST_REQUIRED', 'this host was de-registered: its certificate is revoked');
+    }
+    if (host.previousCertificateSerial !== null && presented === host.certificateSerial) {
+      // The host has its renewed certificate: the one before stops working now.
+      this.store.forgetPreviousCertificate(host.id);
     }
     this.#touch(host.id);
     return hostView({ ...host, lastSeenAt: this.now() });
@@ -242,8 +248,12 @@ export class RegistrationService {
     return this.host(hostId);
   }
 
-  /** A new certificate for a registered host, from a new CSR; the old certificate stops working. */
-  async renew(hostId: string, csr: unknown): Promise<Registration> {
+  /**
+   * A new certificate for a registered host, from a new CSR. The one it asked with (`presented`)
+   * stays good until the new one is first used, so that a host which never got the answer can
+   * ask again; then it stops working.
+   */
+  async renew(hostId: string, presented: string, csr: unknown): Promise<Registration> {
     if (typeof csr !== 'string' || csr.length === 0 || csr.length > MAX_PEM) {
       throw refused('VEIL_REGISTRATION_BAD_REQUEST', `csr must be a string of 1 to ${MAX_PEM} characters`);
     }
@@ -251,11 +261,20 @@ export class RegistrationService {
     if (!host || host.deregisteredAt !== null)
       throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
     const issued = await this.ca.issueHostCertificate(csr, hostId, new Date(this.now()));
+    // Read again: the host may have asked twice meanwhile. Asked with the certificate before the
+    // current one, the current one never reached it and is dropped.
+    const now = this.store.host(hostId);
+    if (!now || now.deregisteredAt !== null) throw refused('VEIL_HOST_UNKNOWN', `there is no host ${hostId}`);
+    const kept =
+      normalSerial(presented) === now.certificateSerial
+        ? now.certificateSerial
+        : now.previousCertificateSerial;
     this.store.replaceHostCertificate(
       hostId,
       issued.pem,
       normalSerial(issued.serial),
       issued.notAfter.getTime(),
+      kept,
     );
     return { hostId, hostName: host.name, certificate: issued.pem, caChain: [this.ca.certificatePem] };
   }

@@ -684,7 +684,8 @@ const DOCUMENT = {
     },
     '/v1/hosts/self/certificate': {
       post: {
-        summary: 'renew the host certificate from a new CSR; the old one stops working',
+        summary:
+          'renew the host certificate from a new CSR; the old one stops working once the new one is used',
         security: [{ host: [] }],
         requestBody: jsonBody({ type: 'object', required: ['csr'], properties: { csr: { type: 'string' } } }),
         responses: {

@@ -216,7 +216,8 @@ const ROUTES: Route[] = [
     handler: async (context) => {
       const host = trackedHost(context);
       const { csr } = (await readJson(context.req)) as { csr?: unknown };
-      return [201, await context.registration.renew(host.hostId, csr)];
+      const presented = (context.req.socket as TLSSocket).getPeerCertificate().serialNumber;
+      return [201, await context.registration.renew(host.hostId, presented, csr)];
     },
   },
   {

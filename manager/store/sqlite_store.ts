@@ -221,6 +221,9 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE administrators ADD COLUMN domain TEXT NOT NULL DEFAULT 'root' REFERENCES domains(name);`,
   // Live data transformation: how hosts move files to a version made by a rotation.
   `ALTER TABLE key_versions ADD COLUMN rekey TEXT NOT NULL DEFAULT 'rewrap';`,
+  // Renewal: the certificate before the last one stays good until the new one is first used.
+  `ALTER TABLE hosts ADD COLUMN previous_certificate_serial TEXT;
+   CREATE UNIQUE INDEX hosts_previous_certificate_serial ON hosts (previous_certificate_serial);`,
 ];
 
 interface VersionRecord {
@@ -281,6 +284,7 @@ interface HostRecord {
   last_seen_at: number | null;
   deregistered_at: number | null;
   guard_point_status: string | null;
+  previous_certificate_serial: string | null;
 }
 
 interface HostReportRecord {
@@ -390,6 +394,7 @@ const hostRow = (r: HostRecord): HostRow => ({
   lastSeenAt: r.last_seen_at,
   deregisteredAt: r.deregistered_at,
   guardPointStatus: r.guard_point_status,
+  previousCertificateSerial: r.previous_certificate_serial,
 });
 
 const keyRow = (r: KeyRecord): KeyRow => ({
@@ -602,11 +607,14 @@ export function openSqliteStore(file: string): ManagerStore {
     insertHost: db.prepare(
       `INSERT INTO hosts VALUES (:id, :name, :hostGroup, :certificatePem, :certificateSerial,
          :certificateNotAfter, :transportPublicKeyPem, :registeredAt, :lastSeenAt, :deregisteredAt,
-         :guardPointStatus, :domain)`,
+         :guardPointStatus, :domain, :previousCertificateSerial)`,
     ),
     host: db.prepare(`SELECT * FROM hosts WHERE id = :id AND ${IN_DOMAIN}`),
     hostByName: db.prepare(`SELECT * FROM hosts WHERE name = :name AND ${IN_DOMAIN} ORDER BY domain`),
-    hostBySerial: db.prepare(`SELECT * FROM hosts WHERE certificate_serial = :serial AND ${IN_DOMAIN}`),
+    hostBySerial: db.prepare(
+      `SELECT * FROM hosts WHERE (certificate_serial = :serial OR previous_certificate_serial = :serial)
+         AND ${IN_DOMAIN}`,
+    ),
     hosts: db.prepare(`SELECT * FROM hosts WHERE ${IN_DOMAIN} ORDER BY registered_at, id`),
     touchHost: db.prepare('UPDATE hosts SET last_seen_at = ? WHERE id = ?'),
     setHostGroup: db.prepare('UPDATE hosts SET host_group = ? WHERE id = ?'),
@@ -623,8 +631,10 @@ export function openSqliteStore(file: string): ManagerStore {
        WHERE id = ? AND deregistered_at IS NULL`,
     ),
     replaceCertificate: db.prepare(
-      'UPDATE hosts SET certificate_pem = ?, certificate_serial = ?, certificate_not_after = ? WHERE id = ?',
+      `UPDATE hosts SET certificate_pem = ?, certificate_serial = ?, certificate_not_after = ?,
+         previous_certificate_serial = ? WHERE id = ?`,
     ),
+    forgetPreviousCertificate: db.prepare('UPDATE hosts SET previous_certificate_serial = NULL WHERE id = ?'),
     putPolicy: db.prepare(
       `INSERT INTO policies VALUES (:id, :name, :version, :document, :updatedAt, :domain)
        ON CONFLICT(id) DO UPDATE SET name = :name, version = :version, document = :document, updated_at = :updatedAt
@@ -826,8 +836,9 @@ export function openSqliteStore(file: string): ManagerStore {
           }),
         ),
       deregisterHost: (id, at) => void statements.deregisterHost.run(at, id),
-      replaceHostCertificate: (id, pem, serial, notAfter) =>
-        void statements.replaceCertificate.run(pem, serial, notAfter, id),
+      replaceHostCertificate: (id, pem, serial, notAfter, previousSerial) =>
+        void statements.replaceCertificate.run(pem, serial, notAfter, previousSerial, id),
+      forgetPreviousCertificate: (id) => void statements.forgetPreviousCertificate.run(id),
       putPolicy: (row) => {
         if (statements.putPolicy.run({ ...row, domain: domainOf(row) }).changes !== 1) {
           throw new ManagerError('VEIL_POLICY_UNKNOWN', `there is no policy ${row.name} to change here`);

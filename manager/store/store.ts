@@ -90,6 +90,11 @@ export interface HostRow {
   deregisteredAt: number | null;
   /** What the host last reported of its guard points (JSON of GuardPointStatus[]), or null. */
   guardPointStatus: string | null;
+  /**
+   * The certificate it held before its last renewal, still accepted until the new one is first
+   * used: a renewal whose answer is lost (a timeout, a crash) must not lock the host out.
+   */
+  previousCertificateSerial: string | null;
 }
 
 export interface PolicyRow {
@@ -239,7 +244,10 @@ export interface ManagerStore {
   insertHost(row: Insertable<HostRow>): void;
   host(id: string): HostRow | undefined;
   hostByName(name: string): HostRow | undefined;
-  /** By certificate serial: lower-case hex without leading zeros. */
+  /**
+   * By its certificate's serial (lower-case hex without leading zeros), or the one before its
+   * last renewal while that is accepted.
+   */
   hostByCertificateSerial(serial: string): HostRow | undefined;
   hosts(): HostRow[];
   touchHost(id: string, at: number): void;
@@ -248,7 +256,15 @@ export interface ManagerStore {
   insertHostGroup(name: string, at: number, domain?: string): void;
   hostGroups(): { name: string; domain: string; createdAt: number }[];
   deregisterHost(id: string, at: number): void;
-  replaceHostCertificate(id: string, pem: string, serial: string, notAfter: number): void;
+  /** The host's certificate, and the one before it that stays good until the new one is used. */
+  replaceHostCertificate(
+    id: string,
+    pem: string,
+    serial: string,
+    notAfter: number,
+    previousSerial: string | null,
+  ): void;
+  forgetPreviousCertificate(id: string): void;
   putPolicy(row: Insertable<PolicyRow>): void;
   policy(id: string): PolicyRow | undefined;
   policyByName(name: string): PolicyRow | undefined;

@@ -4,6 +4,7 @@
 // opens every delivery. Rotation, policy change and withdrawal each arrive as a new delivery;
 // a policy naming a key without a version brings every version of it not destroyed.
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -309,21 +310,32 @@ test('the host reports its guard points; the inventory shows the report and when
   );
 });
 
-test('certificate renewal: the new certificate works, the old one is refused', async () => {
-  const keyFile = path.join(work, 'renewed.key');
-  const csr = opensslCsr(keyFile, '/CN=r');
-  const renewed = await host.renewCertificate(csr);
-  assert.equal(renewed.hostId, hostId);
-  const old = host;
-  host = new ManagerClient({
-    url: manager.url,
-    caPem: manager.caPem(),
-    host: { keyPem: readFileSync(keyFile, 'utf8'), certificatePem: renewed.certificate },
-  });
+test('certificate renewal: a lost answer is asked again with the old certificate, which stops once the new one is used', async () => {
+  const clientOf = (keyFile: string, certificatePem: string): ManagerClient =>
+    new ManagerClient({
+      url: manager.url,
+      caPem: manager.caPem(),
+      host: { keyPem: readFileSync(keyFile, 'utf8'), certificatePem },
+    });
+  const refusedHost = (error: unknown): boolean =>
+    (error as { code?: string }).code === 'VEIL_AUTH_HOST_REQUIRED';
+  // The host never gets this answer: it keeps its certificate and asks again with it.
+  const lostKey = path.join(work, 'lost.key');
+  const lost = await host.renewCertificate(opensslCsr(lostKey, '/CN=r'));
   assert.equal((await host.self()).hostId, hostId);
-  await assert.rejects(
-    old.self(),
-    (error: unknown) => (error as { code?: string }).code === 'VEIL_AUTH_HOST_REQUIRED',
+  const keyFile = path.join(work, 'renewed.key');
+  const renewed = await host.renewCertificate(opensslCsr(keyFile, '/CN=r'));
+  assert.equal(renewed.hostId, hostId);
+  await assert.rejects(clientOf(lostKey, lost.certificate).self(), refusedHost);
+  assert.equal((await host.self()).hostId, hostId);
+
+  const old = host;
+  host = clientOf(keyFile, renewed.certificate);
+  assert.equal((await host.self()).hostId, hostId);
+  await assert.rejects(old.self(), refusedHost);
+  assert.equal(
+    (await manager.admin().host(hostId)).certificateSerial,
+    new X509Certificate(renewed.certificate).serialNumber.toLowerCase().replace(/^0+/, ''),
   );
 });
 
