@@ -4,7 +4,8 @@
 // delivery; after every change that may concern it (routes.ts marks them; key dates too), its
 // guard points and a fresh delivery (the offline data it already has is unchanged); after a
 // new transport key, a fresh delivery; after a new offline password, its offline unlock data.
-// Any other message from a host closes its stream (1008).
+// Any other message from a host closes its stream (1008). A stream's syncs are answered at most
+// once a second (MIN_RESYNC_INTERVAL_MS): those that come sooner are answered together.
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -34,6 +35,13 @@ const POLICY_VIOLATION = 1008;
  */
 const REFRESH_BATCH = 50;
 const FIRST_REFRESH_BATCH = 5;
+/**
+ * The shortest time between two refreshes a stream asks for (on connect and by sync): the syncs that
+ * come sooner are answered together by one at the end of it. Each answer is a delivery (an RSA
+ * encryption, a sync to disk, an audit record), so a host that floods its stream with syncs would
+ * otherwise take the manager's CPU and fill the audit trail; veild asks every syncIntervalSeconds.
+ */
+export const MIN_RESYNC_INTERVAL_MS = 1000;
 
 /** What a refresh sends to a host's streams, prepared (and its delivery recorded) before any is sent. */
 interface Prepared {
@@ -91,6 +99,8 @@ export class EventStream {
   #connecting: { hostId: string; only: WebSocket }[] = [];
   // Streams that have had the host's offline event.
   readonly #offlineSent = new WeakSet<WebSocket>();
+  // By stream: when it was last refreshed as it asked, and the refresh due for the syncs since.
+  readonly #resyncs = new WeakMap<WebSocket, { last: number; due?: NodeJS.Timeout }>();
   // The TLS connection under each stream: corked while a refresh's messages are written, so that they
   // leave in one TLS record and one write instead of one each.
   readonly #streamSockets = new WeakMap<WebSocket, Duplex>();
@@ -235,7 +245,9 @@ export class EventStream {
     let sockets = this.#connections.get(hostId);
     if (!sockets) this.#connections.set(hostId, (sockets = new Set()));
     sockets.add(ws);
+    this.#resyncs.set(ws, { last: Date.now() });
     ws.on('close', () => {
+      clearTimeout(this.#resyncs.get(ws)?.due);
       sockets.delete(ws);
       if (sockets.size === 0 && this.#connections.get(hostId) === sockets) this.#connections.delete(hostId);
     });
@@ -244,13 +256,28 @@ export class EventStream {
       if (ws.readyState !== ws.OPEN) return;
       const refusal = refusalOf(data, isBinary);
       if (refusal === null) {
-        this.#refresh(hostId, ws, 'all');
+        this.#resync(hostId, ws);
         return;
       }
       this.log(`event stream of host ${hostId}: closed: ${refusal}`);
       ws.close(POLICY_VIOLATION, refusal);
     });
     this.#refreshConnected(hostId, ws);
+  }
+
+  /** A sync the stream asked for: now, or with the others at the end of MIN_RESYNC_INTERVAL_MS. */
+  #resync(hostId: string, ws: WebSocket): void {
+    const resync = this.#resyncs.get(ws) ?? { last: 0 };
+    this.#resyncs.set(ws, resync);
+    if (resync.due !== undefined) return;
+    const answer = (): void => {
+      resync.due = undefined;
+      resync.last = Date.now();
+      if (!this.#closed && ws.readyState === ws.OPEN) this.#refresh(hostId, ws, 'all');
+    };
+    const wait = resync.last + MIN_RESYNC_INTERVAL_MS - Date.now();
+    if (wait <= 0) answer();
+    else resync.due = setTimeout(answer, wait);
   }
 
   #refresh(hostId: string, only: WebSocket | undefined, kind: RefreshKind): void {

@@ -16,6 +16,7 @@ import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, HostReport, HostReportRecord } from '../../manager-client/types.js';
 import { openDelivery } from '../../manager/delivery/delivery_blob.js';
+import { MIN_RESYNC_INTERVAL_MS } from '../../manager/server/events.js';
 import {
   hostClient,
   MANAGER_CLI,
@@ -310,6 +311,34 @@ describe('resync on the event stream', () => {
     await received(stream, 9);
     stream.ws.close();
     other.ws.close();
+  });
+
+  test('a flood of syncs is answered once a second, and the last one is not lost', async () => {
+    const watcher = { name: 'resync-watcher', password: 'resync-watcher-password' };
+    await manager.admin().createUser({ ...watcher, roles: ['auditor'] });
+    const auditor = new ManagerClient({ url: manager.url, caPem: manager.caPem(), admin: watcher });
+    const [newest] = await auditor.auditRecords({ newest: true, limit: 1 });
+    const audited = async (): Promise<number> =>
+      (await auditor.auditRecords({ after: newest?.seq ?? 0, action: 'host.delivery', limit: 1000 })).length;
+    const stream = openStream();
+    await received(stream, 3);
+    // Within a second of the connect: all answered together, at its end.
+    for (let i = 0; i < 50; i++) stream.ws.send(JSON.stringify({ type: 'sync' }));
+    const [, , , offline, guardPoints, delivery] = await received(stream, 6);
+    assert.deepEqual(
+      [offline?.type, guardPoints?.type, delivery?.type],
+      ['offline', 'guardpoints', 'delivery'],
+    );
+    await new Promise((resolve) => setTimeout(resolve, MIN_RESYNC_INTERVAL_MS * 1.5));
+    assert.equal(stream.events.length, 6, 'one answer for the 50 syncs');
+    // Later than a second after it: the first is answered at once, the 49 after it together.
+    for (let i = 0; i < 50; i++) stream.ws.send(JSON.stringify({ type: 'sync' }));
+    await received(stream, 9);
+    await new Promise((resolve) => setTimeout(resolve, MIN_RESYNC_INTERVAL_MS * 2));
+    assert.equal(stream.events.length, 12);
+    assert.equal(stream.events.at(-1)?.type, 'delivery');
+    assert.equal(await audited(), 4, 'the connect and the three answers, each a delivery recorded');
+    stream.ws.close();
   });
 
   for (const [what, message] of [
