@@ -380,7 +380,9 @@ function hostView(host: HostRow): HostView {
     hostId: host.id,
     name: host.name,
     hostGroup: host.hostGroup,
-    certificateSerial: host.certificateSerial,
+    // Whole octets, as openssl, node:crypto and the inventory show it (stored without leading zeros).
+    certificateSerial:
+      host.certificateSerial.length % 2 === 1 ? `0${host.certificateSerial}` : host.certificateSerial,
     certificateNotAfter: new Date(host.certificateNotAfter).toISOString(),
     registeredAt: new Date(host.registeredAt).toISOString(),
     lastSeenAt: host.lastSeenAt === null ? null : new Date(host.lastSeenAt).toISOString(),

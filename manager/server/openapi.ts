@@ -247,7 +247,10 @@ const DOCUMENT = {
           hostId: { type: 'string', format: 'uuid' },
           name: { type: 'string' },
           hostGroup: { type: 'string', nullable: true },
-          certificateSerial: { type: 'string' },
+          certificateSerial: {
+            type: 'string',
+            description: 'lower-case hex in whole octets, as `openssl x509 -serial` shows it',
+          },
           certificateNotAfter: { type: 'string', format: 'date-time' },
           registeredAt: { type: 'string', format: 'date-time' },
           lastSeenAt: { type: 'string', format: 'date-time', nullable: true },
