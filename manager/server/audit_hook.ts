@@ -4,12 +4,14 @@
 // route, on what, how it ended and from where. If the record cannot be appended the call
 // is answered 500 (VEIL_INTERNAL) even when its change was made: a trail that silently
 // drops records would be worse than a failed answer, and the manager's log says which.
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { AuditEntry } from '../audit/audit_record.js';
 import { ROOT_DOMAIN } from '../domains.js';
 import type { Caller } from '../sessions.js';
+import type { ManagerStore } from '../store/store.js';
 import type { Access } from './access.js';
 import type { Context } from './routes.js';
 
@@ -45,8 +47,8 @@ function recorded(method: string, route: string, reason: string): boolean {
 }
 
 /** The host a connection's client certificate names, if it chains to this manager's CA. */
-function certificateHost(context: Context): string | undefined {
-  const socket = context.req.socket as Partial<TLSSocket>;
+function certificateHost(connection: IncomingMessage['socket']): string | undefined {
+  const socket = connection as Partial<TLSSocket>;
   if (!socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
   const name = socket.getPeerCertificate().subject?.CN as unknown;
   return typeof name === 'string' && name !== '' ? name : undefined;
@@ -117,7 +119,7 @@ export async function audited(
   if (recorded(context.req.method ?? '', route.name, reason)) {
     const body = answer?.[1];
     if (route.name === 'POST /v1/login' && answer) notes.user = signedIn(context, body);
-    const host = route.access === 'host' ? certificateHost(context) : undefined;
+    const host = route.access === 'host' ? certificateHost(context.req.socket) : undefined;
     const object = objectOf(params, body);
     const entry: AuditEntry = {
       time: Date.now(),
@@ -150,4 +152,36 @@ export async function audited(
   }
   if (answer === undefined) throw failure;
   return answer;
+}
+
+/**
+ * The record of an event stream refused for who the caller is (GET /v1/events: a WebSocket
+ * upgrade, which no route runs), as a refused host call is recorded; undefined for the other
+ * refusals (a wrong path), which the trail does not keep for reads either.
+ */
+export function refusedStreamEntry(
+  req: IncomingMessage,
+  store: ManagerStore,
+  refusal: ManagerError,
+): AuditEntry | undefined {
+  if (!CREDENTIAL_REFUSALS.has(refusal.code)) return undefined;
+  const host = certificateHost(req.socket);
+  let domain = ROOT_DOMAIN;
+  try {
+    if (host !== undefined) domain = store.host(host)?.domain ?? ROOT_DOMAIN;
+  } catch {
+    // The record is made in the root domain.
+  }
+  return {
+    time: Date.now(),
+    actor: host === undefined ? 'anonymous' : `host:${host}`,
+    role: 'host',
+    domain,
+    action: 'GET /v1/events',
+    object: '',
+    outcome: 'failure',
+    reason: refusal.code,
+    source: req.socket.remoteAddress ?? '',
+    details: { status: refusal.status },
+  };
 }

@@ -14,9 +14,11 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent } from '../../manager-client/types.js';
+import type { AuditLog } from '../audit/audit_log.js';
 import type { DeliveryService } from '../delivery/delivery_service.js';
 import type { RegistrationService } from '../hosts/registration.js';
 import type { ManagerStore } from '../store/store.js';
+import { refusedStreamEntry } from './audit_hook.js';
 import { requireHost } from './routes.js';
 
 const STATUS_TEXT: Record<number, string> = {
@@ -110,6 +112,8 @@ export class EventStream {
     private readonly delivery: DeliveryService,
     private readonly store: ManagerStore,
     private readonly log: (line: string) => void,
+    /** Where refused streams are recorded (audit_hook.ts, refusedStreamEntry). */
+    private readonly audit?: AuditLog,
   ) {}
 
   attach(server: Server): void {
@@ -121,7 +125,21 @@ export class EventStream {
         }
         hostId = requireHost({ req, registration: this.registration }).hostId;
       } catch (error) {
-        refuseUpgrade(socket, error);
+        const entry = error instanceof ManagerError ? refusedStreamEntry(req, this.store, error) : undefined;
+        if (entry === undefined || this.audit === undefined) {
+          refuseUpgrade(socket, error);
+          return;
+        }
+        // Answered once recorded, as a refused call is.
+        this.audit.appendDurably(entry).then(
+          () => refuseUpgrade(socket, error),
+          (failure: unknown) => {
+            this.log(
+              `the audit trail could not record a refused event stream: ${(failure as Error).message}`,
+            );
+            refuseUpgrade(socket, new ManagerError('VEIL_INTERNAL', 'the refusal could not be recorded'));
+          },
+        );
         return;
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => {

@@ -87,7 +87,7 @@ export async function startManager(options: ManagerOptions): Promise<RunningMana
       caFingerprint: ca.fingerprint,
     };
     const delivery = new DeliveryService(store, keys, assignments, offline, trail);
-    const events = new EventStream(registration, delivery, store, log);
+    const events = new EventStream(registration, delivery, store, log, trail);
     // Activation and deactivation dates take effect within seconds of coming.
     const applyDates = () => {
       try {

@@ -335,7 +335,7 @@ test('certificate renewal: a lost answer is asked again with the old certificate
   await assert.rejects(old.self(), refusedHost);
   assert.equal(
     (await manager.admin().host(hostId)).certificateSerial,
-    new X509Certificate(renewed.certificate).serialNumber.toLowerCase().replace(/^0+/, ''),
+    new X509Certificate(renewed.certificate).serialNumber.toLowerCase(),
   );
 });
 
@@ -374,4 +374,16 @@ test('the event stream is for registered hosts only', async () => {
     );
   });
   assert.equal(refused, 'VEIL_AUTH_HOST_REQUIRED');
+  // Both refusals (this one, the de-registered host's above) are in the trail.
+  const watcher = { name: 'stream-watcher', password: 'stream-watcher-password' };
+  await manager.admin().createUser({ ...watcher, roles: ['auditor'] });
+  const auditor = new ManagerClient({ url: manager.url, caPem: manager.caPem(), admin: watcher });
+  const records = await auditor.auditRecords({ action: 'GET /v1/events', limit: 1000 });
+  assert.deepEqual(
+    records.map((r) => [r.actor, r.role, r.outcome, r.reason, r.source, r.details.status]),
+    [
+      [`host:${hostId}`, 'host', 'failure', 'VEIL_AUTH_HOST_REQUIRED', '127.0.0.1', 401],
+      ['anonymous', 'host', 'failure', 'VEIL_AUTH_HOST_REQUIRED', '127.0.0.1', 401],
+    ],
+  );
 });
