@@ -2,7 +2,8 @@
 // simulated hosts on loopback, each with its own P-256 key and certificate and its own mutual-TLS event
 // stream. Measures registrations per second, then one key rotation fanned out to every host — the time
 // from just before the rotate request until each host has opened (decrypted and checked) the delivery
-// with the new version — and the manager's resident memory. Prints a table, then as its last line one
+// with the new version — against the same openings alone (the reference, the manager idle) — and the
+// manager's resident memory. Prints a table, then as its last line one
 // JSON object: {"benchmark":"manager", ..., "targets": {...}, "met": {...}}.
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { identities, transportPool } from './manager/identity.js';
 import { startManager, type ManagerUnderTest } from './manager/manager_process.js';
 import { openerFor } from './manager/openers.js';
 import { report, TARGETS, type Measured } from './manager/report.js';
-import type { OpenedRecord } from './manager/simulated_host.js';
+import type { Opener, OpenedRecord, SimulatedHost } from './manager/simulated_host.js';
 import { cpuTimes, stealShare } from './manager/steal.js';
 
 /** One opener thread per CPU by default (at most 16). */
@@ -39,7 +40,9 @@ registers with its own P-256 key and CSR (POST /v1/registration), then opens its
 own mutual-TLS WebSocket to /v1/events and opens its first delivery. Then one key
 rotation is fanned out to all of them: for each host, the time from just before the
 rotate request until it has opened the delivery holding the new version (RSA-OAEP
-unwrap and AES-256-GCM, docs/protocol.md). Also samples the manager's VmRSS/VmHWM,
+unwrap and AES-256-GCM, docs/protocol.md). The reference, side by side: the same
+openings again, all at once on the same threads, with the manager idle (the hosts'
+own work on this machine). Also samples the manager's VmRSS/VmHWM,
 and reports the CPU time per registration of the manager (all its threads) and of this
 process. The registration connections share one TLS context trusting the manager's CA
 (made per connection it would cost this process a copy of the root store each time, which
@@ -130,11 +133,30 @@ const holds =
       (e) => e.keyId === keyId && e.version === version && e.state === 'active' && e.installed,
     );
 
+/**
+ * The reference for the fan-out: the same openings again, all asked at once, through the same opener
+ * threads, with the manager idle: how long the hosts' own work takes on this machine alone. Each time is
+ * ms from the start until that opening was done.
+ */
+async function openingsAlone(
+  open: Opener,
+  done: readonly { host: SimulatedHost; record: OpenedRecord }[],
+): Promise<number[]> {
+  const started = performance.now();
+  return await Promise.all(
+    done.map(async ({ host, record }) => {
+      await open(record.blob, host.hostId as string, host.identity.transport);
+      return performance.now() - started;
+    }),
+  );
+}
+
 async function measure(
   options: Options,
   manager: ManagerUnderTest,
   fleet: Fleet,
   pool: Awaited<ReturnType<typeof transportPool>>,
+  open: Opener,
 ): Promise<Measured> {
   const loadStart = loadavg()[0] ?? 0;
   const { token, keyId } = await provision(manager, options.hosts);
@@ -189,6 +211,14 @@ async function measure(
   const afterFanout = manager.memory();
   const arrived = got.filter((r): r is OpenedRecord => r !== undefined);
   progress(`${arrived.length} of ${hosts.length} hosts opened version ${newVersion}`);
+  progress('opening the same deliveries again with the manager idle (the reference)');
+  const aloneMs = await openingsAlone(
+    open,
+    got.flatMap((record, i) => {
+      const host = hosts[i];
+      return record && host ? [{ host, record }] : [];
+    }),
+  );
   return {
     registration,
     connect: { ...connect, connected: streams.length, firstDeliveries, allOpenSeconds },
@@ -197,6 +227,7 @@ async function measure(
     openedMs: arrived.map((r) => r.openedAt - started),
     receivedMs: arrived.map((r) => r.receivedAt - started),
     unwrapMs: arrived.map((r) => r.openMs),
+    aloneMs,
     idle,
     afterFanout,
     managerCpu: { registration: registrationCpu, connect: connectCpu, fanout: fanoutCpu },
@@ -220,6 +251,7 @@ export async function run(args: string[]): Promise<void> {
     "'CPU per registration': the manager's CPU time (all its threads) and this process's, in the registration phase, per host registered",
     "'CPU stolen by the hypervisor': the share of this machine's CPU time (all CPUs, /proc/stat steal) that a shared virtual machine's host gave to other guests in the phase; it slows every figure here alike",
     "'received': the delivery message arrived; 'opened': the host has unwrapped, decrypted and checked it; 'had each host its own CPU': received + that host's own unwrap time (no waiting for a shared CPU), for information, not the target",
+    "'the same openings alone': after the fan-out, every host's delivery opened again, all asked at once, on the same opener threads with the manager idle: the simulated hosts' own work on this machine, which no manager could make shorter; the ratio is the fan-out's p99 to it",
   ];
   console.log(
     `manager: ${options.hosts} simulated hosts, ${options.concurrency} requests in flight; ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs; node ${process.version}`,
@@ -243,7 +275,7 @@ export async function run(args: string[]): Promise<void> {
     // Inside: a manager that does not start must not leave the opener threads holding this process.
     manager = await startManager({ nodeArgs: profile });
     progress(`manager pid ${manager.pid} at ${manager.url}`);
-    measured = await measure(options, manager, fleet, pool);
+    measured = await measure(options, manager, fleet, pool, opener.open);
   } finally {
     fleet.close();
     await opener.close();

@@ -22,6 +22,8 @@ export interface Measured {
   receivedMs: number[];
   /** Per host that got it: how long its own opening took (RSA unwrap and GCM), waiting not counted. */
   unwrapMs: number[];
+  /** The same openings again with the manager idle, all asked at once: ms from the start to each. */
+  aloneMs: number[];
   idle: Memory;
   afterFanout: Memory;
   managerCpu: { registration: number; connect: number; fanout: number };
@@ -67,6 +69,7 @@ export function table(head: string[], body: string[][]): string {
 export function report(options: ReportOptions, m: Measured, notes: string[]): void {
   const registrationsPerSecond = m.registration.succeeded / m.registration.seconds;
   const fanoutP99Ms = m.openedMs.length === 0 ? null : percentile(m.openedMs, 99);
+  const aloneP99Ms = percentile(m.aloneMs, 99);
   const figures = {
     hosts: options.hosts,
     concurrency: options.concurrency,
@@ -97,6 +100,12 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
       ),
       1,
     ),
+    fanoutOpeningsAloneP50Ms: round(percentile(m.aloneMs, 50), 1),
+    fanoutOpeningsAloneP99Ms: round(aloneP99Ms, 1),
+    fanoutP99ToOpeningsAlone:
+      fanoutP99Ms === null || aloneP99Ms === null || aloneP99Ms === 0
+        ? null
+        : round(fanoutP99Ms / aloneP99Ms, 2),
     managerIdleRssKiB: m.idle.rssKiB,
     managerIdleHwmKiB: m.idle.hwmKiB,
     managerAfterFanoutRssKiB: m.afterFanout.rssKiB,
@@ -175,6 +184,18 @@ export function report(options: ReportOptions, m: Measured, notes: string[]): vo
           '',
         ],
         ['fan-out p99 had each host its own CPU', ms(figures.fanoutOwnCpuP99Ms), '', ''],
+        [
+          'the same openings alone p50 / p99',
+          `${ms(figures.fanoutOpeningsAloneP50Ms)} / ${ms(figures.fanoutOpeningsAloneP99Ms)}`,
+          '',
+          '',
+        ],
+        [
+          'fan-out p99 / openings alone p99',
+          figures.fanoutP99ToOpeningsAlone === null ? '-' : `${figures.fanoutP99ToOpeningsAlone.toFixed(2)}x`,
+          '',
+          '',
+        ],
         ['manager VmRSS idle, connected', mib(figures.managerIdleRssKiB), '', ''],
         ['manager VmRSS after fan-out', mib(figures.managerAfterFanoutRssKiB), '', ''],
         ['manager VmHWM (peak)', mib(figures.managerAfterFanoutHwmKiB), '', ''],

@@ -23,6 +23,8 @@ export interface OpenedRecord {
   /** How long the opening itself took (RSA unwrap and GCM), waiting for an opener not counted. */
   openMs: number;
   entries: OpenedEntry[];
+  /** The blob as it came, for the benchmark's reference run of the same openings. */
+  blob: Buffer;
 }
 
 export class SimulatedHost {
@@ -108,7 +110,8 @@ export class SimulatedHost {
       return;
     }
     this.#lastSequence = sequence;
-    this.opener(Buffer.from(event.blob, 'base64'), hostId, this.identity.transport).then(
+    const blob = Buffer.from(event.blob, 'base64');
+    this.opener(blob, hostId, this.identity.transport).then(
       (opened) => {
         if (opened.sequence !== sequence || opened.deliveryId !== event.deliveryId) {
           this.problems.push(`delivery ${sequence}: the blob says ${opened.sequence} ${opened.deliveryId}`);
@@ -120,6 +123,7 @@ export class SimulatedHost {
           openedAt: performance.now(),
           openMs: opened.openMs,
           entries: opened.entries,
+          blob,
         };
         this.opened.push(record);
         this.onOpened(this, record);
