@@ -7,7 +7,7 @@ import type { SecureContext } from 'node:tls';
 import WebSocket from 'ws';
 
 import { ManagerError } from './errors.js';
-import { exchange, managerBase, MAX_ANSWER_BYTES } from './exchange.js';
+import { exchange, managerBase, MAX_ANSWER_BYTES, refusalFrom } from './exchange.js';
 import type {
   AuditCheckpoint,
   AuditQuery,
@@ -83,6 +83,22 @@ export interface ClientOptions {
 
 /** Host event reads may be long: up to 1,000 events of up to about 14,000 characters each. */
 const MAX_EVENTS_ANSWER_BYTES = 64 * 1024 * 1024;
+/** The most of a refused event stream's answer read for its error. */
+const MAX_REFUSAL_BYTES = 64 * 1024;
+
+/** A refused event stream's error: the one its body names, else a refusal of the host's certificate. */
+function streamRefusal(status: number | undefined, body: Buffer): ManagerError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    parsed = undefined;
+  }
+  return (
+    refusalFrom(status ?? 0, parsed) ??
+    new ManagerError('VEIL_AUTH_HOST_REQUIRED', `the manager refused the event stream (${status ?? '?'})`)
+  );
+}
 
 const versionPath = (keyId: string, version: number): string =>
   `/v1/keys/${encodeURIComponent(keyId)}/versions/${encodeURIComponent(String(version))}`;
@@ -210,13 +226,19 @@ export class ManagerClient {
       }
     });
     ws.on('unexpected-response', (_req, res) => {
-      onError?.(
-        new ManagerError(
-          'VEIL_AUTH_HOST_REQUIRED',
-          `the manager refused the event stream (${res.statusCode ?? '?'})`,
-        ),
-      );
-      ws.terminate();
+      // The refusal's code and message from its body, as for any call; a body that says none
+      // is a refusal of the host's certificate.
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size <= MAX_REFUSAL_BYTES) chunks.push(chunk);
+      });
+      res.on('error', () => undefined);
+      res.on('close', () => {
+        onError?.(streamRefusal(res.statusCode, Buffer.concat(chunks)));
+        ws.terminate();
+      });
     });
     ws.on('error', (error) =>
       onError?.(new ManagerError('VEIL_MANAGER_UNREACHABLE', error.message, { cause: error })),

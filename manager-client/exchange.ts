@@ -114,9 +114,10 @@ export function exchange<T>(
             resolve({ answer: parsed as T, peerCertificate });
             return;
           }
-          const error = (parsed as Partial<ErrorBody>).error;
-          const code = isManagerErrorCode(error?.code) ? error.code : 'VEIL_INTERNAL';
-          reject(new ManagerError(code, error?.message ?? `the manager answered ${status}`));
+          reject(
+            refusalFrom(status, parsed) ??
+              new ManagerError('VEIL_INTERNAL', `the manager answered ${status}`),
+          );
         });
       },
     );
@@ -132,4 +133,11 @@ export function exchange<T>(
     );
     req.end(payload);
   });
+}
+
+/** The error a refusal's body names ({"error": {code, message}}), or undefined if it names none. */
+export function refusalFrom(status: number, body: unknown): ManagerError | undefined {
+  const error = (body as Partial<ErrorBody> | null)?.error;
+  if (!isManagerErrorCode(error?.code)) return undefined;
+  return new ManagerError(error.code, error.message ?? `the manager answered ${status}`);
 }

@@ -154,17 +154,18 @@ export async function audited(
   return answer;
 }
 
+/** Whether a refusal is one for who the caller is, which the trail keeps even on reads. */
+export const isCredentialRefusal = (code: string): boolean => CREDENTIAL_REFUSALS.has(code);
+
 /**
- * The record of an event stream refused for who the caller is (GET /v1/events: a WebSocket
- * upgrade, which no route runs), as a refused host call is recorded; undefined for the other
- * refusals (a wrong path), which the trail does not keep for reads either.
+ * The record of a refused event stream (GET /v1/events: a WebSocket upgrade, which no route
+ * runs), as a refused host call is recorded.
  */
 export function refusedStreamEntry(
   req: IncomingMessage,
   store: ManagerStore,
   refusal: ManagerError,
-): AuditEntry | undefined {
-  if (!CREDENTIAL_REFUSALS.has(refusal.code)) return undefined;
+): AuditEntry {
   const host = certificateHost(req.socket);
   let domain = ROOT_DOMAIN;
   try {

@@ -5,7 +5,8 @@
 // guard points and a fresh delivery (the offline data it already has is unchanged); after a
 // new transport key, a fresh delivery; after a new offline password, its offline unlock data.
 // Any other message from a host closes its stream (1008). A stream's syncs are answered at most
-// once a second (MIN_RESYNC_INTERVAL_MS): those that come sooner are answered together.
+// once a second (MIN_RESYNC_INTERVAL_MS): those that come sooner are answered together. A host opens
+// at most MAX_STREAM_OPENS_PER_MINUTE streams a minute and holds MAX_STREAMS_PER_HOST at once.
 import type { IncomingMessage } from 'node:http';
 import type { Server } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -18,12 +19,13 @@ import type { AuditLog } from '../audit/audit_log.js';
 import type { DeliveryService } from '../delivery/delivery_service.js';
 import type { RegistrationService } from '../hosts/registration.js';
 import type { ManagerStore } from '../store/store.js';
-import { refusedStreamEntry } from './audit_hook.js';
+import { isCredentialRefusal, refusedStreamEntry } from './audit_hook.js';
 import { requireHost } from './routes.js';
 
 const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   404: 'Not Found',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
 };
 
@@ -44,6 +46,14 @@ const FIRST_REFRESH_BATCH = 5;
  * otherwise take the manager's CPU and fill the audit trail; veild asks every syncIntervalSeconds.
  */
 export const MIN_RESYNC_INTERVAL_MS = 1000;
+/**
+ * How many event streams a host may open in a minute, and hold at once: each new stream costs a
+ * delivery as a sync does. Past the first, an upgrade is refused (429) until the minute is over; past
+ * the second, the host's oldest stream is closed (a half-dead one a reconnect left, most likely).
+ */
+export const MAX_STREAM_OPENS_PER_MINUTE = 30;
+export const MAX_STREAMS_PER_HOST = 4;
+const TOO_MANY_STREAMS = 4008;
 
 /** What a refresh sends to a host's streams, prepared (and its delivery recorded) before any is sent. */
 interface Prepared {
@@ -103,6 +113,8 @@ export class EventStream {
   readonly #offlineSent = new WeakSet<WebSocket>();
   // By stream: when it was last refreshed as it asked, and the refresh due for the syncs since.
   readonly #resyncs = new WeakMap<WebSocket, { last: number; due?: NodeJS.Timeout }>();
+  // By host: the minute its stream opens are counted in, and how many it has opened in it.
+  readonly #opens = new Map<string, { since: number; count: number; refusalRecorded: boolean }>();
   // The TLS connection under each stream: corked while a refresh's messages are written, so that they
   // leave in one TLS record and one write instead of one each.
   readonly #streamSockets = new WeakMap<WebSocket, Duplex>();
@@ -118,35 +130,71 @@ export class EventStream {
 
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      let hostId: string;
+      let hostId: string | undefined;
       try {
         if (new URL(req.url ?? '/', 'https://manager').pathname !== '/v1/events') {
           throw new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no WebSocket at ${req.url ?? ''}`);
         }
         hostId = requireHost({ req, registration: this.registration }).hostId;
+        this.#countOpen(hostId);
       } catch (error) {
-        const entry = error instanceof ManagerError ? refusedStreamEntry(req, this.store, error) : undefined;
-        if (entry === undefined || this.audit === undefined) {
-          refuseUpgrade(socket, error);
-          return;
-        }
-        // Answered once recorded, as a refused call is.
-        this.audit.appendDurably(entry).then(
-          () => refuseUpgrade(socket, error),
-          (failure: unknown) => {
-            this.log(
-              `the audit trail could not record a refused event stream: ${(failure as Error).message}`,
-            );
-            refuseUpgrade(socket, new ManagerError('VEIL_INTERNAL', 'the refusal could not be recorded'));
-          },
-        );
+        this.#refuse(req, socket, error, hostId);
         return;
       }
+      const opened = hostId;
       this.#wss.handleUpgrade(req, socket, head, (ws) => {
         this.#streamSockets.set(ws, socket);
-        this.#connected(hostId, ws);
+        this.#connected(opened, ws);
       });
     });
+  }
+
+  /**
+   * Answers a refused upgrade; once recorded in the audit trail when it is refused for who the caller
+   * is, or the first time in its minute that a host opened too many streams (a host that reconnects in
+   * a loop would fill the trail otherwise).
+   */
+  #refuse(req: IncomingMessage, socket: Duplex, error: unknown, hostId: string | undefined): void {
+    const known = error instanceof ManagerError ? error : undefined;
+    const recorded =
+      known !== undefined &&
+      (isCredentialRefusal(known.code) ||
+        (known.code === 'VEIL_HOST_TOO_MANY_STREAMS' && this.#firstRefusal(hostId)));
+    if (!recorded || this.audit === undefined) {
+      refuseUpgrade(socket, error);
+      return;
+    }
+    // Answered once recorded, as a refused call is.
+    this.audit.appendDurably(refusedStreamEntry(req, this.store, known)).then(
+      () => refuseUpgrade(socket, error),
+      (failure: unknown) => {
+        this.log(`the audit trail could not record a refused event stream: ${(failure as Error).message}`);
+        refuseUpgrade(socket, new ManagerError('VEIL_INTERNAL', 'the refusal could not be recorded'));
+      },
+    );
+  }
+
+  /** Counts a stream the host opens; refuses it past MAX_STREAM_OPENS_PER_MINUTE. */
+  #countOpen(hostId: string): void {
+    const now = Date.now();
+    let opens = this.#opens.get(hostId);
+    if (opens === undefined || now - opens.since >= 60_000) {
+      this.#opens.set(hostId, (opens = { since: now, count: 0, refusalRecorded: false }));
+    }
+    if (opens.count >= MAX_STREAM_OPENS_PER_MINUTE) {
+      throw new ManagerError(
+        'VEIL_HOST_TOO_MANY_STREAMS',
+        `this host opened ${opens.count} event streams in the last minute, the most taken: connect again later`,
+      );
+    }
+    opens.count += 1;
+  }
+
+  #firstRefusal(hostId: string | undefined): boolean {
+    const opens = hostId === undefined ? undefined : this.#opens.get(hostId);
+    if (opens === undefined || opens.refusalRecorded) return false;
+    opens.refusalRecorded = true;
+    return true;
   }
 
   /** Remembers a connection that carried a request of the host, until it closes. */
@@ -263,6 +311,15 @@ export class EventStream {
     let sockets = this.#connections.get(hostId);
     if (!sockets) this.#connections.set(hostId, (sockets = new Set()));
     sockets.add(ws);
+    // A Set keeps its order: the first is the oldest.
+    for (const oldest of sockets) {
+      if (sockets.size <= MAX_STREAMS_PER_HOST) break;
+      sockets.delete(oldest);
+      oldest.close(
+        TOO_MANY_STREAMS,
+        `more than ${MAX_STREAMS_PER_HOST} streams of this host: the oldest is closed`,
+      );
+    }
     this.#resyncs.set(ws, { last: Date.now() });
     ws.on('close', () => {
       clearTimeout(this.#resyncs.get(ws)?.due);

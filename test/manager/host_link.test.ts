@@ -16,7 +16,11 @@ import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, HostReport, HostReportRecord } from '../../manager-client/types.js';
 import { openDelivery } from '../../manager/delivery/delivery_blob.js';
-import { MIN_RESYNC_INTERVAL_MS } from '../../manager/server/events.js';
+import {
+  MAX_STREAM_OPENS_PER_MINUTE,
+  MAX_STREAMS_PER_HOST,
+  MIN_RESYNC_INTERVAL_MS,
+} from '../../manager/server/events.js';
 import {
   hostClient,
   MANAGER_CLI,
@@ -290,6 +294,17 @@ describe('a new transport key at every agent start', () => {
   });
 });
 
+let auditing: ManagerClient | undefined;
+
+/** A client of an administrator with the auditor role (made on first use). */
+async function auditorClient(): Promise<ManagerClient> {
+  if (auditing) return auditing;
+  const watcher = { name: 'stream-watcher', password: 'stream-watcher-password' };
+  await manager.admin().createUser({ ...watcher, roles: ['auditor'] });
+  auditing = new ManagerClient({ url: manager.url, caPem: manager.caPem(), admin: watcher });
+  return auditing;
+}
+
 describe('resync on the event stream', () => {
   test('{"type":"sync"} gets the offline data, the guard points and a fresh delivery, on that stream', async () => {
     const stream = openStream();
@@ -314,9 +329,7 @@ describe('resync on the event stream', () => {
   });
 
   test('a flood of syncs is answered once a second, and the last one is not lost', async () => {
-    const watcher = { name: 'resync-watcher', password: 'resync-watcher-password' };
-    await manager.admin().createUser({ ...watcher, roles: ['auditor'] });
-    const auditor = new ManagerClient({ url: manager.url, caPem: manager.caPem(), admin: watcher });
+    const auditor = await auditorClient();
     const [newest] = await auditor.auditRecords({ newest: true, limit: 1 });
     const audited = async (): Promise<number> =>
       (await auditor.auditRecords({ after: newest?.seq ?? 0, action: 'host.delivery', limit: 1000 })).length;
@@ -359,6 +372,51 @@ describe('resync on the event stream', () => {
       assert.equal(stream.events.length, 3);
     });
   }
+});
+
+describe('event streams per host', () => {
+  test('at most 4 at once (the oldest is closed), at most 30 opened a minute (then 429, recorded once)', async () => {
+    const flooder = await registerHost('stream-flooder', firstTransport.publicPem);
+    const held: Stream[] = [];
+    for (let i = 0; i <= MAX_STREAMS_PER_HOST; i++) {
+      const stream = openStream(flooder.client);
+      await received(stream, 3);
+      held.push(stream);
+    }
+    const oldest = await held[0]?.closed;
+    assert.equal(oldest?.code, 4008, oldest?.reason);
+    assert.ok(held.slice(1).every((stream) => stream.ws.readyState === stream.ws.OPEN));
+    for (const stream of held) stream.ws.close();
+
+    for (let i = held.length; i < MAX_STREAM_OPENS_PER_MINUTE; i++) {
+      const stream = openStream(flooder.client);
+      await received(stream, 3);
+      stream.ws.close();
+    }
+    const refusal = (): Promise<string> =>
+      new Promise((resolve) => {
+        const ws = flooder.client.events(
+          () => resolve('an event reached a host past its streams of the minute'),
+          (error) => {
+            ws.terminate();
+            resolve(error.code);
+          },
+        );
+      });
+    assert.equal(await refusal(), 'VEIL_HOST_TOO_MANY_STREAMS');
+    assert.equal(await refusal(), 'VEIL_HOST_TOO_MANY_STREAMS');
+    const records = await (
+      await auditorClient()
+    ).auditRecords({ action: 'GET /v1/events', outcome: 'failure', limit: 1000 });
+    assert.deepEqual(
+      records.filter((r) => r.actor === `host:${flooder.id}`).map((r) => [r.reason, r.details.status]),
+      [['VEIL_HOST_TOO_MANY_STREAMS', 429]],
+    );
+    // Other hosts are not held back.
+    const other = openStream();
+    await received(other, 3);
+    other.ws.close();
+  });
 });
 
 describe('events reported by hosts', () => {
