@@ -245,6 +245,8 @@ export class RegistrationService {
       this.store.deregisterHost(hostId, this.now());
       this.store.deleteHostOffline(hostId);
     });
+    // Its wrapped offline key, out of the WAL's old pages too.
+    this.store.forgetDeleted();
     return this.host(hostId);
   }
 

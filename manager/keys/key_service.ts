@@ -193,6 +193,7 @@ export class KeyService {
       }
       this.change(row, 'destroyed', 'destroyed by request');
     });
+    this.store.forgetDeleted();
     return this.view(keyId);
   }
 

@@ -530,6 +530,9 @@ export function openSqliteStore(file: string): ManagerStore {
     db = new Database(file);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    // Deleted content (a destroyed version's wrapped material) is overwritten with zeros, not left in
+    // free space where the master key would still open it (NIST SP 800-57 §8.3.4).
+    db.pragma('secure_delete = ON');
     migrate(db);
     db.pragma('foreign_keys = ON');
   } catch (error) {
@@ -944,6 +947,9 @@ export function openSqliteStore(file: string): ManagerStore {
       apiKeys: () => (statements.apiKeys.all({ d }) as ApiKeyRecord[]).map(apiKeyRow),
       deleteApiKey: (id) => statements.deleteApiKey.run(id).changes > 0,
       adminCount: () => (statements.adminCount.get({ d }) as { n: number }).n,
+      forgetDeleted: () => {
+        if (!db.inTransaction) db.pragma('wal_checkpoint(TRUNCATE)');
+      },
       close: () => db.close(),
     };
   };

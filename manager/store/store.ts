@@ -320,5 +320,11 @@ export interface ManagerStore {
   apiKeyByHash(hash: string): ApiKeyRow | undefined;
   apiKeys(): ApiKeyRow[];
   deleteApiKey(id: string): boolean;
+  /**
+   * Makes what was deleted or overwritten unrecoverable from the store's files: the WAL, which
+   * still holds old images of the pages, is checkpointed and truncated (deleted content in the
+   * database file itself is zeroed as it goes: secure_delete). A no-op inside a transaction.
+   */
+  forgetDeleted(): void;
   close(): void;
 }

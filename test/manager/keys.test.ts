@@ -2,6 +2,7 @@
 // key's wrapping, and the key service on a real SQLite store in a temporary directory,
 // reopened to show that nothing lives only in memory.
 import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -228,6 +229,64 @@ describe('the key service on a real store', () => {
     );
     assert.throws(() => service.setState(service.list()[0]?.keyId ?? '', 1, 'destroyed'), /use destroy/);
     assert.equal(service.list().length, count);
+  });
+
+  test("a destroyed version's wrapped material is gone from the store's files, WAL included", () => {
+    const key = service.create({ name: 'shredded' });
+    clock += 1000;
+    service.rotate(key.keyId);
+    const wrapped = store.versions(key.keyId).find((v) => v.version === 1)?.wrappedMaterial;
+    assert.ok(wrapped && wrapped.length >= 32);
+    const holding = () =>
+      readdirSync(dir)
+        .filter((f) => f.startsWith('manager.db'))
+        .filter((f) => readFileSync(path.join(dir, f)).includes(wrapped));
+    assert.notDeepEqual(holding(), [], 'the wrapped material is on disk before');
+    service.destroy(key.keyId, 1);
+    assert.deepEqual(holding(), []);
+    store.close();
+    ({ store, service } = open());
+    assert.deepEqual(holding(), []);
+    assert.equal(service.view(key.keyId).versions[0]?.state, 'destroyed');
+  });
+
+  test("a de-registered host's wrapped offline key is zeroed where its row was, not left in free space", () => {
+    const hostId = randomUUID();
+    const wrappedOfflineKey = randomBytes(60);
+    store.insertHost({
+      id: hostId,
+      name: 'shredded-host',
+      hostGroup: null,
+      certificatePem: 'not used here',
+      certificateSerial: randomBytes(16).toString('hex'),
+      certificateNotAfter: clock,
+      transportPublicKeyPem: 'not used here',
+      registeredAt: clock,
+      lastSeenAt: null,
+      deregisteredAt: null,
+      guardPointStatus: null,
+      previousCertificateSerial: null,
+    });
+    store.insertHostOffline({
+      hostId,
+      offlineKeyId: randomUUID(),
+      offlineKeyVersion: 1,
+      wrappedOfflineKey,
+      managerPublicKey: randomBytes(32),
+      wrappedManagerPrivateKey: randomBytes(80),
+      wrappedPasswordWrapper: null,
+      passwordSetAt: null,
+      createdAt: clock,
+    });
+    store.forgetDeleted();
+    const holding = () =>
+      readdirSync(dir)
+        .filter((f) => f.startsWith('manager.db'))
+        .filter((f) => readFileSync(path.join(dir, f)).includes(wrappedOfflineKey));
+    assert.deepEqual(holding(), ['manager.db'], 'in the database file, the WAL emptied');
+    store.deleteHostOffline(hostId);
+    store.forgetDeleted();
+    assert.deepEqual(holding(), []);
   });
 
   test('after a restart every key, state and history is there, and material only ever stored wrapped', () => {
