@@ -2,7 +2,7 @@
 // password is drawn at random and written once to a 0600 file in the data directory for
 // the operator to read; the store keeps only its scrypt hash (a salt per user). The first
 // administrator holds admin, key-admin and cte-admin; users.ts makes the others.
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 
 import type { AdminRole } from '../manager-client/types.js';
@@ -32,11 +32,24 @@ export function hashPassword(password: string): string {
   );
 }
 
-export function passwordMatches(password: string, stored: string): boolean {
+/**
+ * Whether the password is the one `stored` was made from. The scrypt runs on libuv's thread pool:
+ * tens of ms on the event loop for each sign-in, a wrong one included, would hold up every host and
+ * every other call meanwhile.
+ */
+export async function passwordMatches(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, expected] = stored.split('$');
   if (scheme !== 'scrypt' || salt === undefined || expected === undefined) return false;
   const want = Buffer.from(expected, 'base64url');
-  const got = hash(password, Buffer.from(salt, 'base64url'), Number(n), Number(r), Number(p));
+  const got = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(
+      password,
+      Buffer.from(salt, 'base64url'),
+      32,
+      { N: Number(n), r: Number(r), p: Number(p), maxmem: MAX_MEMORY },
+      (error, derived) => (error ? reject(error) : resolve(derived)),
+    ),
+  );
   return got.length === want.length && timingSafeEqual(got, want);
 }
 
@@ -63,12 +76,19 @@ export function ensureFirstAdmin(store: ManagerStore, dataDir: string, now = Dat
  * The administrator whose name and password these are, if it is not disabled. An unknown
  * name, a wrong password and a disabled user look the same from outside.
  */
-export function authenticateAdmin(store: ManagerStore, name: string, password: string): AdminRow | undefined {
-  const admin = store.admin(name);
+export async function authenticateAdmin(
+  store: ManagerStore,
+  name: string,
+  password: string,
+): Promise<AdminRow | undefined> {
   // A missing account costs the same scrypt as a wrong password.
   const stored =
-    admin?.passwordHash ??
+    store.admin(name)?.passwordHash ??
     `scrypt$${N}$${R}$${P}$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`;
-  const matches = passwordMatches(password, stored);
-  return matches && admin !== undefined && admin.disabledAt === null ? admin : undefined;
+  const matches = await passwordMatches(password, stored);
+  // Read again: the account may have been disabled or removed while the scrypt ran.
+  const admin = store.admin(name);
+  return matches && admin !== undefined && admin.passwordHash === stored && admin.disabledAt === null
+    ? admin
+    : undefined;
 }

@@ -67,7 +67,7 @@ export class SessionService {
   ) {}
 
   /** The caller of a request with this Authorization header; refused (401) if there is none. */
-  caller(authorization: string | undefined): Caller {
+  async caller(authorization: string | undefined): Promise<Caller> {
     const [scheme = '', credentials] = (authorization ?? '').split(' ');
     if (!credentials) {
       throw new ManagerError(
@@ -81,7 +81,7 @@ export class SessionService {
       const admin =
         colon < 0
           ? undefined
-          : authenticateAdmin(this.store, decoded.slice(0, colon), decoded.slice(colon + 1));
+          : await authenticateAdmin(this.store, decoded.slice(0, colon), decoded.slice(colon + 1));
       // A disabled user is told the same as a wrong password: nothing about which it was.
       if (!admin) throw wrongCredentials();
       return { name: admin.name, domain: admin.domain, roles: [...admin.roles] };
@@ -107,11 +107,11 @@ export class SessionService {
   }
 
   /** A session for a name and password: the same 401 as Basic for a wrong one. */
-  login(body: unknown): Session {
+  async login(body: unknown): Promise<Session> {
     const { name, password } = fields(body);
     const admin =
       typeof name === 'string' && typeof password === 'string'
-        ? authenticateAdmin(this.store, name, password)
+        ? await authenticateAdmin(this.store, name, password)
         : undefined;
     if (!admin) throw wrongCredentials();
     const token = SESSION_PREFIX + randomBytes(32).toString('base64url');

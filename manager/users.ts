@@ -126,15 +126,18 @@ export class UserService {
   }
 
   /** A user's own password change: the current one must be given again. */
-  changeOwnPassword(name: string, body: unknown): UserView {
+  async changeOwnPassword(name: string, body: unknown): Promise<UserView> {
     const { current, password } = objectOf(body);
     const row = this.row(name);
-    if (typeof current !== 'string' || !passwordMatches(current, row.passwordHash)) {
+    if (typeof current !== 'string' || !(await passwordMatches(current, row.passwordHash))) {
       throw badRequest('current is not your present password');
     }
     const hash = hashPassword(checkedPassword(password));
     return this.store.transaction(() => {
       const now = this.row(name);
+      if (now.passwordHash !== row.passwordHash) {
+        throw badRequest('the password was changed meanwhile: give the present one again');
+      }
       this.store.updateAdmin({ ...now, passwordHash: hash });
       return view(now);
     });

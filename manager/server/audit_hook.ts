@@ -89,11 +89,11 @@ function namedParams(route: string, params: string[]): Record<string, string> {
 }
 
 /** Who signed in, from the session a login answered (its token is never recorded). */
-function signedIn(context: Context, answer: unknown): Caller | undefined {
+async function signedIn(context: Context, answer: unknown): Promise<Caller | undefined> {
   const token = (answer as { token?: unknown } | null)?.token;
   if (typeof token !== 'string') return undefined;
   try {
-    return context.sessions.caller(`Bearer ${token}`);
+    return await context.sessions.caller(`Bearer ${token}`);
   } catch {
     return undefined;
   }
@@ -118,7 +118,7 @@ export async function audited(
     failure === undefined ? '' : failure instanceof ManagerError ? failure.code : 'VEIL_INTERNAL';
   if (recorded(context.req.method ?? '', route.name, reason)) {
     const body = answer?.[1];
-    if (route.name === 'POST /v1/login' && answer) notes.user = signedIn(context, body);
+    if (route.name === 'POST /v1/login' && answer) notes.user = await signedIn(context, body);
     const host = route.access === 'host' ? certificateHost(context.req.socket) : undefined;
     const object = objectOf(params, body);
     const entry: AuditEntry = {

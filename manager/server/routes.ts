@@ -78,9 +78,13 @@ export interface Route {
 }
 
 /** The caller of a route of this access: the administrator, if the route is one of theirs. */
-function authorize(context: Context, access: Access, seen: (admin: Caller) => void): Caller | undefined {
+async function authorize(
+  context: Context,
+  access: Access,
+  seen: (admin: Caller) => void,
+): Promise<Caller | undefined> {
   if (access === 'public' || access === 'host') return undefined; // host routes check their certificate
-  const admin = context.sessions.caller(context.req.headers.authorization);
+  const admin = await context.sessions.caller(context.req.headers.authorization);
   seen(admin); // the audit record names who was refused a role
   if (access !== 'user' && !admin.roles.includes(access)) {
     throw new ManagerError(
@@ -485,8 +489,8 @@ export function dispatch(context: Context): Promise<[number, unknown]> | [number
       : new ManagerError('VEIL_REQUEST_NOT_FOUND', `there is no ${pathname} in this API`);
   }
   const params = route.path.exec(pathname)?.slice(1) ?? [];
-  return audited(context, route, params, (notes) => {
-    const user = authorize(context, route.access, (admin) => (notes.user = admin));
+  return audited(context, route, params, async (notes) => {
+    const user = await authorize(context, route.access, (admin) => (notes.user = admin));
     if (!user) return route.handler(context, params);
     const domain = requestDomain(context.system.store, user.domain, context.req.headers[DOMAIN_HEADER]);
     notes.domain = domain;

@@ -42,14 +42,14 @@ export const USER_ROUTES: Route[] = [
       const self = caller(context);
       return [
         200,
-        context.inDomain(self.domain).users.changeOwnPassword(self.name, await readJson(context.req)),
+        await context.inDomain(self.domain).users.changeOwnPassword(self.name, await readJson(context.req)),
       ];
     },
   },
   {
     method: 'POST',
     path: /^\/v1\/login$/,
-    handler: async ({ req, sessions }) => [200, sessions.login(await readJson(req))],
+    handler: async ({ req, sessions }) => [200, await sessions.login(await readJson(req))],
   },
   { method: 'GET', path: /^\/v1\/apikeys$/, handler: ({ sessions }) => [200, sessions.apiKeys()] },
   {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { ManagerClient } from '../../manager-client/client.js';
+import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import type { ApiKeyView, CreatedApiKey } from '../../manager-client/types.js';
 import { startManagerProcess, type ManagerProcess, failure, refusedWithCode } from './support.js';
 
@@ -155,4 +155,20 @@ test('veil-manager apikey: create, use with --api-key-file, list and revoke', ()
   assert.equal(manager.cli('apikey', 'revoke', key.apiKeyId).status, 0);
   const revoked = manager.cli('key', 'list', '--api-key-file', file);
   assert.equal((JSON.parse(revoked.out) as { code: string }).code, 'VEIL_AUTH_ADMIN_REQUIRED');
+});
+
+test('password checks do not hold up the manager: a request made after many sign-ins is answered before they all are', async () => {
+  const answered: string[] = [];
+  const logins = Array.from({ length: 16 }, (_, i) =>
+    anonymous()
+      .login('keeper', `wrong password ${i}`)
+      .catch(() => undefined)
+      .then(() => answered.push('login')),
+  );
+  // Every sign-in is at the manager before the next request (loopback, one turn each way).
+  await sleep(50);
+  await fetchManagerCa(manager.url).then(() => answered.push('ca'));
+  await Promise.all(logins);
+  // With the scrypts on the event loop, the CA waited behind every one of them.
+  assert.ok(answered.indexOf('ca') < answered.length - 1, answered.join(' '));
 });
