@@ -21,8 +21,10 @@ const R = 8;
 const P = 1;
 const MAX_MEMORY = 64 * 1024 * 1024;
 
+const scryptOptions = (n: number, r: number, p: number) => ({ N: n, r, p, maxmem: MAX_MEMORY });
+
 function hash(password: string, salt: Buffer, n = N, r = R, p = P): Buffer {
-  return scryptSync(password, salt, 32, { N: n, r, p, maxmem: MAX_MEMORY });
+  return scryptSync(password, salt, 32, scryptOptions(n, r, p));
 }
 
 export function hashPassword(password: string): string {
@@ -46,7 +48,7 @@ export async function passwordMatches(password: string, stored: string): Promise
       password,
       Buffer.from(salt, 'base64url'),
       32,
-      { N: Number(n), r: Number(r), p: Number(p), maxmem: MAX_MEMORY },
+      scryptOptions(Number(n), Number(r), Number(p)),
       (error, derived) => (error ? reject(error) : resolve(derived)),
     ),
   );

@@ -155,20 +155,18 @@ export class AgentState {
     writeFileAtomically(this.#file(name), data, 0o600);
   }
 
-  /** The host's private key: sealed to the machine where systemd-creds is, else a 0600 file. */
-  #writeKey(keyPem: string): void {
+  /**
+   * A private key: sealed to the machine where systemd-creds is, else a 0600 file. The host key,
+   * or (`next`) a renewal's new key beside it.
+   */
+  #writeKey(keyPem: string, next = false): void {
+    const [sealed, plain] = next ? [FILES.nextSealedKey, FILES.nextKey] : [FILES.sealedKey, FILES.key];
     if (canSeal()) {
-      this.#write(FILES.sealedKey, sealHostKey(keyPem));
-      rmSync(this.#file(FILES.key), { force: true });
+      this.#write(sealed, sealHostKey(keyPem));
+      rmSync(this.#file(plain), { force: true });
     } else {
-      this.#write(FILES.key, keyPem);
+      this.#write(plain, keyPem);
     }
-  }
-
-  /** A renewal's new key, kept as the host key is, beside it. */
-  #writeNextKey(keyPem: string): void {
-    if (canSeal()) this.#write(FILES.nextSealedKey, sealHostKey(keyPem));
-    else this.#write(FILES.nextKey, keyPem);
   }
 
   #nextKey(): string | undefined {
@@ -262,7 +260,7 @@ export class AgentState {
    * the move or drops it.
    */
   saveCertificate(certificatePem: string, keyPem: string): void {
-    this.#writeNextKey(keyPem);
+    this.#writeKey(keyPem, true);
     this.#write(FILES.certificate, certificatePem);
     this.#promoteNextKey();
   }

@@ -61,14 +61,16 @@ function certificateHost(connection: IncomingMessage['socket']): string | undefi
 export function auditDomain(context: Context, notes: CallNotes, hostId?: string): string {
   if (notes.domain !== undefined) return notes.domain;
   if (notes.user) return notes.user.domain;
-  if (hostId !== undefined) {
-    try {
-      return context.store.host(hostId)?.domain ?? ROOT_DOMAIN;
-    } catch {
-      return ROOT_DOMAIN;
-    }
+  return hostId === undefined ? ROOT_DOMAIN : hostDomain(context.store, hostId);
+}
+
+/** The host's domain for its records; the root domain if it cannot be read. */
+function hostDomain(store: ManagerStore, hostId: string): string {
+  try {
+    return store.host(hostId)?.domain ?? ROOT_DOMAIN;
+  } catch {
+    return ROOT_DOMAIN;
   }
-  return ROOT_DOMAIN;
 }
 
 /** What the call was about: its first path parameter, else the id of what it made. */
@@ -167,17 +169,11 @@ export function refusedStreamEntry(
   refusal: ManagerError,
 ): AuditEntry {
   const host = certificateHost(req.socket);
-  let domain = ROOT_DOMAIN;
-  try {
-    if (host !== undefined) domain = store.host(host)?.domain ?? ROOT_DOMAIN;
-  } catch {
-    // The record is made in the root domain.
-  }
   return {
     time: Date.now(),
     actor: host === undefined ? 'anonymous' : `host:${host}`,
     role: 'host',
-    domain,
+    domain: host === undefined ? ROOT_DOMAIN : hostDomain(store, host),
     action: 'GET /v1/events',
     object: '',
     outcome: 'failure',

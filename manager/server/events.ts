@@ -342,9 +342,8 @@ export class EventStream {
 
   /** A sync the stream asked for: now, or with the others at the end of MIN_RESYNC_INTERVAL_MS. */
   #resync(hostId: string, ws: WebSocket): void {
-    const resync = this.#resyncs.get(ws) ?? { last: 0 };
-    this.#resyncs.set(ws, resync);
-    if (resync.due !== undefined) return;
+    const resync = this.#resyncs.get(ws); // set when the stream connected
+    if (resync === undefined || resync.due !== undefined) return;
     const answer = (): void => {
       resync.due = undefined;
       resync.last = Date.now();
