@@ -2,7 +2,8 @@
 // check comes before the data directory is touched — the key file and its passphrase, the
 // header, the GCM tag over the whole file, each file's checksum as written to disk, each
 // database's integrity, the CA the header names — and the restored contents go into place
-// by renames only (target_dir.ts). Verification alone (no data directory) runs the same
+// by renames only (target_dir.ts), the restored audit trail saying so in its last record
+// (restore_record.ts). Verification alone (no data directory) runs the same
 // checks in a temporary directory.
 import { createDecipheriv, createHash } from 'node:crypto';
 import {
@@ -34,6 +35,7 @@ import {
   type BackupHeader,
 } from './backup_file.js';
 import { parseKeyFile, unwrapBackupKey } from './key_file.js';
+import { recordRestore } from './restore_record.js';
 import { checkTarget, fsyncTree, refuseIfServed, stagingDir, swapInto } from './target_dir.js';
 
 export interface RestoreOptions {
@@ -55,6 +57,8 @@ export interface RestoreResult {
   dataDir?: string;
   /** Whether a manager's data was there and has been replaced. */
   replaced: boolean;
+  /** The seq of the `backup.restore` record the restored audit trail ends with. */
+  auditSeq?: number;
   /** The replaced data, when it could not be removed. */
   leftOver?: string;
 }
@@ -262,11 +266,19 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       replaced: state === 'manager',
     };
     if (dataDir === undefined || state === undefined) return result;
+    const auditSeq = recordRestore(staging, {
+      backupFile: options.backupFile,
+      backupKeyId: header.backupKeyId,
+      createdAt: header.createdAt,
+      caFingerprint: header.caFingerprint,
+      dataDir,
+      replaced: result.replaced,
+    });
     fsyncTree(staging);
     refuseIfServed(dataDir); // a manager may have started while the backup was checked
     const leftOver = swapInto(staging, dataDir, state);
     staging = undefined;
-    return { ...result, dataDir, ...(leftOver ? { leftOver } : {}) };
+    return { ...result, dataDir, auditSeq, ...(leftOver ? { leftOver } : {}) };
   } catch (error) {
     if (error instanceof ManagerError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;

@@ -101,6 +101,7 @@ const describeRestore = (r: RestoreResult): string =>
     ...(r.dataDir
       ? [
           `into ${r.dataDir}${r.replaced ? ' (the data there before is replaced)' : ''}`,
+          `the restored audit trail records it: record ${r.auditSeq} (backup.restore)`,
           ...(r.leftOver ? [`the replaced data could not be removed: remove ${r.leftOver}`] : []),
           `start the manager: veil-manager serve --data-dir ${r.dataDir}`,
         ]

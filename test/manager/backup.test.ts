@@ -4,12 +4,14 @@
 // state, users who sign in, audit trail); every bad input is refused with its code and
 // leaves the data directory byte for byte as it was.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { ManagerClient } from '../../manager-client/client.js';
-import type { BackupKeyView, KeyView } from '../../manager-client/types.js';
+import type { AuditRecordView, BackupKeyView, KeyView } from '../../manager-client/types.js';
+import { AuditDb } from '../../manager/audit/audit_db.js';
 import { MAGIC } from '../../manager/backup/backup_file.js';
 import { cliJson, fillManager, leftovers, tree, veilManager } from './backup_support.js';
 import { failure, startManagerProcess, type ManagerProcess } from './support.js';
@@ -42,6 +44,43 @@ async function stop(manager: ManagerProcess): Promise<void> {
 
 const as = (manager: ManagerProcess, name: string, password: string): ManagerClient =>
   new ManagerClient({ url: manager.url, caPem: manager.caPem(), admin: { name, password } });
+
+/** The end of a stopped manager's trail, read from its audit.db. */
+function trailEnd(dataDir: string): { seq: number; mac: string } {
+  const db = AuditDb.openReadOnly(path.join(dataDir, 'audit.db'));
+  try {
+    const end = db.tip();
+    assert.ok(end, `${dataDir} has an empty trail`);
+    return end;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The restored trail's record of the restore: the only `backup.restore`, numbered as the CLI said,
+ * made by this OS user, and chained right after the backup's last record (made before the backup).
+ */
+async function restoreRecord(manager: ManagerProcess, auditSeq: unknown): Promise<AuditRecordView> {
+  const auditor = as(manager, 'audit-before', PASSWORDS['audit-before']);
+  const records = await auditor.auditRecords({ action: 'backup.restore' });
+  assert.equal(records.length, 1, JSON.stringify(records));
+  const [record] = records as [AuditRecordView];
+  assert.equal(record.seq, auditSeq);
+  assert.equal(record.actor, `os:${userInfo().username}`);
+  assert.equal(record.role, 'local');
+  assert.equal(record.outcome, 'success');
+  assert.equal(record.details.backupFile, backupFile);
+  assert.equal(record.details.backupKeyId, atBackupKeyId);
+  assert.equal(record.details.caFingerprint, caFingerprint);
+  const [previous] = await auditor.auditRecords({ after: record.seq - 2, limit: 1 });
+  assert.equal(previous?.seq, record.seq - 1);
+  assert.ok(
+    (previous?.time ?? Infinity) <= Date.parse(String(record.details.backupCreatedAt)),
+    `record ${record.seq - 1} was made after the backup`,
+  );
+  return record;
+}
 
 async function state(manager: ManagerProcess): Promise<typeof atBackup> {
   const admin = manager.admin();
@@ -163,6 +202,7 @@ describe('backup and restore of the manager', () => {
       roles: ['key-admin'],
     });
     await stop(manager);
+    const replacedEnd = trailEnd(dataA);
 
     const refused = restore(dataA);
     assert.equal(refused.status, 1);
@@ -187,6 +227,13 @@ describe('backup and restore of the manager', () => {
     );
     const audit = await as(manager, 'audit-before', PASSWORDS['audit-before']).verifyAudit();
     assert.equal(audit.ok, true, JSON.stringify(audit.firstBad));
+    // The trail says it was rolled back, and from where: the records after the backup are gone.
+    const record = await restoreRecord(manager, restored.json.auditSeq);
+    assert.equal(record.object, realpathSync(dataA));
+    assert.equal(record.details.replaced, true);
+    assert.equal(record.details.replacedTrailSeq, replacedEnd.seq);
+    assert.equal(record.details.replacedTrailMac, replacedEnd.mac);
+    assert.ok(replacedEnd.seq >= record.seq, 'the replaced trail had got further than the backup');
   });
 
   test('restored onto a fresh data directory, it is the same manager', async () => {
@@ -214,6 +261,10 @@ describe('backup and restore of the manager', () => {
     );
     const audit = await as(fresh, 'audit-before', PASSWORDS['audit-before']).verifyAudit();
     assert.equal(audit.ok, true, JSON.stringify(audit.firstBad));
+    const record = await restoreRecord(fresh, restored.json.auditSeq);
+    assert.equal(record.object, realpathSync(dataB));
+    assert.equal(record.details.replaced, false);
+    assert.equal(record.details.replacedTrailSeq, undefined);
     // The restored manager makes backups under the restored key as the old one did.
     const key = (await fresh.admin().backupKeys()).map((k) => k.backupKeyId);
     assert.ok(key.includes(String(restored.json.backupKeyId)));
