@@ -239,15 +239,27 @@ export type HostEvent =
       type: 'deregistered';
       message: string;
     }
+  | DeliveryEvent
   | {
-      type: 'delivery';
-      deliveryId: string;
-      /** Decimal: a u64. */
+      /**
+       * The answer to a sync when nothing changed: the stream's last delivery (this sequence) and
+       * guard points are still what the host should have. A host that does not hold that
+       * delivery reconnects, and gets everything again.
+       */
+      type: 'current';
       sequence: string;
-      /** The wrapped blob of docs/protocol.md, base64. */
-      blob: string;
     }
   | OfflineEvent;
+
+/** A key delivery on the event stream. */
+export interface DeliveryEvent {
+  type: 'delivery';
+  deliveryId: string;
+  /** Decimal: a u64. */
+  sequence: string;
+  /** The wrapped blob of docs/protocol.md, base64. */
+  blob: string;
+}
 
 /**
  * The password wrapper of docs/protocol.md ("Offline unlock"): the host's offline key O

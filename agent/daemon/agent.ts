@@ -188,6 +188,15 @@ export class Agent {
       case 'delivery':
         this.#deliver(event.blob, event.sequence);
         return;
+      case 'current':
+        // The answer to a sync when nothing changed. A stream whose last delivery this host does
+        // not hold (it refused it, say) is reopened: a new stream brings everything again.
+        if (event.sequence !== String(this.#sequence)) {
+          this.#link?.reopen(
+            `the manager's last delivery on this stream is #${String(event.sequence)}; this host holds #${this.#sequence}`,
+          );
+        }
+        return;
       case 'deregistered':
         void this.#forget(`de-registered by the manager: ${event.message}`);
         return;

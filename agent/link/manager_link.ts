@@ -29,6 +29,7 @@ export interface LinkTiming {
 }
 
 const DEREGISTERED_CLOSE = 4003;
+const NORMAL_CLOSE = 1000;
 const DAY = 24 * 60 * 60 * 1000;
 /** Renew when less than this part of the certificate's life is left. */
 const RENEW_AT_REMAINING = 1 / 3;
@@ -42,6 +43,8 @@ export class ManagerLink {
   #sync: NodeJS.Timeout | undefined;
   #renewal: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The stream reopen() closed: its close is no news to log. */
+  #reopening: WebSocket | undefined;
   connected = false;
   lastContact: Date | null = null;
   lastError: string | null = null;
@@ -100,11 +103,20 @@ export class ManagerLink {
     this.connected = false;
   }
 
-  /** Asks the manager for everything again now (guard points and a fresh delivery). */
+  /** Asks the manager whether this stream is current: it answers `current`, or with everything again. */
   resync(): boolean {
     if (!this.#socket || this.#socket.readyState !== this.#socket.OPEN) return false;
     this.#socket.send(JSON.stringify({ type: 'sync' }));
     return true;
+  }
+
+  /** Closes the stream and opens a new one, whose first events are everything again. */
+  reopen(why: string): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    this.handlers.log('info', `reopening the event stream: ${why}`);
+    this.#reopening = socket;
+    socket.close(NORMAL_CLOSE, 'reopening');
   }
 
   #fail(error: unknown): void {
@@ -163,7 +175,7 @@ export class ManagerLink {
         this.handlers.onDeregistered(reason.toString('utf8') || 'the manager de-registered this host');
         return;
       }
-      if (wasConnected)
+      if (wasConnected && this.#reopening !== socket)
         this.handlers.log('warning', `the manager closed the event stream (${code}); reconnecting`);
       this.#scheduleReconnect();
     });

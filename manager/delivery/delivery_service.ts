@@ -4,10 +4,10 @@
 // under a per-host sequence number that only grows. A version the host no longer needs, or
 // that was destroyed, is withdrawn in the next delivery. Every delivery also carries the
 // host's offline key (offline/offline_keys.ts), which is no data key and never withdrawn.
-import { randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
-import type { HostEvent, KeyAlgorithm } from '../../manager-client/types.js';
+import type { DeliveryEvent, HostEvent, KeyAlgorithm } from '../../manager-client/types.js';
 import type { AuditLog } from '../audit/audit_log.js';
 import { deliveryEntry } from '../audit/manager_events.js';
 import { publicKeyFromPem } from '../ca/public_key_import.js';
@@ -133,6 +133,32 @@ export class DeliveryService {
     return [...wanted.values()];
   }
 
+  /**
+   * What the host's guard points event and a delivery to it would carry now, but a delivery's
+   * fresh wrapping and sequence: equal for two moments when a new delivery and guard points event
+   * would change nothing for the host. A sync is answered `current` on that (events.ts). Covers
+   * withdrawals too: after a delivery the host holds what it needed then, so with the same needs
+   * there is nothing to withdraw.
+   */
+  contentDigest(host: HostRow, guardPoints: HostEvent = this.guardPointsEvent(host)): string {
+    const offline = this.#offlineRow(host);
+    const versions = this.needed(host).map((ref) => {
+      const key = this.#view(ref.keyId);
+      const state = key.versions.find((v) => v.version === ref.version)?.state ?? 'missing';
+      return `${versionKey(ref)}:${state}:${key.algorithm}`;
+    });
+    return createHash('sha256')
+      .update(
+        JSON.stringify([
+          guardPoints,
+          versions,
+          versionKey({ keyId: offline.offlineKeyId, version: offline.offlineKeyVersion }),
+          host.transportPublicKeyPem,
+        ]),
+      )
+      .digest('base64');
+  }
+
   /** The host's `offline` event (docs/protocol.md, "Offline unlock"). */
   offlineEvent(host: HostRow): HostEvent {
     return this.offline.event(this.#offlineRow(host));
@@ -152,7 +178,7 @@ export class DeliveryService {
    * needs. Recorded (sequence and holdings) in one transaction with the sequence number it
    * takes.
    */
-  deliveryEvent(host: HostRow): HostEvent {
+  deliveryEvent(host: HostRow): DeliveryEvent {
     const entries: DeliveryEntryInput[] = [];
     const holds: DeliveredVersion[] = [];
     const needed = this.needed(host);

@@ -1,7 +1,8 @@
 // The hosts' event stream, GET /v1/events: a WebSocket over the same TLS server, open only
-// to registered hosts (their client certificate). On connect and when it asks (a text message
-// {"type":"sync"}), a host gets its offline unlock data, its guard points and a fresh key
-// delivery; after every change that may concern it (routes.ts marks them; key dates too), its
+// to registered hosts (their client certificate). On connect a host gets its offline unlock
+// data, its guard points and a fresh key delivery; when it asks (a text message
+// {"type":"sync"}), the same, or {"type":"current"} when the stream's last delivery is still all
+// it needs; after every change that may concern it (routes.ts marks them; key dates too), its
 // guard points and a fresh delivery (the offline data it already has is unchanged); after a
 // new transport key, a fresh delivery; after a new offline password, its offline unlock data.
 // Any other message from a host closes its stream (1008). A stream's syncs are answered at most
@@ -40,10 +41,11 @@ const POLICY_VIOLATION = 1008;
 const REFRESH_BATCH = 50;
 const FIRST_REFRESH_BATCH = 5;
 /**
- * The shortest time between two refreshes a stream asks for (on connect and by sync): the syncs that
- * come sooner are answered together by one at the end of it. Each answer is a delivery (an RSA
- * encryption, a sync to disk, an audit record), so a host that floods its stream with syncs would
- * otherwise take the manager's CPU and fill the audit trail; veild asks every syncIntervalSeconds.
+ * The shortest time between two answers a stream asks for (on connect and by sync): the syncs that
+ * come sooner are answered together by one at the end of it. Telling whether a stream is current
+ * reads the store, and an answer that is not `current` is a delivery (an RSA encryption, a sync to
+ * disk, an audit record), so a host that floods its stream with syncs would otherwise take the
+ * manager's CPU and fill the audit trail; veild asks every syncIntervalSeconds.
  */
 export const MIN_RESYNC_INTERVAL_MS = 1000;
 /**
@@ -61,6 +63,14 @@ interface Prepared {
   /** The host's offline event, for `offlineTo` of its streams, ahead of the other events. */
   offline?: { event: HostEvent; to: WebSocket[] };
   events: HostEvent[];
+  /** The delivery's sequence and what the host has with it (DeliveryService.contentDigest). */
+  delivered?: Delivered;
+}
+
+/** What a stream was last sent: a sync that would bring the same is answered `current`. */
+interface Delivered {
+  sequence: string;
+  digest: string;
 }
 
 /**
@@ -111,6 +121,7 @@ export class EventStream {
   #connecting: { hostId: string; only: WebSocket }[] = [];
   // Streams that have had the host's offline event.
   readonly #offlineSent = new WeakSet<WebSocket>();
+  readonly #delivered = new WeakMap<WebSocket, Delivered>();
   // By stream: when it was last refreshed as it asked, and the refresh due for the syncs since.
   readonly #resyncs = new WeakMap<WebSocket, { last: number; due?: NodeJS.Timeout }>();
   // By host: the minute its stream opens are counted in, and how many it has opened in it.
@@ -347,11 +358,40 @@ export class EventStream {
     const answer = (): void => {
       resync.due = undefined;
       resync.last = Date.now();
-      if (!this.#closed && ws.readyState === ws.OPEN) this.#refresh(hostId, ws, 'all');
+      if (!this.#closed && ws.readyState === ws.OPEN) this.#answerSync(hostId, ws);
     };
     const wait = resync.last + MIN_RESYNC_INTERVAL_MS - Date.now();
     if (wait <= 0) answer();
     else resync.due = setTimeout(answer, wait);
+  }
+
+  /**
+   * `current` when the stream has the host's last delivery and a new one would bring nothing else
+   * (nor would its guard points): no delivery, no audit record, nothing for the host to install.
+   * Otherwise, or when that cannot be told, everything again.
+   */
+  #answerSync(hostId: string, ws: WebSocket): void {
+    const last = this.#delivered.get(ws);
+    if (last && this.#stillCurrent(hostId, last)) {
+      const current: HostEvent = { type: 'current', sequence: last.sequence };
+      ws.send(JSON.stringify(current));
+    } else {
+      this.#refresh(hostId, ws, 'all');
+    }
+  }
+
+  #stillCurrent(hostId: string, last: Delivered): boolean {
+    try {
+      const host = this.store.host(hostId);
+      return (
+        host !== undefined &&
+        String(this.store.deliverySequence(hostId)) === last.sequence &&
+        this.delivery.contentDigest(host) === last.digest
+      );
+    } catch (error) {
+      this.log(`host ${hostId}: cannot compare with its last delivery: ${(error as Error).message}`);
+      return false;
+    }
   }
 
   #refresh(hostId: string, only: WebSocket | undefined, kind: RefreshKind): void {
@@ -374,16 +414,16 @@ export class EventStream {
           ? sockets
           : sockets.filter((ws) => !this.#offlineSent.has(ws));
     try {
+      const guardPoints = this.delivery.guardPointsEvent(host);
+      const delivery = this.delivery.deliveryEvent(host);
       // The offline event goes first (docs/protocol.md): a host seals its keys after a delivery.
       return {
         sockets,
         ...(offlineTo.length > 0
           ? { offline: { event: this.delivery.offlineEvent(host), to: offlineTo } }
           : {}),
-        events:
-          kind === 'delivery'
-            ? [this.delivery.deliveryEvent(host)]
-            : [this.delivery.guardPointsEvent(host), this.delivery.deliveryEvent(host)],
+        events: kind === 'delivery' ? [delivery] : [guardPoints, delivery],
+        delivered: { sequence: delivery.sequence, digest: this.delivery.contentDigest(host, guardPoints) },
       };
     } catch (error) {
       this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
@@ -391,7 +431,7 @@ export class EventStream {
     }
   }
 
-  #send({ sockets, offline, events }: Prepared): void {
+  #send({ sockets, offline, events, delivered }: Prepared): void {
     const offlineMessage = offline && JSON.stringify(offline.event);
     const messages = events.map((event) => JSON.stringify(event));
     for (const ws of sockets) {
@@ -403,6 +443,7 @@ export class EventStream {
           this.#offlineSent.add(ws);
         }
         for (const message of messages) ws.send(message);
+        if (delivered) this.#delivered.set(ws, delivered);
       } finally {
         socket?.uncork();
       }

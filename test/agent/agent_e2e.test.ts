@@ -21,6 +21,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import type { AgentStatus, GuardPointState, HeldKey } from '../../agent/control/protocol.js';
+import { unsealHostKey } from '../../agent/state/host_key_seal.js';
+import { ManagerClient } from '../../manager-client/client.js';
 import { showChallenge, showResponse } from '../../manager-client/offline_codes.js';
 import { isMounted, sh, shStatus } from '../fs/mount_support.js';
 import { startManagerProcess, type ManagerProcess } from '../manager/support.js';
@@ -241,6 +243,46 @@ describe('agent and manager end to end', () => {
       keyVersionOf(storedBytes('report.txt')) === 2 ? true : undefined,
     );
     assert.equal(sh(`cat ${guarded}/report.txt`, { user: OWNER }), 'payroll 2026');
+  });
+
+  test('a delivery veild refused, then `current` for it: veild reopens its stream and has its keys again', async () => {
+    // As the host (its own key and certificate), register a transport key veild's native core does
+    // not hold: the delivery the manager pushes is wrapped to it, and veild refuses it.
+    const sealed = path.join(dirs.state, 'host.key.cred');
+    const keyPem = existsSync(sealed)
+      ? unsealHostKey(sealed)
+      : readFileSync(path.join(dirs.state, 'host.key'), 'utf8');
+    const asHost = new ManagerClient({
+      url: manager.url,
+      caPem: manager.caPem(),
+      host: { keyPem, certificatePem: readFileSync(path.join(dirs.state, 'host.crt'), 'utf8') },
+    });
+    const foreign = generateKeyPairSync('rsa', { modulusLength: 3072 }).publicKey.export({
+      type: 'spki',
+      format: 'pem',
+    });
+    const from = veild.log().length;
+    const since = (pattern: RegExp): RegExpMatchArray | undefined =>
+      veild.log().slice(from).match(pattern) ?? undefined;
+    await asHost.setTransportKey(String(foreign));
+    const refused = await eventually('the refused delivery', () => since(/refused key delivery #(\d+)/));
+    // The next sync is answered `current` for that delivery, which veild does not hold: it reopens,
+    // registers its own transport key again, and the new stream's delivery is one it can open.
+    const reopened = await eventually('the stream reopened', () =>
+      since(new RegExp(`reopening the event stream: .*#${refused[1]}; this host holds`)),
+    );
+    assert.ok(reopened);
+    await eventually('a delivery installed after it', () => {
+      const installed = [
+        ...veild
+          .log()
+          .slice(from)
+          .matchAll(/key delivery \S+ \(#(\d+)\)/g),
+      ];
+      return installed.some((m) => BigInt(m[1] ?? 0) > BigInt(refused[1] ?? 0)) ? true : undefined;
+    });
+    assert.equal(guardState()?.status, 'guarded');
+    assert.equal(sh(`cat ${guarded}/new.txt`, { user: OWNER }), 'after rotation');
   });
 
   test('the guard point keeps serving while the manager is down, and the link comes back', async () => {

@@ -10,12 +10,13 @@ import { request } from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import Database from 'better-sqlite3';
 import type { WebSocket } from 'ws';
 
 import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import { ManagerError } from '../../manager-client/errors.js';
 import type { HostEvent, HostReport, HostReportRecord } from '../../manager-client/types.js';
-import { openDelivery } from '../../manager/delivery/delivery_blob.js';
+import { decodePayload, openDelivery, STATE_CODES } from '../../manager/delivery/delivery_blob.js';
 import {
   MAX_STREAM_OPENS_PER_MINUTE,
   MAX_STREAMS_PER_HOST,
@@ -306,11 +307,14 @@ async function auditorClient(): Promise<ManagerClient> {
 }
 
 describe('resync on the event stream', () => {
-  test('{"type":"sync"} gets the offline data, the guard points and a fresh delivery, on that stream', async () => {
+  test('{"type":"sync"}: everything again on a stream behind the last delivery, `current` on one that has it', async () => {
+    const auditor = await auditorClient();
     const stream = openStream();
-    const other = openStream();
     const [, , first] = await received(stream, 3);
-    await received(other, 3);
+    // The second stream's connect makes a newer delivery, which the first stream has not had.
+    const other = openStream();
+    const [, , second] = await received(other, 3);
+    assert.ok(BigInt(asDelivery(second).sequence) > BigInt(asDelivery(first).sequence));
     stream.ws.send(JSON.stringify({ type: 'sync' }));
     const [, , , offline, guardPoints, delivery] = await received(stream, 6);
     assert.equal(offline?.type, 'offline');
@@ -318,14 +322,62 @@ describe('resync on the event stream', () => {
     assert.deepEqual(guardPoints?.type === 'guardpoints' ? guardPoints.guardPoints.map((g) => g.path) : [], [
       '/srv/hr',
     ]);
-    assert.ok(BigInt(asDelivery(delivery).sequence) > BigInt(asDelivery(first).sequence));
+    assert.ok(BigInt(asDelivery(delivery).sequence) > BigInt(asDelivery(second).sequence));
     assert.ok(opensWith(asDelivery(delivery), firstTransport.privateKey));
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(other.events.length, 3, 'only the stream that asked');
+    // Now the stream has the host's last delivery, and nothing changed: `current`, no delivery.
+    const [newest] = await auditor.auditRecords({ newest: true, limit: 1 });
     stream.ws.send(JSON.stringify({ type: 'sync' }));
-    await received(stream, 9);
+    const [, , , , , , current] = await received(stream, 7);
+    assert.deepEqual(current, { type: 'current', sequence: asDelivery(delivery).sequence });
+    // The other stream is behind now: everything again.
+    other.ws.send(JSON.stringify({ type: 'sync' }));
+    const [, , , , , otherDelivery] = await received(other, 6);
+    assert.ok(BigInt(asDelivery(otherDelivery).sequence) > BigInt(asDelivery(delivery).sequence));
+    const deliveries = await auditor.auditRecords({ after: newest?.seq ?? 0, action: 'host.delivery' });
+    assert.equal(deliveries.length, 1, 'the `current` answer records no delivery');
     stream.ws.close();
     other.ws.close();
+  });
+
+  test('a change the stream was not sent (a lost push) makes the next sync bring everything again', async () => {
+    const stream = openStream();
+    const [, , first] = await received(stream, 3);
+    stream.ws.send(JSON.stringify({ type: 'sync' }));
+    const [, , , current] = await received(stream, 4);
+    assert.equal(current?.type, 'current');
+    // Changed in the store under the manager, as a push that could not be recorded would leave it.
+    const [payroll] = await manager.admin().keys();
+    const setState = (state: string): void => {
+      const db = new Database(path.join(dataDir, 'manager.db'));
+      try {
+        db.prepare('UPDATE key_versions SET state = ? WHERE key_id = ? AND version = 1').run(
+          state,
+          payroll?.keyId,
+        );
+      } finally {
+        db.close();
+      }
+    };
+    setState('suspended');
+    try {
+      stream.ws.send(JSON.stringify({ type: 'sync' }));
+      const [, , , , , , delivery] = await received(stream, 7);
+      assert.ok(BigInt(asDelivery(delivery).sequence) > BigInt(asDelivery(first).sequence));
+      const opened = openDelivery(
+        Buffer.from(asDelivery(delivery).blob, 'base64'),
+        firstTransport.privateKey,
+      );
+      const entries = decodePayload(opened.payload);
+      assert.deepEqual(
+        entries.filter((e) => e.keyId === payroll?.keyId).map((e) => [e.version, e.state]),
+        [[1, STATE_CODES.suspended]],
+      );
+    } finally {
+      setState('active');
+    }
+    stream.ws.close();
   });
 
   test('a flood of syncs is answered once a second, and the last one is not lost', async () => {
@@ -334,23 +386,20 @@ describe('resync on the event stream', () => {
     const audited = async (): Promise<number> =>
       (await auditor.auditRecords({ after: newest?.seq ?? 0, action: 'host.delivery', limit: 1000 })).length;
     const stream = openStream();
-    await received(stream, 3);
+    const [, , delivery] = await received(stream, 3);
+    const current = { type: 'current', sequence: asDelivery(delivery).sequence };
     // Within a second of the connect: all answered together, at its end.
     for (let i = 0; i < 50; i++) stream.ws.send(JSON.stringify({ type: 'sync' }));
-    const [, , , offline, guardPoints, delivery] = await received(stream, 6);
-    assert.deepEqual(
-      [offline?.type, guardPoints?.type, delivery?.type],
-      ['offline', 'guardpoints', 'delivery'],
-    );
+    assert.deepEqual((await received(stream, 4))[3], current);
     await new Promise((resolve) => setTimeout(resolve, MIN_RESYNC_INTERVAL_MS * 1.5));
-    assert.equal(stream.events.length, 6, 'one answer for the 50 syncs');
+    assert.equal(stream.events.length, 4, 'one answer for the 50 syncs');
     // Later than a second after it: the first is answered at once, the 49 after it together.
     for (let i = 0; i < 50; i++) stream.ws.send(JSON.stringify({ type: 'sync' }));
-    await received(stream, 9);
+    await received(stream, 5);
     await new Promise((resolve) => setTimeout(resolve, MIN_RESYNC_INTERVAL_MS * 2));
-    assert.equal(stream.events.length, 12);
-    assert.equal(stream.events.at(-1)?.type, 'delivery');
-    assert.equal(await audited(), 4, 'the connect and the three answers, each a delivery recorded');
+    assert.equal(stream.events.length, 6);
+    assert.deepEqual(stream.events.slice(4), [current, current]);
+    assert.equal(await audited(), 1, 'the connect alone made a delivery');
     stream.ws.close();
   });
 
