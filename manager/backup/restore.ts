@@ -25,6 +25,7 @@ import Database from 'better-sqlite3';
 import { ManagerError } from '../../manager-client/errors.js';
 import { fingerprintHex } from '../../manager-client/fingerprint.js';
 import { readCaCertificate } from '../ca/authority.js';
+import { openSqliteStore } from '../store/sqlite_store.js';
 import { ArchiveExtractor, type ManifestEntry } from './archive.js';
 import {
   headerLength,
@@ -223,6 +224,24 @@ function extract(
   return extractor.entries;
 }
 
+/**
+ * Hosts refuse a delivery numbered at or below one they hold (a replay), and the backup's
+ * numbers are behind those of every delivery made after it. So the restored manager numbers
+ * each host's next delivery above the restore's time in seconds times 2^20: above anything a
+ * manager numbering from 1 can have reached, and above what an earlier restore started from,
+ * unless a host got more than 2^20 deliveries a second since. Below 2^53 until the year 2242.
+ */
+function raiseDeliverySequences(staging: string): number {
+  const floor = Math.floor(Date.now() / 1000) * 2 ** 20;
+  const store = openSqliteStore(path.join(staging, 'manager.db'));
+  try {
+    store.raiseDeliverySequences(floor);
+  } finally {
+    store.close();
+  }
+  return floor;
+}
+
 export function restoreBackup(options: RestoreOptions): RestoreResult {
   const keyFile = parseKeyFile(readInput(options.keyFile, 'key file').toString('utf8'));
   const { fd, header, headerBytes, size } = openBackupFile(options.backupFile);
@@ -266,6 +285,7 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       replaced: state === 'manager',
     };
     if (dataDir === undefined || state === undefined) return result;
+    const deliverySequenceFloor = raiseDeliverySequences(staging);
     const auditSeq = recordRestore(staging, {
       backupFile: options.backupFile,
       backupKeyId: header.backupKeyId,
@@ -273,6 +293,7 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       caFingerprint: header.caFingerprint,
       dataDir,
       replaced: result.replaced,
+      deliverySequenceFloor,
     });
     fsyncTree(staging);
     refuseIfServed(dataDir); // a manager may have started while the backup was checked

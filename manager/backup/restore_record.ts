@@ -22,6 +22,8 @@ export interface RestoreFacts {
   dataDir: string;
   /** Whether a manager's data was there, and is replaced. */
   replaced: boolean;
+  /** The restored manager numbers each host's next delivery above this. */
+  deliverySequenceFloor: number;
 }
 
 type Details = AuditEntry['details'];
@@ -65,6 +67,7 @@ export function recordRestore(staging: string, facts: RestoreFacts): number {
     backupCreatedAt: facts.createdAt,
     caFingerprint: facts.caFingerprint,
     replaced: facts.replaced,
+    deliverySequenceFloor: facts.deliverySequenceFloor,
     ...(facts.replaced ? replacedTrail(facts.dataDir) : {}),
   };
   const master = openFileMasterKey(path.join(staging, 'master.key'), { create: false });

@@ -656,6 +656,10 @@ export function openSqliteStore(file: string): ManagerStore {
     setDeliverySequence: db.prepare(
       'INSERT INTO deliveries VALUES (?, ?) ON CONFLICT(host_id) DO UPDATE SET sequence = excluded.sequence',
     ),
+    raiseDeliverySequences: db.prepare(
+      `INSERT INTO deliveries SELECT id, :floor FROM hosts WHERE ${IN_DOMAIN}
+       ON CONFLICT(host_id) DO UPDATE SET sequence = max(sequence, excluded.sequence)`,
+    ),
     clearDelivered: db.prepare('DELETE FROM delivered_versions WHERE host_id = ?'),
     addDelivered: db.prepare('INSERT INTO delivered_versions VALUES (?, ?, ?)'),
     removeDelivered: db.prepare(
@@ -883,6 +887,7 @@ export function openSqliteStore(file: string): ManagerStore {
           if (!was.has(versionKey(held))) statements.addDelivered.run(hostId, held.keyId, held.version);
         }
       },
+      raiseDeliverySequences: (floor) => void statements.raiseDeliverySequences.run({ floor, d }),
       delivered: (hostId) =>
         (statements.delivered.all(hostId) as { key_id: string; version: number }[]).map((r) => ({
           keyId: r.key_id,

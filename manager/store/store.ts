@@ -285,6 +285,11 @@ export interface ManagerStore {
     before?: readonly DeliveredVersion[],
   ): void;
   delivered(hostId: string): DeliveredVersion[];
+  /**
+   * Numbers each host's next delivery above `floor` at least (a restore: above every delivery the
+   * manager made after its backup, which the hosts may hold and would take a repeat of for a replay).
+   */
+  raiseDeliverySequences(floor: number): void;
   insertHostOffline(row: HostOfflineRow): void;
   hostOffline(hostId: string): HostOfflineRow | undefined;
   /** Replaces the host's password wrapper (wrapped under the master key). */

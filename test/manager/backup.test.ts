@@ -73,6 +73,11 @@ async function restoreRecord(manager: ManagerProcess, auditSeq: unknown): Promis
   assert.equal(record.details.backupFile, backupFile);
   assert.equal(record.details.backupKeyId, atBackupKeyId);
   assert.equal(record.details.caFingerprint, caFingerprint);
+  // Deliveries after the restore are numbered above any a host took after the backup.
+  assert.ok(
+    Number(record.details.deliverySequenceFloor) >=
+      Math.floor(Date.parse(String(record.details.backupCreatedAt)) / 1000) * 2 ** 20,
+  );
   const [previous] = await auditor.auditRecords({ after: record.seq - 2, limit: 1 });
   assert.equal(previous?.seq, record.seq - 1);
   assert.ok(

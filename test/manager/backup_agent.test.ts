@@ -69,6 +69,10 @@ after(async () => {
   }
 });
 
+/** The sequence numbers of the deliveries veild installed, as its log says, after `from`. */
+const deliveries = (from = 0): number[] =>
+  [...(veild?.log() ?? '').slice(from).matchAll(/key delivery \S+ \(#(\d+)\)/g)].map((m) => Number(m[1]));
+
 test('a host registered before the backup keeps working with the restored manager, and its data decrypts', async () => {
   const listen = `127.0.0.1:${await freePort()}`;
   const lost = path.join(work, 'manager-lost');
@@ -101,6 +105,13 @@ test('a host registered before the backup keeps working with the restored manage
       passphrase,
     ),
   );
+  // Deliveries after the backup: the host holds sequence numbers the backup's manager never reached.
+  const before = deliveries().length;
+  for (let i = 0; i < 3; i++) await admin.putPolicy(policyFor('backed-up', keyId, [OWNER]));
+  await eventually('three deliveries after the backup', () =>
+    deliveries().length >= before + 3 ? true : undefined,
+  );
+  const heldAtLoss = Math.max(...deliveries());
   // The manager is lost, its data directory with it.
   await manager.stop();
   manager = undefined;
@@ -121,11 +132,18 @@ test('a host registered before the backup keeps working with the restored manage
     restoredDir,
   );
   assert.equal(restored.status, 0, restored.err);
+  const logAtRestore = veild.log().length;
   manager = await startManagerProcess(restoredDir, listen);
   assert.equal(manager.caFingerprint, fingerprint);
   await eventually('the link to the restored manager', () =>
     status().manager?.connected ? true : undefined,
   );
+  // The restored manager's first delivery is numbered above what the host holds, and taken.
+  await eventually('a delivery from the restored manager', () =>
+    deliveries(logAtRestore).length > 0 ? true : undefined,
+  );
+  assert.ok(Math.min(...deliveries(logAtRestore)) > heldAtLoss);
+  assert.doesNotMatch(veild.log().slice(logAtRestore), /refused key delivery/);
   assert.equal(guardState()?.status, 'guarded');
 
   await manager.admin().rotateKey(keyId);
