@@ -4,7 +4,7 @@
 // under a per-host sequence number that only grows. A version the host no longer needs, or
 // that was destroyed, is withdrawn in the next delivery. Every delivery also carries the
 // host's offline key (offline/offline_keys.ts), which is no data key and never withdrawn.
-import { createHash, randomUUID, type KeyObject } from 'node:crypto';
+import { randomUUID, type KeyObject } from 'node:crypto';
 
 import { ManagerError } from '../../manager-client/errors.js';
 import type { DeliveryEvent, HostEvent, KeyAlgorithm } from '../../manager-client/types.js';
@@ -134,29 +134,24 @@ export class DeliveryService {
   }
 
   /**
-   * What the host's guard points event and a delivery to it would carry now, but a delivery's
-   * fresh wrapping and sequence: equal for two moments when a new delivery and guard points event
-   * would change nothing for the host. A sync is answered `current` on that (events.ts). Covers
-   * withdrawals too: after a delivery the host holds what it needed then, so with the same needs
-   * there is nothing to withdraw.
+   * What a delivery to the host would carry now, but its material, fresh wrapping and sequence:
+   * the versions it needs with their states, its offline key, its transport key. Equal for two
+   * moments (and the guard points event equal too) when a new delivery would change nothing for
+   * the host; a sync is answered `current` on that (events.ts). Withdrawals are covered: after a
+   * delivery the host holds what it needed then, so with the same needs there is none.
    */
-  contentDigest(host: HostRow, guardPoints: HostEvent = this.guardPointsEvent(host)): string {
+  deliveryPlan(host: HostRow): string {
     const offline = this.#offlineRow(host);
     const versions = this.needed(host).map((ref) => {
       const key = this.#view(ref.keyId);
       const state = key.versions.find((v) => v.version === ref.version)?.state ?? 'missing';
       return `${versionKey(ref)}:${state}:${key.algorithm}`;
     });
-    return createHash('sha256')
-      .update(
-        JSON.stringify([
-          guardPoints,
-          versions,
-          versionKey({ keyId: offline.offlineKeyId, version: offline.offlineKeyVersion }),
-          host.transportPublicKeyPem,
-        ]),
-      )
-      .digest('base64');
+    return JSON.stringify([
+      versions,
+      versionKey({ keyId: offline.offlineKeyId, version: offline.offlineKeyVersion }),
+      host.transportPublicKeyPem,
+    ]);
   }
 
   /** The host's `offline` event (docs/protocol.md, "Offline unlock"). */

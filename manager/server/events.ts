@@ -63,14 +63,18 @@ interface Prepared {
   /** The host's offline event, for `offlineTo` of its streams, ahead of the other events. */
   offline?: { event: HostEvent; to: WebSocket[] };
   events: HostEvent[];
-  /** The delivery's sequence and what the host has with it (DeliveryService.contentDigest). */
-  delivered?: Delivered;
+  /** The delivery's sequence and plan (DeliveryService.deliveryPlan). */
+  delivered?: { sequence: string; plan: string };
 }
 
-/** What a stream was last sent: a sync that would bring the same is answered `current`. */
+/**
+ * What a stream was last sent: a sync that would bring the same is answered `current`. The guard
+ * points are the message as sent (the same string, kept: no copy).
+ */
 interface Delivered {
   sequence: string;
-  digest: string;
+  plan: string;
+  guardPoints: string;
 }
 
 /**
@@ -386,7 +390,8 @@ export class EventStream {
       return (
         host !== undefined &&
         String(this.store.deliverySequence(hostId)) === last.sequence &&
-        this.delivery.contentDigest(host) === last.digest
+        this.delivery.deliveryPlan(host) === last.plan &&
+        JSON.stringify(this.delivery.guardPointsEvent(host)) === last.guardPoints
       );
     } catch (error) {
       this.log(`host ${hostId}: cannot compare with its last delivery: ${(error as Error).message}`);
@@ -414,7 +419,7 @@ export class EventStream {
           ? sockets
           : sockets.filter((ws) => !this.#offlineSent.has(ws));
     try {
-      const guardPoints = this.delivery.guardPointsEvent(host);
+      const guardPoints = kind === 'delivery' ? undefined : this.delivery.guardPointsEvent(host);
       const delivery = this.delivery.deliveryEvent(host);
       // The offline event goes first (docs/protocol.md): a host seals its keys after a delivery.
       return {
@@ -422,8 +427,8 @@ export class EventStream {
         ...(offlineTo.length > 0
           ? { offline: { event: this.delivery.offlineEvent(host), to: offlineTo } }
           : {}),
-        events: kind === 'delivery' ? [delivery] : [guardPoints, delivery],
-        delivered: { sequence: delivery.sequence, digest: this.delivery.contentDigest(host, guardPoints) },
+        events: guardPoints ? [guardPoints, delivery] : [delivery],
+        delivered: { sequence: delivery.sequence, plan: this.delivery.deliveryPlan(host) },
       };
     } catch (error) {
       this.log(`cannot prepare the events of host ${hostId}: ${(error as Error).message}`);
@@ -434,6 +439,7 @@ export class EventStream {
   #send({ sockets, offline, events, delivered }: Prepared): void {
     const offlineMessage = offline && JSON.stringify(offline.event);
     const messages = events.map((event) => JSON.stringify(event));
+    const guardPoints = messages[events.findIndex((event) => event.type === 'guardpoints')];
     for (const ws of sockets) {
       const socket = this.#streamSockets.get(ws);
       socket?.cork();
@@ -443,7 +449,11 @@ export class EventStream {
           this.#offlineSent.add(ws);
         }
         for (const message of messages) ws.send(message);
-        if (delivered) this.#delivered.set(ws, delivered);
+        if (delivered) {
+          // A delivery alone (a new transport key): the stream's guard points are still those it had.
+          const had = guardPoints ?? this.#delivered.get(ws)?.guardPoints;
+          if (had !== undefined) this.#delivered.set(ws, { ...delivered, guardPoints: had });
+        }
       } finally {
         socket?.uncork();
       }

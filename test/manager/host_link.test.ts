@@ -342,40 +342,83 @@ describe('resync on the event stream', () => {
   });
 
   test('a change the stream was not sent (a lost push) makes the next sync bring everything again', async () => {
-    const stream = openStream();
-    const [, , first] = await received(stream, 3);
-    stream.ws.send(JSON.stringify({ type: 'sync' }));
-    const [, , , current] = await received(stream, 4);
-    assert.equal(current?.type, 'current');
-    // Changed in the store under the manager, as a push that could not be recorded would leave it.
     const [payroll] = await manager.admin().keys();
-    const setState = (state: string): void => {
+    // Changed in the store under the manager, as a push that could not be recorded would leave it.
+    const underTheManager = (sql: string, ...values: unknown[]): void => {
       const db = new Database(path.join(dataDir, 'manager.db'));
       try {
-        db.prepare('UPDATE key_versions SET state = ? WHERE key_id = ? AND version = 1').run(
-          state,
-          payroll?.keyId,
-        );
+        db.prepare(sql).run(...values);
       } finally {
         db.close();
       }
     };
-    setState('suspended');
-    try {
+    const changes: {
+      what: string;
+      make: () => void;
+      undo: () => void;
+      seen: (events: HostEvent[]) => void;
+    }[] = [
+      {
+        what: 'a key version suspended',
+        make: () =>
+          underTheManager(
+            "UPDATE key_versions SET state = 'suspended' WHERE key_id = ? AND version = 1",
+            payroll?.keyId,
+          ),
+        undo: () =>
+          underTheManager(
+            "UPDATE key_versions SET state = 'active' WHERE key_id = ? AND version = 1",
+            payroll?.keyId,
+          ),
+        seen: ([, , delivery]) => {
+          const opened = openDelivery(
+            Buffer.from(asDelivery(delivery).blob, 'base64'),
+            firstTransport.privateKey,
+          );
+          assert.deepEqual(
+            decodePayload(opened.payload)
+              .filter((e) => e.keyId === payroll?.keyId)
+              .map((e) => [e.version, e.state]),
+            [[1, STATE_CODES.suspended]],
+          );
+        },
+      },
+      {
+        what: 'a guard point moved',
+        make: () => underTheManager("UPDATE guard_points SET path = '/srv/hr-moved' WHERE path = '/srv/hr'"),
+        undo: () => underTheManager("UPDATE guard_points SET path = '/srv/hr' WHERE path = '/srv/hr-moved'"),
+        seen: ([, guardPoints]) =>
+          assert.deepEqual(
+            guardPoints?.type === 'guardpoints' ? guardPoints.guardPoints.map((g) => g.path) : [],
+            ['/srv/hr-moved'],
+          ),
+      },
+    ];
+    const stream = openStream();
+    await received(stream, 3);
+    const sync = async (): Promise<HostEvent[]> => {
+      const from = stream.events.length;
       stream.ws.send(JSON.stringify({ type: 'sync' }));
-      const [, , , , , , delivery] = await received(stream, 7);
-      assert.ok(BigInt(asDelivery(delivery).sequence) > BigInt(asDelivery(first).sequence));
-      const opened = openDelivery(
-        Buffer.from(asDelivery(delivery).blob, 'base64'),
-        firstTransport.privateKey,
-      );
-      const entries = decodePayload(opened.payload);
-      assert.deepEqual(
-        entries.filter((e) => e.keyId === payroll?.keyId).map((e) => [e.version, e.state]),
-        [[1, STATE_CODES.suspended]],
-      );
-    } finally {
-      setState('active');
+      await received(stream, from + 1);
+      const first = stream.events[from];
+      return first?.type === 'current' ? [first] : (await received(stream, from + 3)).slice(from);
+    };
+    assert.equal((await sync())[0]?.type, 'current');
+    for (const change of changes) {
+      change.make();
+      try {
+        const answer = await sync();
+        assert.deepEqual(
+          answer.map((e) => e.type),
+          ['offline', 'guardpoints', 'delivery'],
+          change.what,
+        );
+        change.seen(answer);
+      } finally {
+        change.undo();
+      }
+      assert.equal((await sync()).length, 3, `${change.what}, undone: everything again`);
+      assert.equal((await sync())[0]?.type, 'current', `${change.what}, undone`);
     }
     stream.ws.close();
   });
