@@ -35,7 +35,7 @@ export interface AuditLogOptions {
 }
 
 /** A stored record as the trail's readers see it; details that no longer parse read as {}. */
-function recordOf(row: StoredRecord): AuditRecord {
+export function recordOf(row: StoredRecord): AuditRecord {
   let details: AuditRecord['details'] = {};
   try {
     details = JSON.parse(row.details) as AuditRecord['details'];

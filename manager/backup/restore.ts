@@ -36,7 +36,7 @@ import {
   type BackupHeader,
 } from './backup_file.js';
 import { parseKeyFile, unwrapBackupKey } from './key_file.js';
-import { recordRestore } from './restore_record.js';
+import { destroyedInTrail, recordRestore } from './restore_record.js';
 import { checkTarget, fsyncTree, refuseIfServed, stagingDir, swapInto } from './target_dir.js';
 
 export interface RestoreOptions {
@@ -60,6 +60,11 @@ export interface RestoreResult {
   replaced: boolean;
   /** The seq of the `backup.restore` record the restored audit trail ends with. */
   auditSeq?: number;
+  /**
+   * Key versions (`keyId/version`) the replaced manager had destroyed and the backup brings back:
+   * destroy them again (NIST SP 800-57 §8.3.4). Known only when a manager's data is replaced.
+   */
+  destroyedVersionsBack?: string[];
   /** The replaced data, when it could not be removed. */
   leftOver?: string;
 }
@@ -225,21 +230,31 @@ function extract(
 }
 
 /**
- * Hosts refuse a delivery numbered at or below one they hold (a replay), and the backup's
- * numbers are behind those of every delivery made after it. So the restored manager numbers
- * each host's next delivery above the restore's time in seconds times 2^20: above anything a
- * manager numbering from 1 can have reached, and above what an earlier restore started from,
- * unless a host got more than 2^20 deliveries a second since. Below 2^53 until the year 2242.
+ * Settles the staged store before it goes into place. Hosts refuse a delivery numbered at or
+ * below one they hold (a replay), and the backup's numbers are behind those of every delivery made
+ * after it: each host's next delivery is numbered above the restore's time in seconds times 2^20,
+ * above anything a manager numbering from 1 can have reached and above what an earlier restore
+ * started from, unless a host got more than 2^20 deliveries a second since (below 2^53 until the
+ * year 2242). And of the versions the replaced manager destroyed, those the backup holds in
+ * another state are named: their material is back, for the operator to destroy again.
  */
-function raiseDeliverySequences(staging: string): number {
-  const floor = Math.floor(Date.now() / 1000) * 2 ** 20;
+function settleStore(
+  staging: string,
+  destroyed: Set<string>,
+): { deliverySequenceFloor: number; destroyedVersionsBack: string[] } {
+  const deliverySequenceFloor = Math.floor(Date.now() / 1000) * 2 ** 20;
   const store = openSqliteStore(path.join(staging, 'manager.db'));
   try {
-    store.raiseDeliverySequences(floor);
+    store.raiseDeliverySequences(deliverySequenceFloor);
+    const destroyedVersionsBack = [...destroyed].filter((ref) => {
+      const [keyId = '', version] = ref.split('/');
+      const row = store.versions(keyId).find((v) => String(v.version) === version);
+      return row !== undefined && row.state !== 'destroyed';
+    });
+    return { deliverySequenceFloor, destroyedVersionsBack };
   } finally {
     store.close();
   }
-  return floor;
 }
 
 export function restoreBackup(options: RestoreOptions): RestoreResult {
@@ -285,7 +300,7 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       replaced: state === 'manager',
     };
     if (dataDir === undefined || state === undefined) return result;
-    const deliverySequenceFloor = raiseDeliverySequences(staging);
+    const settled = settleStore(staging, state === 'manager' ? destroyedInTrail(dataDir) : new Set());
     const auditSeq = recordRestore(staging, {
       backupFile: options.backupFile,
       backupKeyId: header.backupKeyId,
@@ -293,13 +308,19 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       caFingerprint: header.caFingerprint,
       dataDir,
       replaced: result.replaced,
-      deliverySequenceFloor,
+      ...settled,
     });
     fsyncTree(staging);
     refuseIfServed(dataDir); // a manager may have started while the backup was checked
     const leftOver = swapInto(staging, dataDir, state);
     staging = undefined;
-    return { ...result, dataDir, auditSeq, ...(leftOver ? { leftOver } : {}) };
+    return {
+      ...result,
+      dataDir,
+      auditSeq,
+      destroyedVersionsBack: settled.destroyedVersionsBack,
+      ...(leftOver ? { leftOver } : {}),
+    };
   } catch (error) {
     if (error instanceof ManagerError) throw error;
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;

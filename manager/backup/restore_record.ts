@@ -8,7 +8,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 
 import { AUDIT_DB_FILE, AuditDb } from '../audit/audit_db.js';
-import { AuditLog } from '../audit/audit_log.js';
+import { AuditLog, recordOf } from '../audit/audit_log.js';
 import type { AuditEntry } from '../audit/audit_record.js';
 import { openFileMasterKey } from '../keys/master_key.js';
 
@@ -24,6 +24,8 @@ export interface RestoreFacts {
   replaced: boolean;
   /** The restored manager numbers each host's next delivery above this. */
   deliverySequenceFloor: number;
+  /** Versions destroyed in the replaced manager that the backup brings back (`keyId/version`). */
+  destroyedVersionsBack: string[];
 }
 
 type Details = AuditEntry['details'];
@@ -39,6 +41,36 @@ function operator(): string {
   } catch {
     return `os:uid-${process.getuid?.() ?? 'unknown'}`; // no passwd entry for this uid
   }
+}
+
+/** The action of a key version's destruction in the trail (the route, as audit_hook.ts names it). */
+const DESTROY_ACTION = 'POST /v1/keys/{keyId}/versions/{version}/destroy';
+const PAGE = 1000;
+
+/**
+ * The key versions (`keyId/version`) the trail in `dataDir` records as destroyed, from the manager a
+ * restore replaces: a backup made before a destruction brings the version's material back (NIST SP
+ * 800-57 §8.3.4 wants it gone), and this is how the restore can tell. Empty without a readable trail.
+ */
+export function destroyedInTrail(dataDir: string): Set<string> {
+  const destroyed = new Set<string>();
+  let db: AuditDb | undefined;
+  try {
+    db = AuditDb.openReadOnly(path.join(dataDir, AUDIT_DB_FILE));
+    for (let after = 0; ;) {
+      const page = db.find({ action: DESTROY_ACTION, outcome: 'success', after, limit: PAGE });
+      const records = page.map(recordOf);
+      for (const { object, details } of records) destroyed.add(`${object}/${String(details.version)}`);
+      const last = records.at(-1);
+      if (records.length < PAGE || last === undefined) break;
+      after = last.seq;
+    }
+  } catch {
+    // No trail, or one that does not open: replacedTrail() says so in the record.
+  } finally {
+    db?.close();
+  }
+  return destroyed;
 }
 
 /** Where the trail being replaced had got to: the records after the backup that the restore drops. */
@@ -68,6 +100,12 @@ export function recordRestore(staging: string, facts: RestoreFacts): number {
     caFingerprint: facts.caFingerprint,
     replaced: facts.replaced,
     deliverySequenceFloor: facts.deliverySequenceFloor,
+    ...(facts.destroyedVersionsBack.length > 0
+      ? {
+          destroyedVersionsBack: tail(facts.destroyedVersionsBack.join(' '), 2048),
+          destroyedVersionsBackCount: facts.destroyedVersionsBack.length,
+        }
+      : {}),
     ...(facts.replaced ? replacedTrail(facts.dataDir) : {}),
   };
   const master = openFileMasterKey(path.join(staging, 'master.key'), { create: false });

@@ -102,6 +102,13 @@ const describeRestore = (r: RestoreResult): string =>
       ? [
           `into ${r.dataDir}${r.replaced ? ' (the data there before is replaced)' : ''}`,
           `the restored audit trail records it: record ${r.auditSeq} (backup.restore)`,
+          ...(r.destroyedVersionsBack?.length
+            ? [
+                `warning: ${r.destroyedVersionsBack.length} key version(s) the replaced manager had destroyed ` +
+                  `are back with their material: ${r.destroyedVersionsBack.join(' ')}; destroy each again ` +
+                  '(veil-manager key destroy KEY-ID VERSION)',
+              ]
+            : []),
           ...(r.leftOver ? [`the replaced data could not be removed: remove ${r.leftOver}`] : []),
           `start the manager: veil-manager serve --data-dir ${r.dataDir}`,
         ]

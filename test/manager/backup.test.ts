@@ -201,6 +201,10 @@ describe('backup and restore of the manager', () => {
     const admin = manager.admin();
     await admin.createKey({ name: 'after-backup' });
     await admin.rotateKey(atBackup.keys.find((k) => k.name === 'rotated')?.keyId ?? '');
+    // Destroyed after the backup: the restore brings its material back, and says so.
+    const suspendedId = atBackup.keys.find((k) => k.name === 'suspended')?.keyId ?? '';
+    await admin.setKeyState(suspendedId, 1, 'deactivated');
+    await admin.destroyKey(suspendedId, 1);
     await admin.createUser({
       name: 'keeper-after',
       password: 'password of keeper after',
@@ -215,6 +219,7 @@ describe('backup and restore of the manager', () => {
     const restored = restore(dataA, '--force');
     assert.equal(restored.status, 0, restored.err);
     assert.equal(restored.json.replaced, true);
+    assert.deepEqual(restored.json.destroyedVersionsBack, [`${suspendedId}/1`]);
     assert.deepEqual(leftovers(dataA), []);
 
     manager = await start(dataA);
@@ -239,6 +244,8 @@ describe('backup and restore of the manager', () => {
     assert.equal(record.details.replacedTrailSeq, replacedEnd.seq);
     assert.equal(record.details.replacedTrailMac, replacedEnd.mac);
     assert.ok(replacedEnd.seq >= record.seq, 'the replaced trail had got further than the backup');
+    assert.equal(record.details.destroyedVersionsBack, `${suspendedId}/1`);
+    assert.equal(record.details.destroyedVersionsBackCount, 1);
   });
 
   test('restored onto a fresh data directory, it is the same manager', async () => {
@@ -270,6 +277,7 @@ describe('backup and restore of the manager', () => {
     assert.equal(record.object, realpathSync(dataB));
     assert.equal(record.details.replaced, false);
     assert.equal(record.details.replacedTrailSeq, undefined);
+    assert.equal(record.details.destroyedVersionsBack, undefined, 'no replaced trail to tell from');
     // The restored manager makes backups under the restored key as the old one did.
     const key = (await fresh.admin().backupKeys()).map((k) => k.backupKeyId);
     assert.ok(key.includes(String(restored.json.backupKeyId)));
