@@ -14,6 +14,7 @@ import {
   type Session,
 } from '../manager-client/types.js';
 import { authenticateAdmin } from './admins.js';
+import { SignInThrottle } from './sign_in_throttle.js';
 import type { AdminRow, ApiKeyRow, ManagerStore } from './store/store.js';
 
 /** An authenticated administrator and the roles this request may use. */
@@ -64,10 +65,15 @@ export class SessionService {
   constructor(
     private readonly store: ManagerStore,
     private readonly now: () => number = Date.now,
+    /** Shared by every domain's sessions: a guesser's wrong passwords count wherever they land. */
+    private readonly throttle = new SignInThrottle(now),
   ) {}
 
-  /** The caller of a request with this Authorization header; refused (401) if there is none. */
-  async caller(authorization: string | undefined): Promise<Caller> {
+  /**
+   * The caller of a request with this Authorization header, from the address `source`; refused
+   * (401) if there is none, and (429) while wrong passwords from there must wait (sign_in_throttle.ts).
+   */
+  async caller(authorization: string | undefined, source = 'local'): Promise<Caller> {
     const [scheme = '', credentials] = (authorization ?? '').split(' ');
     if (!credentials) {
       throw new ManagerError(
@@ -81,7 +87,7 @@ export class SessionService {
       const admin =
         colon < 0
           ? undefined
-          : await authenticateAdmin(this.store, decoded.slice(0, colon), decoded.slice(colon + 1));
+          : await this.#authenticate(decoded.slice(0, colon), decoded.slice(colon + 1), source);
       // A disabled user is told the same as a wrong password: nothing about which it was.
       if (!admin) throw wrongCredentials();
       return { name: admin.name, domain: admin.domain, roles: [...admin.roles] };
@@ -106,12 +112,12 @@ export class SessionService {
     };
   }
 
-  /** A session for a name and password: the same 401 as Basic for a wrong one. */
-  async login(body: unknown): Promise<Session> {
+  /** A session for a name and password: the same 401 as Basic for a wrong one, and the same 429. */
+  async login(body: unknown, source = 'local'): Promise<Session> {
     const { name, password } = fields(body);
     const admin =
       typeof name === 'string' && typeof password === 'string'
-        ? await authenticateAdmin(this.store, name, password)
+        ? await this.#authenticate(name, password, source)
         : undefined;
     if (!admin) throw wrongCredentials();
     const token = SESSION_PREFIX + randomBytes(32).toString('base64url');
@@ -122,6 +128,14 @@ export class SessionService {
       this.store.insertSession({ hash: hashToken(token), name: admin.name, createdAt: now, expiresAt });
     });
     return { token, expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  async #authenticate(name: string, password: string, source: string): Promise<AdminRow | undefined> {
+    this.throttle.check(name, source);
+    const admin = await authenticateAdmin(this.store, name, password);
+    if (admin) this.throttle.succeeded(name, source);
+    else this.throttle.failed(name, source);
+    return admin;
   }
 
   lifetimeSeconds(): number {

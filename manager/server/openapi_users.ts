@@ -65,6 +65,7 @@ export const USER_PATHS = {
         },
         '400': error,
         '401': error,
+        '429': error,
       },
     },
   },

@@ -84,7 +84,10 @@ async function authorize(
   seen: (admin: Caller) => void,
 ): Promise<Caller | undefined> {
   if (access === 'public' || access === 'host') return undefined; // host routes check their certificate
-  const admin = await context.sessions.caller(context.req.headers.authorization);
+  const admin = await context.sessions.caller(
+    context.req.headers.authorization,
+    context.req.socket.remoteAddress ?? 'unknown',
+  );
   seen(admin); // the audit record names who was refused a role
   if (access !== 'user' && !admin.roles.includes(access)) {
     throw new ManagerError(

@@ -12,6 +12,7 @@ import { Retirement } from '../keys/retirement.js';
 import { OfflineKeys } from '../offline/offline_keys.js';
 import { Assignments } from '../policies/assignments.js';
 import { SessionService } from '../sessions.js';
+import { SignInThrottle } from '../sign_in_throttle.js';
 import type { ManagerStore } from '../store/store.js';
 import { UserService } from '../users.js';
 
@@ -35,7 +36,11 @@ export interface ServiceParts {
   audit?: AuditLog;
 }
 
-function servicesOver(store: ManagerStore, { master, ca, log, audit }: ServiceParts): Services {
+function servicesOver(
+  store: ManagerStore,
+  { master, ca, log, audit }: ServiceParts,
+  throttle: SignInThrottle,
+): Services {
   const offline = new OfflineKeys(store, master, log);
   const assignments = new Assignments(store);
   return {
@@ -46,7 +51,7 @@ function servicesOver(store: ManagerStore, { master, ca, log, audit }: ServicePa
     reports: new HostReports(store, Date.now, audit),
     offline,
     users: new UserService(store),
-    sessions: new SessionService(store),
+    sessions: new SessionService(store, Date.now, throttle),
   };
 }
 
@@ -56,11 +61,13 @@ export function serviceDirectory(parts: ServiceParts): {
   inDomain: (domain: string) => Services;
 } {
   const byDomain = new Map<string, Services>();
+  const throttle = new SignInThrottle();
   return {
-    system: servicesOver(parts.store, parts),
+    system: servicesOver(parts.store, parts, throttle),
     inDomain: (domain) => {
       let services = byDomain.get(domain);
-      if (!services) byDomain.set(domain, (services = servicesOver(parts.store.inDomain(domain), parts)));
+      if (!services)
+        byDomain.set(domain, (services = servicesOver(parts.store.inDomain(domain), parts, throttle)));
       return services;
     },
   };

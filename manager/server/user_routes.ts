@@ -49,7 +49,10 @@ export const USER_ROUTES: Route[] = [
   {
     method: 'POST',
     path: /^\/v1\/login$/,
-    handler: async ({ req, sessions }) => [200, await sessions.login(await readJson(req))],
+    handler: async ({ req, sessions }) => [
+      200,
+      await sessions.login(await readJson(req), req.socket.remoteAddress ?? 'unknown'),
+    ],
   },
   { method: 'GET', path: /^\/v1\/apikeys$/, handler: ({ sessions }) => [200, sessions.apiKeys()] },
   {

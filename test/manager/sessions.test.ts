@@ -4,12 +4,14 @@
 // revoked, when its maker is disabled or removed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { fetchManagerCa, ManagerClient } from '../../manager-client/client.js';
 import type { ApiKeyView, CreatedApiKey } from '../../manager-client/types.js';
+import { FREE_FAILURES_PER_NAME } from '../../manager/sign_in_throttle.js';
 import { startManagerProcess, type ManagerProcess, failure, refusedWithCode } from './support.js';
 
 const work = mkdtempSync('/var/tmp/veil-manager-sessions-');
@@ -155,6 +157,75 @@ test('veil-manager apikey: create, use with --api-key-file, list and revoke', ()
   assert.equal(manager.cli('apikey', 'revoke', key.apiKeyId).status, 0);
   const revoked = manager.cli('key', 'list', '--api-key-file', file);
   assert.equal((JSON.parse(revoked.out) as { code: string }).code, 'VEIL_AUTH_ADMIN_REQUIRED');
+});
+
+/** POST /v1/login from a loopback address of our choosing: its status and error code. */
+function loginFrom(
+  localAddress: string,
+  name: string,
+  password: string,
+): Promise<{ status: number; code?: string }> {
+  const body = JSON.stringify({ name, password });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      new URL('/v1/login', manager.url),
+      {
+        method: 'POST',
+        ca: [manager.caPem()],
+        localAddress,
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            code: (JSON.parse(text) as { error?: { code?: string } }).error?.code,
+          }),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test('password guessing is slowed: after a run of wrong passwords a name waits, from that address only', async () => {
+  await manager.admin().createUser({ name: 'guessed', password: 'the guessed password', roles: ['auditor'] });
+  for (let i = 0; i < FREE_FAILURES_PER_NAME + 1; i++) {
+    assert.equal(
+      (await loginFrom('127.0.0.1', 'guessed', `guess ${i}`)).code,
+      'VEIL_AUTH_ADMIN_REQUIRED',
+      `guess ${i}`,
+    );
+  }
+  // Now the name waits a second from this address: refused unchecked, even the right password,
+  // by Basic as by login.
+  const waiting = await failure(anonymous().login('guessed', 'the guessed password'));
+  assert.equal(waiting.status, 429);
+  assert.equal(waiting.code, 'VEIL_AUTH_TOO_MANY_FAILURES');
+  assert.match(waiting.message, /too many wrong passwords for guessed from \S+: try again in 1 s/);
+  assert.equal(
+    (await failure(basic('guessed', 'the guessed password').auditRecords())).code,
+    'VEIL_AUTH_TOO_MANY_FAILURES',
+  );
+  // Another address is not held up, nor another name.
+  assert.equal((await loginFrom('127.0.0.2', 'guessed', 'the guessed password')).status, 200);
+  assert.ok((await anonymous().login('keeper', 'keeper password')).token);
+  // After the wait the right password goes through and ends the run.
+  await sleep(1100);
+  assert.ok((await anonymous().login('guessed', 'the guessed password')).token);
+  assert.equal((await loginFrom('127.0.0.1', 'guessed', 'guess again')).code, 'VEIL_AUTH_ADMIN_REQUIRED');
+  // Each refusal is recorded as the call it was.
+  const records = await basic('watcher', 'watcher password').auditRecords({
+    action: 'POST /v1/login',
+    outcome: 'failure',
+    newest: true,
+    limit: 1000,
+  });
+  assert.ok(records.some((r) => r.reason === 'VEIL_AUTH_TOO_MANY_FAILURES'));
 });
 
 test('password checks do not hold up the manager: a request made after many sign-ins is answered before they all are', async () => {
