@@ -1,7 +1,8 @@
 // Events the hosts report (denials and audit records of guard points, tamper events, key
-// problems, guard point failures): kept per host, each once by the host's event id, for the
-// administrators to read. Each one newly stored also becomes a record of the audit trail,
-// in the same breath: a report is stored with its record or not at all.
+// problems, guard point failures): kept per host, each once by the host's event id, the newest
+// KEPT_REPORTS_PER_HOST of them, for the administrators to read. Each one newly stored also
+// becomes a record of the audit trail, in the same breath: a report is stored with its record or
+// not at all.
 import { ManagerError } from '../../manager-client/errors.js';
 import {
   HOST_REPORT_TYPES,
@@ -41,11 +42,22 @@ export function reportQuery(
   return { limit, ...(type === null ? {} : { type: type as HostReportType }) };
 }
 
+/**
+ * How many reports are kept per host, the newest: the audit trail keeps every one, and a host that
+ * audits each access would otherwise grow the store without end. Trimmed once this many more came.
+ */
+export const KEPT_REPORTS_PER_HOST = 10_000;
+export const PRUNE_EVERY = 1_000;
+
 export class HostReports {
+  // Reports stored since the host's were last trimmed (a restart starts again: trimmed later).
+  readonly #sincePrune = new Map<string, number>();
+
   constructor(
     private readonly store: ManagerStore,
     private readonly now: () => number = Date.now,
     private readonly audit?: AuditLog,
+    private readonly retention = { keep: KEPT_REPORTS_PER_HOST, every: PRUNE_EVERY },
   ) {}
 
   /**
@@ -66,7 +78,18 @@ export class HostReports {
     const accepted = this.audit
       ? this.#receiveAudited(hostId, reports, rows, source, this.audit)
       : this.store.insertHostReports(rows);
+    this.#trim(hostId, accepted);
     return { accepted, duplicates: rows.length - accepted };
+  }
+
+  #trim(hostId: string, stored: number): void {
+    const since = (this.#sincePrune.get(hostId) ?? 0) + stored;
+    if (since < this.retention.every) {
+      this.#sincePrune.set(hostId, since);
+      return;
+    }
+    this.#sincePrune.delete(hostId);
+    this.store.pruneHostReports(hostId, this.retention.keep);
   }
 
   // One by one, so that only the reports not stored before are recorded. Two files: the

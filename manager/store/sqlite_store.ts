@@ -682,6 +682,10 @@ export function openSqliteStore(file: string): ManagerStore {
       `INSERT INTO host_reports (host_id, event_id, time, received_at, type, report)
        VALUES (:hostId, :eventId, :time, :receivedAt, :type, :report) ON CONFLICT (host_id, event_id) DO NOTHING`,
     ),
+    pruneHostReports: db.prepare(
+      `DELETE FROM host_reports WHERE host_id = :hostId AND seq NOT IN (
+         SELECT seq FROM host_reports WHERE host_id = :hostId ORDER BY time DESC, seq DESC LIMIT :keep)`,
+    ),
     hostReports: db.prepare(
       `SELECT * FROM host_reports WHERE host_id = :hostId AND (:type IS NULL OR type = :type)
        ORDER BY time DESC, seq DESC LIMIT :limit`,
@@ -909,6 +913,7 @@ export function openSqliteStore(file: string): ManagerStore {
         db.transaction(() =>
           rows.reduce((n, row) => n + statements.insertHostReport.run({ ...row }).changes, 0),
         )(),
+      pruneHostReports: (hostId, keep) => statements.pruneHostReports.run({ hostId, keep }).changes,
       hostReports: (hostId, { limit, type }) =>
         (statements.hostReports.all({ hostId, limit, type: type ?? null }) as HostReportRecord[]).map(
           hostReportRow,

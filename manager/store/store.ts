@@ -302,6 +302,8 @@ export interface ManagerStore {
   insertHostReports(rows: readonly HostReportRow[]): number;
   /** A host's reports, newest first (by the host's time, then by arrival). */
   hostReports(hostId: string, options: { limit: number; type?: string }): HostReportRow[];
+  /** Drops the host's reports but its newest `keep` (by their time); answers how many went. */
+  pruneHostReports(hostId: string, keep: number): number;
   /** The manager's settings by name (a domain's own are on its DomainRow). */
   setting(name: string): string | undefined;
   setSetting(name: string, value: string): void;
