@@ -72,9 +72,17 @@ export function isManagerErrorCode(code: unknown): code is ManagerErrorCode {
 }
 
 export class ManagerError extends VeilError<ManagerErrorCode> {
-  constructor(code: ManagerErrorCode, message: string, options?: { cause?: unknown }) {
+  /** For a refusal that ends by itself (429): when to ask again, as the Retry-After header says. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ManagerErrorCode,
+    message: string,
+    options?: { cause?: unknown; retryAfterSeconds?: number },
+  ) {
     super(code, message, options);
     this.name = 'ManagerError';
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   get status(): number {

@@ -32,10 +32,12 @@ export class SignInThrottle {
     for (const key of keys(name, source)) {
       const run = this.#runs.get(key);
       if (run === undefined || run.until <= now) continue;
+      const seconds = Math.ceil((run.until - now) / 1000);
       throw new ManagerError(
         'VEIL_AUTH_TOO_MANY_FAILURES',
         `too many wrong passwords ${key.startsWith('name') ? `for ${name} ` : ''}from ${source}: ` +
-          `try again in ${Math.ceil((run.until - now) / 1000)} s`,
+          `try again in ${seconds} s`,
+        { retryAfterSeconds: seconds },
       );
     }
   }

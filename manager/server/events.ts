@@ -109,6 +109,7 @@ function refuseUpgrade(socket: Duplex, error: unknown): void {
   const body = JSON.stringify({ error: { code: known.code, message: known.message } });
   socket.end(
     `HTTP/1.1 ${known.status} ${STATUS_TEXT[known.status] ?? 'Error'}\r\n` +
+      (known.retryAfterSeconds === undefined ? '' : `retry-after: ${known.retryAfterSeconds}\r\n`) +
       `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
@@ -197,9 +198,11 @@ export class EventStream {
       this.#opens.set(hostId, (opens = { since: now, count: 0, refusalRecorded: false }));
     }
     if (opens.count >= MAX_STREAM_OPENS_PER_MINUTE) {
+      const seconds = Math.ceil((opens.since + 60_000 - now) / 1000);
       throw new ManagerError(
         'VEIL_HOST_TOO_MANY_STREAMS',
-        `this host opened ${opens.count} event streams in the last minute, the most taken: connect again later`,
+        `this host opened ${opens.count} event streams in the last minute, the most taken: connect again in ${seconds} s`,
+        { retryAfterSeconds: seconds },
       );
     }
     opens.count += 1;

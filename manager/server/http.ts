@@ -84,5 +84,6 @@ export function sendError(res: ServerResponse, error: unknown, log: (line: strin
     res.setHeader('www-authenticate', 'Basic realm="veil-manager"');
   // A body left unread (an answer before reading) must not be taken for the next request.
   if (known?.code === 'VEIL_REQUEST_TOO_LARGE') res.setHeader('connection', 'close');
+  if (known?.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(known.retryAfterSeconds));
   sendJson(res, known?.status ?? 500, body);
 }

@@ -4,7 +4,7 @@
 // events a host reports, stored once each and read back by an administrator.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import path from 'node:path';
@@ -497,6 +497,29 @@ describe('event streams per host', () => {
       });
     assert.equal(await refusal(), 'VEIL_HOST_TOO_MANY_STREAMS');
     assert.equal(await refusal(), 'VEIL_HOST_TOO_MANY_STREAMS');
+    // The refusal says when the minute is over (Retry-After, in seconds).
+    const retryAfter = await new Promise<string | undefined>((resolve, reject) => {
+      const req = request(new URL('/v1/events', manager.url), {
+        ca: [manager.caPem()],
+        key: flooder.keyPem,
+        cert: flooder.certificatePem,
+        agent: false,
+        headers: {
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': randomBytes(16).toString('base64'),
+        },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode === 429 ? res.headers['retry-after'] : `status ${res.statusCode}`);
+      });
+      req.on('upgrade', () => reject(new Error('upgraded past the streams of the minute')));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.ok(Number(retryAfter) >= 1 && Number(retryAfter) <= 60, retryAfter);
     const records = await (
       await auditorClient()
     ).auditRecords({ action: 'GET /v1/events', outcome: 'failure', limit: 1000 });

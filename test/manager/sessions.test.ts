@@ -164,7 +164,7 @@ function loginFrom(
   localAddress: string,
   name: string,
   password: string,
-): Promise<{ status: number; code?: string }> {
+): Promise<{ status: number; code?: string; retryAfter?: string }> {
   const body = JSON.stringify({ name, password });
   return new Promise((resolve, reject) => {
     const req = request(
@@ -183,6 +183,7 @@ function loginFrom(
           resolve({
             status: res.statusCode ?? 0,
             code: (JSON.parse(text) as { error?: { code?: string } }).error?.code,
+            retryAfter: res.headers['retry-after'],
           }),
         );
       },
@@ -202,7 +203,12 @@ test('password guessing is slowed: after a run of wrong passwords a name waits, 
     );
   }
   // Now the name waits a second from this address: refused unchecked, even the right password,
-  // by Basic as by login.
+  // by Basic as by login, with Retry-After.
+  assert.deepEqual(await loginFrom('127.0.0.1', 'guessed', 'the guessed password'), {
+    status: 429,
+    code: 'VEIL_AUTH_TOO_MANY_FAILURES',
+    retryAfter: '1',
+  });
   const waiting = await failure(anonymous().login('guessed', 'the guessed password'));
   assert.equal(waiting.status, 429);
   assert.equal(waiting.code, 'VEIL_AUTH_TOO_MANY_FAILURES');
