@@ -36,7 +36,7 @@ import {
   type BackupHeader,
 } from './backup_file.js';
 import { parseKeyFile, unwrapBackupKey } from './key_file.js';
-import { destroyedInTrail, recordRestore } from './restore_record.js';
+import { readReplacedTrail, recordRestore } from './restore_record.js';
 import { checkTarget, fsyncTree, refuseIfServed, stagingDir, swapInto } from './target_dir.js';
 
 export interface RestoreOptions {
@@ -300,7 +300,8 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       replaced: state === 'manager',
     };
     if (dataDir === undefined || state === undefined) return result;
-    const settled = settleStore(staging, state === 'manager' ? destroyedInTrail(dataDir) : new Set());
+    const replaced = state === 'manager' ? readReplacedTrail(dataDir) : undefined;
+    const settled = settleStore(staging, replaced?.destroyed ?? new Set());
     const auditSeq = recordRestore(staging, {
       backupFile: options.backupFile,
       backupKeyId: header.backupKeyId,
@@ -308,6 +309,7 @@ export function restoreBackup(options: RestoreOptions): RestoreResult {
       caFingerprint: header.caFingerprint,
       dataDir,
       replaced: result.replaced,
+      ...(replaced ? { replacedTrail: replaced.end } : {}),
       ...settled,
     });
     fsyncTree(staging);

@@ -22,6 +22,8 @@ export interface RestoreFacts {
   dataDir: string;
   /** Whether a manager's data was there, and is replaced. */
   replaced: boolean;
+  /** When it was, how far its trail had got (ReplacedTrail.end). */
+  replacedTrail?: Details;
   /** The restored manager numbers each host's next delivery above this. */
   deliverySequenceFloor: number;
   /** Versions destroyed in the replaced manager that the backup brings back (`keyId/version`). */
@@ -47,41 +49,39 @@ function operator(): string {
 const DESTROY_ACTION = 'POST /v1/keys/{keyId}/versions/{version}/destroy';
 const PAGE = 1000;
 
-/**
- * The key versions (`keyId/version`) the trail in `dataDir` records as destroyed, from the manager a
- * restore replaces: a backup made before a destruction brings the version's material back (NIST SP
- * 800-57 §8.3.4 wants it gone), and this is how the restore can tell. Empty without a readable trail.
- */
-export function destroyedInTrail(dataDir: string): Set<string> {
+/** What a restore reads of the trail of the manager it replaces. */
+export interface ReplacedTrail {
+  /** For the record: how far it had got (the records after the backup the restore drops). */
+  end: Details;
+  /**
+   * The key versions (`keyId/version`) it records as destroyed: a backup made before a
+   * destruction brings the version's material back (NIST SP 800-57 §8.3.4 wants it gone).
+   */
+  destroyed: Set<string>;
+}
+
+/** Reads the trail in `dataDir` once; one that does not open says so in `end`. */
+export function readReplacedTrail(dataDir: string): ReplacedTrail {
   const destroyed = new Set<string>();
   let db: AuditDb | undefined;
   try {
     db = AuditDb.openReadOnly(path.join(dataDir, AUDIT_DB_FILE));
+    const tip = db.tip();
     for (let after = 0; ;) {
-      const page = db.find({ action: DESTROY_ACTION, outcome: 'success', after, limit: PAGE });
-      const records = page.map(recordOf);
+      const records = db
+        .find({ action: DESTROY_ACTION, outcome: 'success', after, limit: PAGE })
+        .map(recordOf);
       for (const { object, details } of records) destroyed.add(`${object}/${String(details.version)}`);
       const last = records.at(-1);
       if (records.length < PAGE || last === undefined) break;
       after = last.seq;
     }
-  } catch {
-    // No trail, or one that does not open: replacedTrail() says so in the record.
-  } finally {
-    db?.close();
-  }
-  return destroyed;
-}
-
-/** Where the trail being replaced had got to: the records after the backup that the restore drops. */
-function replacedTrail(dataDir: string): Details {
-  let db: AuditDb | undefined;
-  try {
-    db = AuditDb.openReadOnly(path.join(dataDir, AUDIT_DB_FILE));
-    const end = db.tip();
-    return end ? { replacedTrailSeq: end.seq, replacedTrailMac: end.mac } : { replacedTrailSeq: 0 };
+    const end: Details = tip
+      ? { replacedTrailSeq: tip.seq, replacedTrailMac: tip.mac }
+      : { replacedTrailSeq: 0 };
+    return { end, destroyed };
   } catch (error) {
-    return { replacedTrailError: (error as Error).message.slice(0, 500) };
+    return { end: { replacedTrailError: (error as Error).message.slice(0, 500) }, destroyed };
   } finally {
     db?.close();
   }
@@ -106,7 +106,7 @@ export function recordRestore(staging: string, facts: RestoreFacts): number {
           destroyedVersionsBackCount: facts.destroyedVersionsBack.length,
         }
       : {}),
-    ...(facts.replaced ? replacedTrail(facts.dataDir) : {}),
+    ...facts.replacedTrail,
   };
   const master = openFileMasterKey(path.join(staging, 'master.key'), { create: false });
   const trail = AuditLog.open(staging, master);
