@@ -2,9 +2,10 @@
 // simulated hosts on loopback, each with its own P-256 key and certificate and its own mutual-TLS event
 // stream. Measures registrations per second, then one key rotation fanned out to every host — the time
 // from just before the rotate request until each host has opened (decrypted and checked) the delivery
-// with the new version — against the same openings alone (the reference, the manager idle) — and the
-// manager's resident memory. Prints a table, then as its last line one
-// JSON object: {"benchmark":"manager", ..., "targets": {...}, "met": {...}}.
+// with the new version — against the same openings alone (the reference, the manager idle) and
+// `openssl speed` of RSA-3072 private-key operations (one per opening) — and the manager's resident
+// memory. Prints a table, then as its last line one JSON object:
+// {"benchmark":"manager", ..., "targets": {...}, "met": {...}}.
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 
@@ -12,14 +13,18 @@ import { optionsToRun, type Parsed as ParsedArgs } from './args.js';
 import { Fleet } from './manager/fleet.js';
 import { identities, transportPool } from './manager/identity.js';
 import { startManager, type ManagerUnderTest } from './manager/manager_process.js';
-import { openerFor } from './manager/openers.js';
+import { openerFor, type Openers } from './manager/openers.js';
 import { report, TARGETS, type Measured } from './manager/report.js';
+import { rsaSpeed } from './manager/rsa_reference.js';
 import type { Opener, OpenedRecord, SimulatedHost } from './manager/simulated_host.js';
 import { cpuTimes, stealShare } from './manager/steal.js';
 
 /** One opener thread per CPU by default (at most 16). */
 const DEFAULT_OPENERS = Math.min(16, Math.max(1, cpus().length));
 const GROUP = 'bench';
+/** The transport key's size (docs/protocol.md), and how long openssl speed measures it. */
+const RSA_BITS = 3072;
+const RSA_SPEED_SECONDS = 2;
 const POLICY = 'bench';
 
 interface Options {
@@ -42,7 +47,10 @@ rotation is fanned out to all of them: for each host, the time from just before 
 rotate request until it has opened the delivery holding the new version (RSA-OAEP
 unwrap and AES-256-GCM, docs/protocol.md). The reference, side by side: the same
 openings again, all at once on the same threads, with the manager idle (the hosts'
-own work on this machine). Also samples the manager's VmRSS/VmHWM,
+own work on this machine), and 'openssl speed' of RSA-3072 private-key operations on
+all CPUs (the least time the openings can take here). The fan-out's CPU time is split
+between the manager, the openings and the rest of this process, next to the 2 s on each
+CPU that the p99 target leaves. Also samples the manager's VmRSS/VmHWM,
 and reports the CPU time per registration of the manager (all its threads) and of this
 process. The registration connections share one TLS context trusting the manager's CA
 (made per connection it would cost this process a copy of the root store each time, which
@@ -156,7 +164,7 @@ async function measure(
   manager: ManagerUnderTest,
   fleet: Fleet,
   pool: Awaited<ReturnType<typeof transportPool>>,
-  open: Opener,
+  openers: Openers,
 ): Promise<Measured> {
   const loadStart = loadavg()[0] ?? 0;
   const { token, keyId } = await provision(manager, options.hosts);
@@ -194,6 +202,7 @@ async function measure(
   const hosts = fleet.connectedHosts();
   cpu = manager.cpuSeconds();
   const benchCpu = process.cpuUsage();
+  const openersCpu = openers.cpuSeconds();
   const loop = performance.eventLoopUtilization();
   const fanoutTimes = cpuTimes();
   const started = performance.now();
@@ -204,8 +213,10 @@ async function measure(
   const fanoutSteal = stealShare(fanoutTimes, cpuTimes());
   const fanoutCpu = manager.cpuSeconds() - cpu;
   const benchUsed = process.cpuUsage(benchCpu);
+  const openersCpuAfter = openers.cpuSeconds();
   const benchFanout = {
     cpuSeconds: (benchUsed.user + benchUsed.system) / 1e6,
+    openersCpuSeconds: openersCpu === null || openersCpuAfter === null ? null : openersCpuAfter - openersCpu,
     mainThreadBusy: performance.eventLoopUtilization(loop).utilization,
   };
   const afterFanout = manager.memory();
@@ -213,12 +224,14 @@ async function measure(
   progress(`${arrived.length} of ${hosts.length} hosts opened version ${newVersion}`);
   progress('opening the same deliveries again with the manager idle (the reference)');
   const aloneMs = await openingsAlone(
-    open,
+    openers.open,
     got.flatMap((record, i) => {
       const host = hosts[i];
       return record && host ? [{ host, record }] : [];
     }),
   );
+  progress(`measuring RSA-${RSA_BITS} private-key operations on all ${cpus().length} CPUs (openssl speed)`);
+  const rsa = await rsaSpeed(RSA_BITS, cpus().length, RSA_SPEED_SECONDS);
   return {
     registration,
     connect: { ...connect, connected: streams.length, firstDeliveries, allOpenSeconds },
@@ -228,6 +241,8 @@ async function measure(
     receivedMs: arrived.map((r) => r.receivedAt - started),
     unwrapMs: arrived.map((r) => r.openMs),
     aloneMs,
+    rsa,
+    cpus: cpus().length,
     idle,
     afterFanout,
     managerCpu: { registration: registrationCpu, connect: connectCpu, fanout: fanoutCpu },
@@ -252,6 +267,8 @@ export async function run(args: string[]): Promise<void> {
     "'CPU stolen by the hypervisor': the share of this machine's CPU time (all CPUs, /proc/stat steal) that a shared virtual machine's host gave to other guests in the phase; it slows every figure here alike",
     "'received': the delivery message arrived; 'opened': the host has unwrapped, decrypted and checked it; 'had each host its own CPU': received + that host's own unwrap time (no waiting for a shared CPU), for information, not the target",
     "'the same openings alone': after the fan-out, every host's delivery opened again, all asked at once, on the same opener threads with the manager idle: the simulated hosts' own work on this machine, which no manager could make shorter; the ratio is the fan-out's p99 to it",
+    "'fan-out CPU': the CPU seconds from the rotate request until every host had opened: the manager's (all its threads), this process's opener threads' (the hosts' openings) and the rest of this process's (reading the streams); with p99 <= 2 s the whole fan-out has about 2 s of each CPU, which is the second figure",
+    `'openssl speed': RSA-${RSA_BITS} private-key operations per second on all CPUs at once, measured after the fan-out with the manager idle; each host's opening is one (the unwrap of its one-time key), so on this machine the hosts' openings alone take at least hosts / that rate, before any work of the manager`,
   ];
   console.log(
     `manager: ${options.hosts} simulated hosts, ${options.concurrency} requests in flight; ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs; node ${process.version}`,
@@ -275,7 +292,7 @@ export async function run(args: string[]): Promise<void> {
     // Inside: a manager that does not start must not leave the opener threads holding this process.
     manager = await startManager({ nodeArgs: profile });
     progress(`manager pid ${manager.pid} at ${manager.url}`);
-    measured = await measure(options, manager, fleet, pool, opener.open);
+    measured = await measure(options, manager, fleet, pool, opener);
   } finally {
     fleet.close();
     await opener.close();

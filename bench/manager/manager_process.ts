@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { ManagerClient } from '../../manager-client/client.js';
+import { processCpuSeconds } from './proc_cpu.js';
 
 const MANAGER_CLI = path.join(import.meta.dirname, '..', '..', 'bin', 'veil-manager.js');
 const START_TIMEOUT_MS = 60_000;
@@ -46,14 +47,6 @@ export function memoryOf(pid: number): Memory {
     return Number(match[1]);
   };
   return { rssKiB: field('VmRSS'), hwmKiB: field('VmHWM') };
-}
-
-function cpuSecondsOf(pid: number): number {
-  // Fields after the command name (which may hold spaces, hence the last ')'): utime is the 14th field
-  // of the line, stime the 15th, in clock ticks (100 a second on Linux).
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Starts the manager; `nodeArgs` go to node before the script (e.g. --cpu-prof). */
@@ -141,7 +134,7 @@ export async function startManager(options: { nodeArgs?: string[] } = {}): Promi
         return new ManagerClient({ url, caPem, bearer: session.token, timeoutMs: 120_000 });
       },
       memory: () => memoryOf(pid),
-      cpuSeconds: () => cpuSecondsOf(pid),
+      cpuSeconds: () => processCpuSeconds(pid),
       log: () => stderr,
       stop,
     };

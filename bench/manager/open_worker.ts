@@ -6,6 +6,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 
 import { openDelivery } from './open_delivery.js';
+import { currentThreadId } from './proc_cpu.js';
 
 interface Job {
   id: number;
@@ -22,6 +23,8 @@ try {
 }
 
 const keys = (workerData as { keys: string[] }).keys.map((pem) => createPrivateKey(pem));
+// First, which thread this is: the benchmark reads its CPU time from /proc (openers.ts).
+parentPort?.postMessage({ threadId: currentThreadId() });
 
 parentPort?.on('message', (job: Job) => {
   const key = keys[job.transport];

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 
 import type { TransportKey } from './identity.js';
 import { openDelivery, type OpenedDelivery } from './open_delivery.js';
+import { threadCpuSeconds } from './proc_cpu.js';
 
 const WORKER = new URL('./open_worker.ts', import.meta.url);
 
@@ -17,14 +18,15 @@ export interface Opened extends OpenedDelivery {
 
 export interface Openers {
   open: (blob: Buffer, hostId: string, transport: number) => Promise<Opened>;
+  /**
+   * CPU seconds the opener threads have used so far (all of them), or null when the openings run on
+   * the main thread (0 workers) or a thread has not said which it is yet.
+   */
+  cpuSeconds: () => number | null;
   close: () => Promise<void>;
 }
 
-interface Answer {
-  id: number;
-  opened?: Opened;
-  error?: string;
-}
+type Answer = { threadId: number } | { id: number; opened?: Opened; error?: string };
 
 export function openerFor(pool: readonly TransportKey[], workers: number): Openers {
   if (workers === 0) {
@@ -35,6 +37,7 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
           const opened = openDelivery(blob, hostId, pool[transport].privateKey);
           return { ...opened, openMs: performance.now() - started };
         }),
+      cpuSeconds: () => null,
       close: () => Promise.resolve(),
     };
   }
@@ -55,6 +58,7 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
     }
   };
   let failed: Error | undefined;
+  const threadIds: number[] = [];
   const threads = Array.from({ length: workers }, (_, index) => {
     // The worker is TypeScript: it registers tsx's loader itself, as bin/veil-manager.js does (a worker
     // does not inherit the loader the main thread was started with).
@@ -63,6 +67,10 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
       { eval: true, workerData: { keys: pool.map((key) => key.privatePem) } },
     );
     worker.on('message', (answer: Answer) => {
+      if ('threadId' in answer) {
+        threadIds.push(answer.threadId);
+        return;
+      }
       const waiting = pending.get(answer.id);
       pending.delete(answer.id);
       given[index] = (given[index] ?? 1) - 1;
@@ -90,6 +98,8 @@ export function openerFor(pool: readonly TransportKey[], workers: number): Opene
         backlog.push({ id, blob, hostId, transport });
         dispatch();
       }),
+    cpuSeconds: () =>
+      threadIds.length < workers ? null : threadIds.reduce((sum, tid) => sum + threadCpuSeconds(tid), 0),
     close: async () => {
       await Promise.all(threads.map((worker) => worker.terminate()));
     },

@@ -80,6 +80,25 @@ test('20 hosts: registered, connected, every one opens the rotation; one JSON li
     assert.ok((share as number) >= 0 && (share as number) <= 1, String(share));
   }
   assert.match(stdout, /CPU stolen by the hypervisor: registration \/ fan-out +\d+\.\d % \/ \d+\.\d %/);
+  // Where the fan-out's CPU went: every part measured, and the parts add up to the whole.
+  const cpu = result.fanoutCpuSeconds as Record<string, number>;
+  for (const part of ['manager', 'openers', 'benchRest', 'all', 'targetAllows']) {
+    assert.equal(typeof cpu[part], 'number', part);
+    assert.ok(cpu[part] >= 0, part);
+  }
+  assert.ok(cpu.openers > 0, 'the opener threads did the openings');
+  assert.ok(Math.abs(cpu.manager + cpu.openers + cpu.benchRest - cpu.all) < 0.05, JSON.stringify(cpu));
+  assert.equal(cpu.targetAllows, 2 * (result.cpus as number));
+  // The RSA reference: openssl speed on all CPUs, and what 20 unwraps need at that rate.
+  const rsa = result.rsaReference as { command: string; privateOpsPerSecond: number; hostsUnwrapMs: number };
+  assert.equal(rsa.command, `openssl speed -seconds 2 -multi ${String(result.cpus)} rsa3072`);
+  assert.ok(rsa.privateOpsPerSecond > 0);
+  assert.ok(Math.abs(rsa.hostsUnwrapMs - (20 / rsa.privateOpsPerSecond) * 1000) < 0.1);
+  assert.match(
+    stdout,
+    /^fan-out CPU: manager \/ openings \/ rest of benchmark +\d+\.\d\d \/ \d+\.\d\d \/ \d+\.\d\d s$/m,
+  );
+  assert.match(stdout, /^RSA-3072 private ops, \d+ CPUs \(openssl speed\) +\d+\/s$/m);
   assert.deepEqual(result.targets, { connectedHosts: 1000, registrationsPerSecond: 100, fanoutP99Ms: 2000 });
   const met = result.met as Record<string, unknown>;
   assert.deepEqual(Object.keys(met).sort(), ['connectedHosts', 'fanoutP99Ms', 'registrationsPerSecond']);
