@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { optionsToRun, type Parsed as ParsedArgs } from './args.js';
 import { Fleet } from './manager/fleet.js';
-import { identities, transportPool } from './manager/identity.js';
+import { identities, TRANSPORT_BITS, transportPool } from './manager/identity.js';
 import { startManager, type ManagerUnderTest } from './manager/manager_process.js';
 import { openerFor, type Openers } from './manager/openers.js';
 import { report, TARGETS, type Measured } from './manager/report.js';
@@ -22,8 +22,7 @@ import { cpuTimes, stealShare } from './manager/steal.js';
 /** One opener thread per CPU by default (at most 16). */
 const DEFAULT_OPENERS = Math.min(16, Math.max(1, cpus().length));
 const GROUP = 'bench';
-/** The transport key's size (docs/protocol.md), and how long openssl speed measures it. */
-const RSA_BITS = 3072;
+/** How long openssl speed measures the transport key's RSA operations. */
 const RSA_SPEED_SECONDS = 2;
 const POLICY = 'bench';
 
@@ -230,8 +229,10 @@ async function measure(
       return record && host ? [{ host, record }] : [];
     }),
   );
-  progress(`measuring RSA-${RSA_BITS} private-key operations on all ${cpus().length} CPUs (openssl speed)`);
-  const rsa = await rsaSpeed(RSA_BITS, cpus().length, RSA_SPEED_SECONDS);
+  progress(
+    `measuring RSA-${TRANSPORT_BITS} private-key operations on all ${cpus().length} CPUs (openssl speed)`,
+  );
+  const rsa = await rsaSpeed(TRANSPORT_BITS, cpus().length, RSA_SPEED_SECONDS);
   return {
     registration,
     connect: { ...connect, connected: streams.length, firstDeliveries, allOpenSeconds },
@@ -268,7 +269,7 @@ export async function run(args: string[]): Promise<void> {
     "'received': the delivery message arrived; 'opened': the host has unwrapped, decrypted and checked it; 'had each host its own CPU': received + that host's own unwrap time (no waiting for a shared CPU), for information, not the target",
     "'the same openings alone': after the fan-out, every host's delivery opened again, all asked at once, on the same opener threads with the manager idle: the simulated hosts' own work on this machine, which no manager could make shorter; the ratio is the fan-out's p99 to it",
     "'fan-out CPU': the CPU seconds from the rotate request until every host had opened: the manager's (all its threads), this process's opener threads' (the hosts' openings) and the rest of this process's (reading the streams); with p99 <= 2 s the whole fan-out has about 2 s of each CPU, which is the second figure",
-    `'openssl speed': RSA-${RSA_BITS} private-key operations per second on all CPUs at once, measured after the fan-out with the manager idle; each host's opening is one (the unwrap of its one-time key), so on this machine the hosts' openings alone take at least hosts / that rate, before any work of the manager`,
+    `'openssl speed': RSA-${TRANSPORT_BITS} private-key operations per second on all CPUs at once, measured after the fan-out with the manager idle; each host's opening is one (the unwrap of its one-time key), so on this machine the hosts' openings alone take at least hosts / that rate, before any work of the manager`,
   ];
   console.log(
     `manager: ${options.hosts} simulated hosts, ${options.concurrency} requests in flight; ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} CPUs; node ${process.version}`,

@@ -12,7 +12,8 @@ x509.cryptoProvider.set(webcrypto);
 
 const KEY_ALGORITHM: EcKeyGenParams = { name: 'ECDSA', namedCurve: 'P-256' };
 const SIGNING: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
-const TRANSPORT_BITS = 3072;
+/** The transport key's size (docs/protocol.md). */
+export const TRANSPORT_BITS = 3072;
 
 export interface TransportKey {
   /** SubjectPublicKeyInfo PEM, as the host registers it. */
