@@ -64,7 +64,7 @@ interface Prepared {
   offline?: { event: HostEvent; to: WebSocket[] };
   events: HostEvent[];
   /** The delivery's sequence and plan (DeliveryService.deliveryPlan). */
-  delivered?: { sequence: string; plan: string };
+  delivered: { sequence: string; plan: string };
 }
 
 /**
@@ -452,11 +452,9 @@ export class EventStream {
           this.#offlineSent.add(ws);
         }
         for (const message of messages) ws.send(message);
-        if (delivered) {
-          // A delivery alone (a new transport key): the stream's guard points are still those it had.
-          const had = guardPoints ?? this.#delivered.get(ws)?.guardPoints;
-          if (had !== undefined) this.#delivered.set(ws, { ...delivered, guardPoints: had });
-        }
+        // A delivery alone (a new transport key): the stream's guard points are still those it had.
+        const had = guardPoints ?? this.#delivered.get(ws)?.guardPoints;
+        if (had !== undefined) this.#delivered.set(ws, { ...delivered, guardPoints: had });
       } finally {
         socket?.uncork();
       }
