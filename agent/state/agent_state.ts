@@ -169,9 +169,11 @@ export class AgentState {
     }
   }
 
-  #nextKey(): string | undefined {
-    const sealed = this.#file(FILES.nextSealedKey);
-    return existsSync(sealed) ? unsealHostKey(sealed) : this.#read(FILES.nextKey);
+  /** A private key as #writeKey left it, sealed or not: the host key, or (`next`) a renewal's. */
+  #readKey(next = false): string | undefined {
+    const [sealed, plain] = next ? [FILES.nextSealedKey, FILES.nextKey] : [FILES.sealedKey, FILES.key];
+    const sealedFile = this.#file(sealed);
+    return existsSync(sealedFile) ? unsealHostKey(sealedFile) : this.#read(plain);
   }
 
   /** The renewal's new key becomes the host key (a rename: whole or not at all). */
@@ -193,7 +195,7 @@ export class AgentState {
    * pair, which the manager still accepts, stays.
    */
   #settleRenewal(certificatePem: string | undefined): void {
-    const next = this.#nextKey();
+    const next = this.#readKey(true);
     if (next === undefined) return;
     let matches = false;
     try {
@@ -241,9 +243,11 @@ export class AgentState {
       }
       return text;
     };
-    const sealed = this.#file(FILES.sealedKey);
-    const keyPem = existsSync(sealed) ? unsealHostKey(sealed) : read(FILES.key);
-    return { caPem: read(FILES.ca), certificatePem: read(FILES.certificate), keyPem };
+    return {
+      caPem: read(FILES.ca),
+      certificatePem: read(FILES.certificate),
+      keyPem: this.#readKey() ?? read(FILES.key),
+    };
   }
 
   /** Registration's results; the enrollment record last, so a crash leaves no half registration. */
